@@ -1,0 +1,42 @@
+# Every target installs what it needs first; `make setup` returns at once when nothing changed.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+LAB_STAMP := $(VENV)/.installed-lab
+CONFIG ?= configs/quick.yaml
+
+.PHONY: setup run test bench lab lint clean-venv
+
+setup: $(STAMP)
+
+# Keyed on the dependency files: editing either re-runs the install, nothing else does.
+$(STAMP): pyproject.toml requirements-torch.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-torch.txt
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -c "import torch, torchvision; torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5); print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'OK')"
+	touch $(STAMP)
+
+run: setup
+	$(PY) -m dyndnn run --config $(CONFIG)
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m dyndnn.bench
+
+lint: setup
+	$(PY) -m ruff check lib tests notebooks data
+
+$(LAB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,lab]"
+	touch $(LAB_STAMP)
+
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

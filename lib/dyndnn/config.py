@@ -1,0 +1,264 @@
+"""Run configuration: one frozen dataclass per section, validated once, before any work starts.
+
+A config file is YAML with the sections below; every key is optional and defaults as shown.
+Keys are unique across sections, so the flat form (``groups=2``) names one value, which is
+also how the notebooks receive them as papermill parameters.
+
+>>> cfg = load_config("configs/quick.yaml", overrides=["groups=2", "train.epochs_per_stage=1"])
+>>> cfg.model.groups
+2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dyndnn.errors import ConfigError
+
+DATASETS = ("fashion-mnist-mini", "fashion-mnist", "cifar10")
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "constant", "onecycle")
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """What runs: the seed and the notebooks of the chain, in order."""
+
+    seed: int = 0
+    notebooks: tuple[str, ...] = ("01_train", "02_evaluate")
+    threads: int = 0  # torch intra-op threads; 0 keeps torch's default (all cores)
+
+    def __post_init__(self) -> None:
+        _check(self.seed >= 0, "run.seed must be >= 0", self.seed)
+        _check(len(self.notebooks) > 0, "run.notebooks must name at least one notebook", [])
+        _check(self.threads >= 0, "run.threads must be >= 0 (0 = torch's default)", self.threads)
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Which data set, where it lives and how it is batched."""
+
+    dataset: str = "fashion-mnist-mini"
+    data_root: str = "data"  # relative paths are taken from the repository root
+    batch_size: int = 128
+    train_limit: int = 0  # use only the first N training images (0 = all); for smoke tests
+    test_limit: int = 0  # use only the first N test images (0 = all)
+    augment: bool = True  # random crop with padding (+ flip where the data set suits it)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.dataset in DATASETS,
+            f"data.dataset must be one of {', '.join(DATASETS)}",
+            self.dataset,
+        )
+        _check(self.batch_size >= 1, "data.batch_size must be >= 1", self.batch_size)
+        _check(self.train_limit >= 0, "data.train_limit must be >= 0 (0 = all)", self.train_limit)
+        _check(self.test_limit >= 0, "data.test_limit must be >= 0 (0 = all)", self.test_limit)
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The dynamic network: G groups that split AlexNet's channels scaled by ``width``."""
+
+    groups: int = 4
+    width: float = 0.25  # fraction of AlexNet's channels, over all groups together
+    active_groups: int = 0  # the configuration to deploy/export; 0 = all groups
+    dropout: float = 0.0  # before each hidden FC layer
+
+    def __post_init__(self) -> None:
+        _check(self.groups >= 1, "model.groups must be >= 1", self.groups)
+        _check(self.width > 0, "model.width must be > 0", self.width)
+        _check(
+            0 <= self.active_groups <= self.groups,
+            f"model.active_groups must be between 1 and groups ({self.groups}), or 0 for all",
+            self.active_groups,
+        )
+        _check(0 <= self.dropout < 1, "model.dropout must be in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    """The incremental trainer: each stage trains one group for ``epochs_per_stage`` epochs."""
+
+    epochs_per_stage: int = 2
+    optimizer: str = "sgd"
+    lr: float = 0.05  # peak learning rate
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # per stage: cosine decay, constant, or one-cycle
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check(self.epochs_per_stage >= 0, "train.epochs_per_stage must be >= 0",
+               self.epochs_per_stage)
+        _check(self.optimizer in OPTIMIZERS,
+               f"train.optimizer must be one of {', '.join(OPTIMIZERS)}", self.optimizer)
+        _check(self.lr > 0, "train.lr must be > 0", self.lr)
+        _check(0 <= self.momentum < 1, "train.momentum must be in [0, 1)", self.momentum)
+        _check(self.weight_decay >= 0, "train.weight_decay must be >= 0", self.weight_decay)
+        _check(self.schedule in SCHEDULES,
+               f"train.schedule must be one of {', '.join(SCHEDULES)}", self.schedule)
+        _check(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)",
+               self.label_smoothing)
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    """Evaluation of every configuration 1..G."""
+
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        _check(self.eval_batch_size >= 1, "eval.eval_batch_size must be >= 1",
+               self.eval_batch_size)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole, validated run configuration."""
+
+    run: RunSection = field(default_factory=RunSection)
+    data: DataSection = field(default_factory=DataSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Nested plain dict (tuples as lists), as written to YAML and the manifest."""
+        return {
+            f.name: {k: list(v) if isinstance(v, tuple) else v
+                     for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
+            for f in fields(self)
+        }
+
+    def flat(self) -> dict[str, Any]:
+        """Flat ``key -> value`` over all sections: the notebooks' papermill parameters."""
+        return {k: v for section in self.to_dict().values() for k, v in section.items()}
+
+
+def _check(ok: bool, message: str, value: Any) -> None:
+    if not ok:
+        raise ConfigError(f"{message}; got {value!r}")
+
+
+def _sections() -> dict[str, type]:
+    return typing.get_type_hints(Config)
+
+
+def _key_index() -> dict[str, str]:
+    """Flat key -> section name; keys are unique across sections by design."""
+    index: dict[str, str] = {}
+    for section, cls in _sections().items():
+        for f in fields(cls):
+            assert f.name not in index, f"config key {f.name} appears in two sections"
+            index[f.name] = section
+    return index
+
+
+def _coerce(section: str, key: str, value: Any) -> Any:
+    """Check ``value`` against the field's type; ints are accepted where floats are expected."""
+    where = f"{section}.{key}"
+    hint = typing.get_type_hints(_sections()[section])[key]
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings; got {value!r}")
+        return tuple(value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, float, str, bool):
+        # bool is a subclass of int in Python: `groups: true` must not pass as 1
+        if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
+            raise ConfigError(
+                f"{where} must be of type {hint.__name__}; got {value!r} "
+                f"({type(value).__name__})")
+        return value
+    raise ConfigError(f"{where}: unsupported type {hint}")  # pragma: no cover
+
+
+def config_from_dict(raw: dict[str, Any] | None) -> Config:
+    """Validate a nested dict (as read from YAML) into a ``Config``.
+
+    Unknown sections or keys, wrong types and impossible values raise ``ConfigError``.
+    """
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of sections; got {type(raw).__name__}")
+    sections = _sections()
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ConfigError(
+            f"unknown config section(s) {unknown}; valid sections: {sorted(sections)}")
+    built = {}
+    for name, cls in sections.items():
+        values = raw.get(name) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"config section {name!r} must be a mapping; got {values!r}")
+        valid = {f.name: f for f in fields(cls)}
+        bad = sorted(set(values) - set(valid))
+        if bad:
+            raise ConfigError(
+                f"unknown key(s) {bad} in section {name!r}; valid keys: {sorted(valid)}")
+        built[name] = cls(**{k: _coerce(name, k, v) for k, v in values.items()})
+    return Config(**built)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``key=value`` or ``section.key=value`` strings applied.
+
+    Values are parsed as YAML scalars (``3`` is an int, ``0.1`` a float, ``[a, b]`` a list).
+    """
+    merged = {k: dict(v or {}) for k, v in (raw or {}).items() if isinstance(v, dict)}
+    merged.update({k: v for k, v in (raw or {}).items() if not isinstance(v, dict)})
+    index = _key_index()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. groups=2)")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        section, _, name = key.rpartition(".")
+        if not section:
+            if name not in index:
+                raise ConfigError(
+                    f"unknown config key {name!r} in override {item!r}; "
+                    f"valid keys: {sorted(index)}")
+            section = index[name]
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from exc
+        merged.setdefault(section, {})[name] = value
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (see configs/ for examples)")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    return config_from_dict(apply_overrides(raw, overrides or []))
+
+
+def config_from_flat(params: dict[str, Any]) -> Config:
+    """Build a ``Config`` from flat papermill parameters; keys that are not config keys are
+    ignored (a notebook also receives ``run_dir`` and the like)."""
+    index = _key_index()
+    nested: dict[str, dict[str, Any]] = {}
+    for key, value in params.items():
+        if key in index:
+            nested.setdefault(index[key], {})[key] = value
+    return config_from_dict(nested)

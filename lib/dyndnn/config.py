@@ -45,7 +45,8 @@ class DataSection:
     """Which data set, where it lives and how it is batched."""
 
     dataset: str = "fashion-mnist-mini"
-    data_root: str = "data"  # relative paths are taken from the repository root
+    fallback_dataset: str = ""  # used instead when ``dataset``'s files are absent ("" = none)
+    data_root: str = "data"  # relative to where the command runs
     batch_size: int = 128
     train_limit: int = 0  # use only the first N training images (0 = all); for smoke tests
     test_limit: int = 0  # use only the first N test images (0 = all)
@@ -56,6 +57,11 @@ class DataSection:
             self.dataset in DATASETS,
             f"data.dataset must be one of {', '.join(DATASETS)}",
             self.dataset,
+        )
+        _check(
+            self.fallback_dataset in ("", *DATASETS),
+            f"data.fallback_dataset must be empty or one of {', '.join(DATASETS)}",
+            self.fallback_dataset,
         )
         _check(self.batch_size >= 1, "data.batch_size must be >= 1", self.batch_size)
         _check(self.train_limit >= 0, "data.train_limit must be >= 0 (0 = all)", self.train_limit)

@@ -1,0 +1,140 @@
+"""A modelled CPU meter for hosts with no power sensor: energy from CPU time and a power model.
+
+Model (an assumption, not a measurement; calibrate it against a real meter when one exists):
+
+    P = idle_power_w + busy_cores x core_power_w(f)
+    core_power_w(f) = core_power_at_ref_w x (f / ref_freq_khz) x (V(f) / volt_at_ref_v)^2
+
+with V(f) linear between (min_freq_khz, volt_at_min_v) and (ref_freq_khz, volt_at_ref_v):
+dynamic power goes as f V^2. ``busy_cores`` is the process's CPU time over the window's wall
+time, so spinning threads count as busy (they do burn power). Every measurement is marked
+``modelled=True`` with meter ``modelled-cpu``.
+
+>>> meter = ModelledCpuMeter()
+>>> meter.start(); _ = sum(range(10_000)); m = meter.stop()
+>>> m.modelled, m.meter
+(True, 'modelled-cpu')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dyndnn.board.common import BoardError, Measurement, Meter
+from dyndnn.board.cpufreq import cur_freq_khz
+
+
+@dataclass(frozen=True)
+class CpuPowerModel:
+    """Parameters of the CPU power model. The defaults are a generic ~2 GHz core, assumed.
+
+    ``idle_power_w`` is charged for the whole window (the platform's share while the work
+    runs); ``core_power_at_ref_w`` is one fully busy core at ``ref_freq_khz``.
+
+    >>> CpuPowerModel().power_w(busy_cores=2, freq_khz=2_000_000)
+    5.0
+    """
+
+    idle_power_w: float = 1.0
+    core_power_at_ref_w: float = 2.0
+    ref_freq_khz: float = 2_000_000
+    min_freq_khz: float = 400_000
+    volt_at_ref_v: float = 1.0
+    volt_at_min_v: float = 0.7
+
+    def __post_init__(self) -> None:
+        if self.idle_power_w < 0 or self.core_power_at_ref_w < 0:
+            raise BoardError(f"power model with negative power: {self}")
+        if not 0 < self.min_freq_khz < self.ref_freq_khz:
+            raise BoardError(f"power model needs 0 < min_freq_khz < ref_freq_khz: {self}")
+
+    def voltage_v(self, freq_khz: float) -> float:
+        """Supply voltage assumed at ``freq_khz`` (linear in f, never below the minimum)."""
+        slope = (self.volt_at_ref_v - self.volt_at_min_v) / (self.ref_freq_khz - self.min_freq_khz)
+        return max(self.volt_at_min_v, self.volt_at_min_v + slope * (freq_khz - self.min_freq_khz))
+
+    def core_power_w(self, freq_khz: float | None = None) -> float:
+        """Dynamic power of one busy core at ``freq_khz`` (the reference when ``None``)."""
+        f = self.ref_freq_khz if freq_khz is None else freq_khz
+        return (
+            self.core_power_at_ref_w
+            * (f / self.ref_freq_khz)
+            * (self.voltage_v(f) / self.volt_at_ref_v) ** 2
+        )
+
+    def power_w(self, busy_cores: float, freq_khz: float | None = None) -> float:
+        """Total power with ``busy_cores`` cores busy at ``freq_khz``."""
+        return self.idle_power_w + busy_cores * self.core_power_w(freq_khz)
+
+    def calibrate(self, samples: Iterable[tuple[float, float | None, float]]) -> CpuPowerModel:
+        """Fit ``idle_power_w`` and ``core_power_at_ref_w`` to measured points.
+
+        ``samples`` are ``(busy_cores, freq_khz, power_w)`` from a real meter; the voltage
+        curve is kept. Returns a new model.
+
+        >>> m = CpuPowerModel().calibrate([(0, None, 1.5), (1, None, 4.5), (2, None, 7.5)])
+        >>> round(m.idle_power_w, 3), round(m.core_power_at_ref_w, 3)
+        (1.5, 3.0)
+        """
+        rows = list(samples)
+        if len(rows) < 2:
+            raise BoardError("calibrate() needs at least two (busy_cores, freq_khz, power_w)")
+        shape = dataclasses.replace(self, core_power_at_ref_w=1.0)
+        a = np.array([[1.0, n * shape.core_power_w(f)] for n, f, _ in rows])
+        b = np.array([p for _, _, p in rows])
+        (idle, core), *_ = np.linalg.lstsq(a, b, rcond=None)
+        return dataclasses.replace(self, idle_power_w=float(idle), core_power_at_ref_w=float(core))
+
+
+class ModelledCpuMeter(Meter):
+    """Energy of this process's CPU work from ``CpuPowerModel`` (no sensor needed).
+
+    The frequency is ``freq_khz`` when given, else ``scaling_cur_freq`` of the CPUs this
+    process may run on (under ``root``), else the model's reference frequency.
+    """
+
+    name = "modelled-cpu"
+    modelled = True
+
+    def __init__(
+        self,
+        model: CpuPowerModel | None = None,
+        root: str | os.PathLike = "/",
+        freq_khz: float | None = None,
+        update_period_s: float = 0.01,  # keeps windows >= 0.1 s: well above scheduler ticks
+    ) -> None:
+        self.model = model or CpuPowerModel()
+        self.root = root
+        self.freq_khz = freq_khz
+        self.update_period_s = update_period_s
+        self._t0: float | None = None
+        self._cpu0 = 0.0
+
+    def start(self) -> None:
+        """Note the wall and CPU time."""
+        self._cpu0 = time.process_time()  # all threads of this process
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> Measurement:
+        """Charge idle power for the window and core power for the CPU time used."""
+        if self._t0 is None:
+            raise BoardError(f"{self.name}: stop() without start()")
+        duration_s = time.perf_counter() - self._t0
+        cpu_s = time.process_time() - self._cpu0
+        self._t0 = None
+        freq = self.freq_khz
+        if freq is None:
+            freq = cur_freq_khz(os.sched_getaffinity(0), self.root)
+        rails = {
+            "idle": self.model.idle_power_w * duration_s,
+            "cores": cpu_s * self.model.core_power_w(freq),
+        }
+        return Measurement(
+            sum(rails.values()), duration_s, rails, self.update_period_s, self.name, True
+        )

@@ -1,0 +1,279 @@
+"""Profile a dynamic model over configurations x mappings x frequencies x batch sizes.
+
+Each mapping runs in its own fresh worker process (``mapping.MappedWorker``); frequencies are
+set from this process (``dvfs.DvfsController``, restored at the end whatever happens). For
+every point the worker warms up, then measures ``repeats`` windows with the meter; each
+window is one row of ``profile.csv``, appended as soon as it is measured, so an interrupted
+sweep keeps its rows and a rerun skips what is already there.
+
+>>> import functools
+>>> df = profile_sweep(  # doctest: +SKIP
+...     functools.partial(build_model, groups=4), input_shape=(3, 32, 32),
+...     groups_list=[1, 2, 3, 4], mappings=[Mapping("cpu", (0,)), Mapping("cpu", (0, 1))],
+...     frequencies=[None], batch_sizes=[1, 16], out_csv="outputs/run/profile.csv",
+...     meter="auto", model_name="group-alexnet")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import time
+from collections.abc import Callable, Sequence
+from itertools import product
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dyndnn.board.auto import make_meter
+from dyndnn.board.common import BoardError, Meter, format_cpu_list
+from dyndnn.board.cpufreq import policies_for_cpus
+from dyndnn.board.discovery import board_name
+from dyndnn.board.dvfs import DvfsController
+from dyndnn.board.mapping import MappedWorker, Mapping
+from dyndnn.board.window import measure
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = [
+    "board", "device", "cores", "threads", "cores_read", "threads_read", "governor",
+    "freq_khz", "cur_freq_khz", "dvfs", "model", "groups", "batch", "repeat", "calls",
+    "window_s", "latency_s", "energy_j", "power_w", "meter", "meter_period_s", "modelled",
+    "timestamp",
+]  # fmt: skip
+# A point is done when every repeat of this key is in the CSV
+KEY_COLUMNS = ("model", "device", "cores", "threads", "freq_khz", "groups", "batch")
+
+# ----------------------------------------------------------------------------------------------
+# worker side: the model, input and meter live in the worker between calls
+
+_WORKER: dict[str, Any] = {}
+
+
+def _sync_for(device: str) -> Callable[[], None] | None:
+    if device.startswith("cuda"):
+        import torch
+
+        return torch.cuda.synchronize
+    return None
+
+
+def _worker_prepare(
+    model_factory: Callable[[], Any],
+    input_shape: tuple[int, ...],
+    device: str,
+    meter_spec: str | Callable[[], Meter],
+    root: str,
+    groups: int,
+    batch: int,
+    warmup: int,
+) -> dict[str, Any]:
+    """Build the model and meter once per worker, switch configuration, warm up."""
+    import torch
+
+    st = _WORKER
+    if "model" not in st:
+        model = model_factory()
+        if not hasattr(model, "set_active_groups"):
+            raise BoardError(f"{type(model).__name__} has no set_active_groups(k)")
+        st["model"] = model.eval().to(device)
+        st["meter"] = make_meter(meter_spec, root, device)
+        st["sync"] = _sync_for(device)
+    model, meter = st["model"], st["meter"]
+    model.set_active_groups(groups)
+    x = torch.randn(batch, *input_shape, device=device)
+    st["fn"] = lambda: model(x)
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+    if st["sync"]:
+        st["sync"]()
+    return {
+        "meter": meter.name,
+        "meter_period_s": meter.update_period_s,
+        "modelled": meter.modelled,
+    }
+
+
+def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
+    """Measure one window; read back governor and frequency of this worker's cores."""
+    import torch
+
+    st = _WORKER
+    with torch.inference_mode():
+        r = measure(st["fn"], st["meter"], min_window_s, st["sync"])
+    policies = policies_for_cpus(os.sched_getaffinity(0), root)
+    freqs = [p.cur_freq_khz for p in policies]
+    return {
+        "calls": r.calls,
+        "window_s": r.duration_s,
+        "latency_s": r.latency_s,
+        "energy_j": r.energy_j,
+        "power_w": r.power_w,
+        "meter": r.measurement.meter,
+        "meter_period_s": r.measurement.update_period_s,
+        "modelled": r.measurement.modelled,
+        "governor": "/".join(sorted({p.governor for p in policies})),
+        "cur_freq_khz": round(sum(freqs) / len(freqs)) if freqs else "",
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# parent side
+
+
+def _key(model: str, m: Mapping, freq_khz: int | None, groups: int, batch: int) -> tuple:
+    return (
+        model,
+        m.device,
+        m.cores_str,
+        str(m.threads),
+        "" if freq_khz is None else str(freq_khz),
+        str(groups),
+        str(batch),
+    )
+
+
+def completed_repeats(out_csv: str | os.PathLike) -> set[tuple]:
+    """``(key..., repeat)`` of every row already in ``out_csv`` (empty if there is none).
+
+    >>> completed_repeats("/nonexistent/profile.csv")
+    set()
+    """
+    path = Path(out_csv)
+    if not path.exists() or path.stat().st_size == 0:
+        return set()
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != COLUMNS:
+            raise BoardError(
+                f"{path} has columns {reader.fieldnames}, not this profiler's; "
+                "write to a new out_csv"
+            )
+        return {
+            (*(row[c] for c in KEY_COLUMNS), int(row["repeat"]))
+            for row in reader
+            if (row.get("repeat") or "").isdigit()  # a line cut short by a crash is not done
+        }
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """Cut a last line that a crash left without its newline, so appended rows stay rows."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def _model_name(factory: Callable[[], Any]) -> str:
+    inner = getattr(factory, "func", factory)
+    return getattr(inner, "__name__", type(inner).__name__)
+
+
+def profile_sweep(
+    model_factory: Callable[[], Any],
+    input_shape: Sequence[int],
+    groups_list: Sequence[int],
+    mappings: Sequence[Mapping | str],
+    frequencies: Sequence[int | None] = (None,),
+    batch_sizes: Sequence[int] = (1,),
+    out_csv: str | os.PathLike = "profile.csv",
+    *,
+    warmup: int = 3,
+    repeats: int = 5,
+    meter: str | Callable[[], Meter] = "auto",
+    board: str | None = None,
+    model_name: str | None = None,
+    min_window_s: float = 0.2,
+    root: str | os.PathLike = "/",
+    recovery_file: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Measure every (groups, mapping, frequency, batch) point; returns the whole CSV.
+
+    ``model_factory``: picklable, no arguments, returns a module with ``set_active_groups(k)``
+    (a ``functools.partial`` of a module-level function). ``mappings``: ``Mapping`` objects or
+    strings such as ``"cpu:4-7x4"``. ``frequencies`` are CPU kHz for the
+    policies of each mapping's cores; ``None`` leaves the clocks as they are. ``meter``: a name
+    (``auto``, ``rapl``, ``ina231``, ``ina3221``, ``nvml``, ``modelled``) or a picklable meter
+    factory, made in the worker. One row per repeat; ``latency_s`` and ``energy_j`` are per
+    inference (one forward pass of ``batch`` inputs), ``power_w`` the window's average.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    if repeats < 1 or warmup < 0:
+        raise BoardError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    out = Path(out_csv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    board = board or board_name(root)
+    model = model_name or _model_name(model_factory)
+    maps = [(Mapping.parse(m) if isinstance(m, str) else m).resolved() for m in mappings]
+    _drop_partial_last_line(out)
+    done = completed_repeats(out)
+
+    def todo(m: Mapping, f: int | None, g: int, b: int) -> list[int]:
+        key = _key(model, m, f, g, b)
+        return [r for r in range(repeats) if (*key, r) not in done]
+
+    points = list(product(maps, frequencies, groups_list, batch_sizes))
+    pending = sum(len(todo(*p)) for p in points)
+    needs_dvfs = any(f is not None for f in frequencies)
+    dvfs_ctx: Any = (
+        DvfsController(root, recovery_file, gpu=False) if needs_dvfs else contextlib.nullcontext()
+    )
+    new_file = not out.exists() or out.stat().st_size == 0
+    with (
+        dvfs_ctx as dvfs,
+        open(out, "a", newline="") as fh,
+        tqdm(
+            total=len(points) * repeats,
+            initial=len(points) * repeats - pending,
+            desc="profile",
+            unit="window",
+            disable=not progress,
+        ) as bar,
+    ):
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        if new_file:
+            writer.writeheader()
+
+        def run_point(
+            worker: MappedWorker, m: Mapping, f: int | None, dvfs_state: str, g: int, b: int
+        ) -> None:
+            worker.call(_worker_prepare, model_factory, tuple(input_shape), m.device, meter,
+                        str(root), g, b, warmup)  # fmt: skip
+            for r in todo(m, f, g, b):
+                res = worker.call(_worker_repeat, min_window_s, str(root))
+                writer.writerow(
+                    dict(
+                        board=board, device=m.device, cores=m.cores_str, threads=m.threads,
+                        cores_read=format_cpu_list(res.cores_read), threads_read=res.threads_read,
+                        freq_khz="" if f is None else f, dvfs=dvfs_state, model=model, groups=g,
+                        batch=b, repeat=r, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        **res.value,
+                    )
+                )  # fmt: skip
+                fh.flush()  # a row on disk survives an interrupted sweep
+                bar.update()
+
+        for m in maps:
+            if not any(todo(*p) for p in points if p[0] == m):
+                continue  # nothing left for this mapping: no worker to start
+            bar.set_postfix_str(m.label)
+            with MappedWorker(m) as worker:
+                for f in frequencies:
+                    left = [
+                        (g, b) for g, b in product(groups_list, batch_sizes) if todo(m, f, g, b)
+                    ]
+                    if not left:
+                        continue
+                    dvfs_state = "unchanged"
+                    if f is not None:
+                        dvfs.set_cpu_freq(f, cpus=m.cores)
+                        dvfs_state = "read-only" if dvfs.read_only else "applied"
+                    for g, b in left:
+                        run_point(worker, m, f, dvfs_state, g, b)
+    return pd.read_csv(out)

@@ -1,0 +1,62 @@
+"""Replay a recorded ``profile.csv`` through the meter interface (no hardware needed).
+
+``ReplayMeter`` charges each window the mean power that the board recorded for one
+configuration, so code downstream of a meter (windows, profiler, notebooks) runs on a laptop
+with a board's figures. The energy is recorded power x this host's window: it is marked
+``modelled=True`` and its meter is ``replay:<the recorded meter>``.
+
+>>> meter = ReplayMeter("outputs/odroid/profile.csv", groups=2, cores="4-7")  # doctest: +SKIP
+>>> meter.start(); work(); meter.stop().power_w  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from dyndnn.board.common import BoardError, Measurement, Meter
+
+
+class ReplayMeter(Meter):
+    """A meter that returns a recorded configuration's power over each window.
+
+    ``select`` filters the rows (column = value, compared as text); they must agree on one
+    meter. ``rows`` may be a DataFrame already loaded instead of a path.
+    """
+
+    modelled = True
+
+    def __init__(self, profile: str | os.PathLike | Any, **select: Any) -> None:
+        import pandas as pd
+
+        df = profile if isinstance(profile, pd.DataFrame) else pd.read_csv(profile, dtype=str)
+        df = df.astype(str)
+        for column, value in select.items():
+            if column not in df.columns:
+                raise BoardError(f"replay: profile has no column {column!r}")
+            df = df[df[column] == str(value)]
+        if df.empty:
+            raise BoardError(f"replay: no recorded row matches {select}")
+        meters = sorted(set(df["meter"]))
+        if len(meters) != 1:
+            raise BoardError(f"replay: rows matching {select} mix meters {meters}; select one")
+        self.power_w = float(df["power_w"].astype(float).mean())
+        self.update_period_s = float(df["meter_period_s"].astype(float).iloc[0])
+        self.name = f"replay:{meters[0]}"
+        self._t0: float | None = None
+
+    def start(self) -> None:
+        """Note the time."""
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> Measurement:
+        """Recorded power x this window's duration."""
+        if self._t0 is None:
+            raise BoardError(f"{self.name}: stop() without start()")
+        duration_s = time.perf_counter() - self._t0
+        self._t0 = None
+        energy_j = self.power_w * duration_s
+        return Measurement(
+            energy_j, duration_s, {"total": energy_j}, self.update_period_s, self.name, True
+        )

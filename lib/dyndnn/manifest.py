@@ -1,0 +1,72 @@
+"""``manifest.json``: what a run was (config, seed, code, packages, host) and how it went."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import socket
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from dyndnn.checkpoint import sha256_file
+from dyndnn.data import REPO_ROOT
+
+PACKAGES = ("dyndnn", "torch", "torchvision", "numpy", "pandas", "papermill", "seaborn",
+            "matplotlib", "ipywidgets", "onnx", "onnxruntime", "nvidia-ml-py")
+
+
+def now() -> str:
+    """The current time, ISO 8601 with the UTC offset."""
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
+    """Commit and whether the working tree has uncommitted changes (None outside git)."""
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
+                                  check=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    status = git("status", "--porcelain")
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None
+            else None}
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages that decide the numbers."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def host_info() -> dict[str, Any]:
+    """The machine: name, OS, CPU, cores the process may use."""
+    return {"hostname": socket.gethostname(), "platform": platform.platform(),
+            "machine": platform.machine(), "processor": platform.processor(),
+            "cpu_count": os.cpu_count(), "cpus_allowed": len(os.sched_getaffinity(0))}
+
+
+def checkpoint_hashes(run_dir: Path) -> dict[str, str]:
+    """SHA-256 of every stage checkpoint of the run."""
+    folder = run_dir / "checkpoints"
+    return {p.name: sha256_file(p) for p in sorted(folder.glob("*.pt"))} if folder.is_dir() \
+        else {}
+
+
+def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
+    """Write (or rewrite) ``run_dir/manifest.json`` atomically."""
+    path = run_dir / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,211 @@
+"""The incremental trainer: stage k trains group k only, with groups 1..k-1 frozen.
+
+>>> trainer = IncrementalTrainer(model, dataset, cfg.train, batch_size=128, seed=0,
+...                              run_dir="outputs/run1")
+>>> history = trainer.fit()          # a DataFrame, also written as train.csv
+
+Exact freezing (DESIGN.md): the optimiser only ever holds the training group's Parameters, so
+weight decay and momentum cannot move a frozen group; frozen groups run without autograd and
+with BN in eval mode, so neither their weights nor their statistics change.
+
+Determinism and resume: the shuffling, the augmentation and dropout of an epoch are seeded
+from (seed, stage, epoch) alone, and the learning rate is a pure function of the step, so a
+run resumed from its last complete epoch (``checkpoints/resume.pt``) ends with the same weights,
+bit for bit, as one never interrupted.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from dyndnn.checkpoint import read_checkpoint, save_checkpoint
+from dyndnn.config import TrainSection
+from dyndnn.data import InMemoryDataset, batches
+from dyndnn.errors import CheckpointError
+from dyndnn.models import GroupAlexNet
+
+RESUME_FILE = "resume.pt"
+
+
+def stage_seed(seed: int, stage: int, epoch: int) -> int:
+    """The seed of one epoch of one stage: independent of anything run before it."""
+    return seed * 1_000_003 + stage * 1_009 + epoch
+
+
+def learning_rate(cfg: TrainSection, step: int, total_steps: int) -> float:
+    """Learning rate at ``step`` of a stage of ``total_steps`` steps (pure, so resumable)."""
+    t = step / max(1, total_steps)
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+    warm = 0.15  # onecycle: linear warm-up over 15% of the stage, then cosine to zero
+    if t < warm:
+        return cfg.lr * (0.1 + 0.9 * t / warm)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (t - warm) / (1 - warm)))
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainSection) -> torch.optim.Optimizer:
+    """The configured optimiser over ``params`` only."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@torch.inference_mode()
+def accuracy_and_loss(model: GroupAlexNet, ds: InMemoryDataset, k: int,
+                      batch_size: int = 500) -> tuple[float, float]:
+    """Test accuracy and mean loss of configuration k (model left as it was)."""
+    was_training = model.training
+    model.eval()
+    correct, loss, n = 0, 0.0, 0
+    with model.active_groups(k):
+        for x, y in batches(ds, "test", batch_size):
+            logits = model(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+    model.train(was_training)
+    return correct / n, loss / n
+
+
+class IncrementalTrainer:
+    """Trains a ``GroupAlexNet`` group by group; see the module docstring."""
+
+    def __init__(self, model: GroupAlexNet, dataset: InMemoryDataset, cfg: TrainSection,
+                 batch_size: int = 128, seed: int = 0, augment: bool = True,
+                 run_dir: str | Path | None = None, progress: bool = True,
+                 on_batch: Callable[[int, int, int], None] | None = None) -> None:
+        self.model, self.ds, self.cfg = model, dataset, cfg
+        self.batch_size, self.seed, self.augment = batch_size, seed, augment
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress
+        self.on_batch = on_batch  # called as on_batch(stage, epoch, batch): a test hook
+        self.rows: list[dict] = []
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        """Where stage and resume checkpoints go (None: nothing is written)."""
+        return self.run_dir / "checkpoints" if self.run_dir else None
+
+    def _resume_point(self) -> tuple[int, int, dict | None]:
+        """(stage, first epoch to run, optimiser state) from a resume checkpoint, if any."""
+        if self.checkpoint_dir is None or not (self.checkpoint_dir / RESUME_FILE).is_file():
+            return 1, 0, None
+        blob = read_checkpoint(self.checkpoint_dir / RESUME_FILE)
+        from dataclasses import asdict
+
+        if blob["spec"] != asdict(self.model.spec):
+            raise CheckpointError(
+                f"{self.checkpoint_dir / RESUME_FILE} holds a model {blob['spec']}, not "
+                f"{asdict(self.model.spec)}; use a new run folder or delete the checkpoint")
+        self.model.load_state_dict(blob["model"])
+        self.rows = list(blob["rows"])
+        stage, epoch = int(blob["stage"]), int(blob["epoch"])
+        if epoch + 1 < self.cfg.epochs_per_stage:
+            return stage, epoch + 1, blob["optimizer"]
+        return stage + 1, 0, None
+
+    def fit(self) -> pd.DataFrame:
+        """Run (or finish) every stage; returns the per-epoch history (also ``train.csv``)."""
+        stage, first_epoch, opt_state = self._resume_point()
+        for k in range(stage, self.model.groups + 1):
+            self.train_stage(k, first_epoch if k == stage else 0,
+                             opt_state if k == stage else None)
+        self.model.eval()
+        self.model.set_active_groups(self.model.groups)
+        return self.history()
+
+    def history(self) -> pd.DataFrame:
+        """One row per (stage, epoch), written to ``train.csv`` in the run folder."""
+        frame = pd.DataFrame(self.rows)
+        if self.run_dir is not None:
+            frame.to_csv(self.run_dir / "train.csv", index=False)
+        return frame
+
+    def _freeze_all_but(self, group: int) -> list[torch.nn.Parameter]:
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        params = self.model.group_parameters(group)
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
+    def train_stage(self, k: int, first_epoch: int = 0, opt_state: dict | None = None) -> None:
+        """Train group k (1-based) for the configured epochs, groups 1..k-1 frozen."""
+        model, cfg = self.model, self.cfg
+        optimizer = make_optimizer(self._freeze_all_but(k - 1), cfg)
+        if opt_state is not None:
+            optimizer.load_state_dict(opt_state)
+        model.set_active_groups(k)
+        steps_per_epoch = math.ceil(len(self.ds.train_y) / self.batch_size)
+        total = steps_per_epoch * cfg.epochs_per_stage
+        for epoch in range(first_epoch, cfg.epochs_per_stage):
+            seed = stage_seed(self.seed, k, epoch)
+            torch.manual_seed(seed)  # dropout
+            model.train()
+            loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
+            bar = tqdm(batches(self.ds, "train", self.batch_size, augment=self.augment,
+                               seed=seed), total=steps_per_epoch, disable=not self.progress,
+                       desc=f"stage {k}/{model.groups} epoch {epoch + 1}/{cfg.epochs_per_stage}",
+                       leave=False)
+            for i, (x, y) in enumerate(bar):
+                if self.on_batch is not None:
+                    self.on_batch(k, epoch, i)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, epoch * steps_per_epoch + i, total)
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                loss_sum += loss.item() * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(y)
+                if i % 10 == 0:
+                    bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            elapsed = time.perf_counter() - start
+            test_acc, test_loss = accuracy_and_loss(model, self.ds, k)
+            self.rows.append({
+                "stage": k, "epoch": epoch + 1, "train_loss": loss_sum / seen,
+                "train_accuracy": correct / seen, "test_loss": test_loss,
+                "test_accuracy": test_acc, "lr_end": optimizer.param_groups[0]["lr"],
+                "time_s": elapsed, "images_per_s": seen / elapsed,
+            })
+            if self.progress:
+                tqdm.write(f"stage {k} epoch {epoch + 1}: train loss {loss_sum / seen:.4f} "
+                           f"acc {correct / seen:.4f} | test acc {test_acc:.4f} "
+                           f"| {seen / elapsed:.0f} images/s")
+            self._save(k, epoch, optimizer)
+        model.eval()
+        if self.checkpoint_dir is not None:
+            save_checkpoint(self.checkpoint_dir / f"stage{k}.pt", model, stage=k)
+        self.history()
+
+    def _save(self, k: int, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+        if self.checkpoint_dir is not None:
+            save_checkpoint(self.checkpoint_dir / RESUME_FILE, self.model, stage=k, epoch=epoch,
+                            optimizer=optimizer.state_dict(), rows=self.rows)
+
+
+def setup_torch(seed: int, threads: int = 0) -> None:
+    """Seed torch and set its intra-op threads (0 keeps torch's default)."""
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def model_from_config(model_cfg, data_spec) -> GroupAlexNet:
+    """A fresh ``GroupAlexNet`` for a ``ModelSection`` and a data set's ``DatasetSpec``."""
+    return GroupAlexNet(groups=model_cfg.groups, width=model_cfg.width,
+                        in_channels=data_spec.channels, image_size=data_spec.image_size,
+                        num_classes=len(data_spec.classes), dropout=model_cfg.dropout)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import functools
+import os
+
+import pytest
+from dyndnn.board.common import BoardError
+from dyndnn.board.mapping import AFFINITY_ENV_VARS, MappedWorker, Mapping, run_mapped
+from dyndnn.errors import ConfigError
+
+HOST_CORES = sorted(os.sched_getaffinity(0))
+needs_two_cores = pytest.mark.skipif(len(HOST_CORES) < 2, reason="needs cores 0 and 1")
+
+
+def report(tag: str) -> dict:
+    """Runs in the worker: what did it get, and was torch's pool built under it?"""
+    import torch
+
+    x = torch.randn(64, 64)
+    (x @ x).sum().item()  # builds the intra-op pool
+    return {
+        "tag": tag,
+        "pid": os.getpid(),
+        "env": {k: os.environ.get(k) for k in AFFINITY_ENV_VARS},
+        "affinity": sorted(os.sched_getaffinity(0)),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def fail() -> None:
+    raise ValueError("bad input in worker")
+
+
+def test_mapping_validation_and_parse():
+    assert Mapping("cpu", (1, 0, 1)).cores == (0, 1)
+    assert Mapping.parse("cuda:0@2-3x1") == Mapping("cuda:0", (2, 3), 1)
+    assert Mapping.parse("cpu") == Mapping()
+    assert Mapping("cpu", (0, 1)).resolved().threads == 2
+    assert Mapping().resolved().cores == tuple(HOST_CORES)
+    for bad in (lambda: Mapping("gpu"), lambda: Mapping("cpu", (-1,)),
+                lambda: Mapping("cpu", (0,), -2), lambda: Mapping.parse("tpu:0")):  # fmt: skip
+        with pytest.raises(ConfigError):
+            bad()
+
+
+@needs_two_cores
+@pytest.mark.parametrize(("cores", "threads"), [((0,), 1), ((1,), 1), ((0, 1), 2)])
+def test_worker_pins_cores_and_threads(cores, threads, monkeypatch):
+    monkeypatch.setenv("GOMP_CPU_AFFINITY", "0")  # would collapse the pool onto core 0
+    monkeypatch.setenv("OMP_PROC_BIND", "true")
+    parent_affinity = os.sched_getaffinity(0)
+    r = run_mapped(functools.partial(report, "x"), Mapping("cpu", cores, threads))
+    assert r.value["pid"] != os.getpid()
+    assert r.value["affinity"] == list(cores) and r.cores_read == cores
+    assert r.value["threads"] == threads == r.threads_read
+    assert r.value["env"] == dict.fromkeys(AFFINITY_ENV_VARS)  # cleared in the worker
+    assert os.environ["GOMP_CPU_AFFINITY"] == "0"  # ... and put back in the parent
+    assert os.sched_getaffinity(0) == parent_affinity
+
+
+def test_worker_keeps_state_reports_errors_and_death():
+    with MappedWorker(Mapping("cpu", (HOST_CORES[0],), 1)) as worker:
+        first = worker.call(report, "a")
+        assert worker.call(report, "b").value["pid"] == first.value["pid"]
+        with pytest.raises(ValueError, match="bad input in worker"):
+            worker.call(fail)
+        assert worker.call(report, "c").value["tag"] == "c"  # still usable
+        with pytest.raises(BoardError, match="died"):
+            worker.call(os._exit, 5)
+    with pytest.raises(BoardError, match="start"):
+        worker.call(report, "d")
+
+
+def test_unusable_cores_are_a_config_error():
+    with pytest.raises(ConfigError, match="cannot pin"):
+        run_mapped(fail, Mapping("cpu", (max(HOST_CORES) + 64,), 1))

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+from dyndnn.board.common import BoardError
+from dyndnn.board.modelled import CpuPowerModel, ModelledCpuMeter
+
+from .fakesys import make_policy
+
+
+def test_model_scales_like_f_v_squared():
+    model = CpuPowerModel()
+    assert model.core_power_w() == pytest.approx(model.core_power_at_ref_w)
+    half = model.core_power_w(model.ref_freq_khz / 2)
+    v_half = model.voltage_v(model.ref_freq_khz / 2)
+    assert half == pytest.approx(model.core_power_at_ref_w * 0.5 * v_half**2)
+    assert model.voltage_v(100) == model.volt_at_min_v  # never below the minimum voltage
+    assert model.power_w(0) == model.idle_power_w
+    assert model.power_w(2) > model.power_w(1) > model.power_w(0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        model.idle_power_w = 3.0
+    with pytest.raises(BoardError):
+        CpuPowerModel(min_freq_khz=3_000_000)
+
+
+def test_calibrate_recovers_parameters():
+    truth = CpuPowerModel(idle_power_w=0.8, core_power_at_ref_w=1.7)
+    points = [(n, f, truth.power_w(n, f)) for n in (0, 1, 2, 4) for f in (600_000, 1_400_000)]
+    fitted = CpuPowerModel().calibrate(points)
+    assert fitted.idle_power_w == pytest.approx(0.8)
+    assert fitted.core_power_at_ref_w == pytest.approx(1.7)
+
+
+def _spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_meter_charges_cpu_time_not_wall_time():
+    model = CpuPowerModel(idle_power_w=1.0, core_power_at_ref_w=2.0)
+    meter = ModelledCpuMeter(model, root="/nonexistent", freq_khz=model.ref_freq_khz)
+    meter.start()
+    time.sleep(0.1)
+    idle = meter.stop()
+    meter.start()
+    _spin(0.1)
+    busy = meter.stop()
+    assert idle.modelled and busy.modelled and busy.meter == "modelled-cpu"
+    assert idle.rail_energy_j["cores"] < 0.2 * busy.rail_energy_j["cores"]
+    # one busy core for the window: P ~ 1 W idle + 2 W core
+    assert busy.power_w == pytest.approx(3.0, rel=0.25)
+    assert idle.power_w == pytest.approx(1.0, abs=0.3)
+
+
+def test_meter_reads_cpufreq_when_present(tmp_path):
+    make_policy(tmp_path, 0, tuple(range(64)), (400_000, 1_000_000, 2_000_000), cur_khz=400_000)
+    slow = ModelledCpuMeter(root=tmp_path)
+    fast = ModelledCpuMeter(freq_khz=2_000_000)
+    out = []
+    for meter in (slow, fast):
+        meter.start()
+        _spin(0.05)
+        m = meter.stop()
+        out.append(m.rail_energy_j["cores"] / m.duration_s)
+    assert out[0] < 0.5 * out[1]  # 400 MHz at low voltage costs far less per busy second

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import csv
+import functools
+import os
+
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from dyndnn.board import profiler
+from dyndnn.board.common import BoardError
+from dyndnn.board.mapping import Mapping
+from dyndnn.board.profiler import COLUMNS, completed_repeats, profile_sweep
+from torch import nn
+
+from .fakesys import get, make_policy
+
+pytestmark = pytest.mark.skipif(
+    not {0, 1} <= os.sched_getaffinity(0), reason="the sweep maps onto cores 0 and 1"
+)
+
+
+class TinyGroupNet(nn.Module):
+    """A conv net whose active groups are a channel slice: k groups use k x width channels."""
+
+    def __init__(self, groups: int, width: int) -> None:
+        super().__init__()
+        self.width, self.active = width, groups
+        self.conv = nn.Conv2d(3, groups * width, 3, padding=1)
+        self.head = nn.Linear(groups * width, 10)
+
+    def set_active_groups(self, k: int) -> None:
+        self.active = k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.active * self.width
+        y = F.conv2d(x, self.conv.weight[:c], self.conv.bias[:c], padding=1).relu()
+        return F.linear(y.mean((2, 3)), self.head.weight[:, :c], self.head.bias)
+
+
+def tiny_net(groups: int = 2, width: int = 8) -> TinyGroupNet:
+    torch.manual_seed(0)
+    return TinyGroupNet(groups, width)
+
+
+SWEEP = dict(
+    model_factory=functools.partial(tiny_net, groups=2, width=8),
+    input_shape=(3, 16, 16),
+    groups_list=[1, 2],
+    mappings=[Mapping("cpu", (0,), 1), Mapping("cpu", (0, 1), 2)],
+    frequencies=[None],
+    batch_sizes=[2],
+    warmup=1,
+    repeats=2,
+    meter="modelled",
+    board="test-host",
+    min_window_s=0.02,
+    progress=False,
+)
+
+
+def test_real_sweep_records_mapping_and_resumes(tmp_path, monkeypatch):
+    out = tmp_path / "run" / "profile.csv"
+    df = profile_sweep(out_csv=out, **SWEEP)
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 2 * 2 * 2  # mappings x groups x repeats
+    assert (df["latency_s"] > 0).all() and (df["energy_j"] > 0).all()
+    assert (df["calls"] >= 1).all() and (df["window_s"] >= 0.1).all()  # 10 x 0.01 s period
+    assert df["modelled"].all() and set(df["meter"]) == {"modelled-cpu"}
+    assert (df["meter_period_s"] == 0.01).all()
+    assert (df["cores_read"] == df["cores"]).all()  # read back in the worker
+    assert (df["threads_read"] == df["threads"]).all()
+    assert set(df["cores"]) == {"0", "0-1"} and set(df["threads"]) == {1, 2}
+    assert df["freq_khz"].isna().all() and df["cur_freq_khz"].isna().all()  # no cpufreq here
+    assert set(df["dvfs"]) == {"unchanged"} and set(df["board"]) == {"test-host"}
+    assert df["model"].iloc[0] == "tiny_net"
+    assert ((df["power_w"] - df["energy_j"] / df["latency_s"]).abs() < 1e-6 * df["power_w"]).all()
+
+    # a complete CSV: a rerun starts no worker at all
+    def no_worker(*a, **k):
+        raise AssertionError("a worker was started for points already done")
+
+    monkeypatch.setattr(profiler, "MappedWorker", no_worker)
+    assert len(profile_sweep(out_csv=out, **SWEEP)) == 8
+    monkeypatch.undo()
+
+    # killed while writing row 6: the rerun measures exactly the 3 missing ones
+    rows = list(csv.DictReader(out.open()))
+    with out.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows[:5])
+        f.write("test-host,cpu,0-1,2,0-1")  # a partial line, no newline
+    df2 = profile_sweep(out_csv=out, **SWEEP)
+    assert len(df2) == 8
+    key = ["cores", "groups", "repeat"]
+    assert not df2.duplicated(key).any()
+    pd.testing.assert_frame_equal(df2.iloc[:5], df.iloc[:5])  # kept as they were
+    assert len(completed_repeats(out)) == 8
+
+
+def test_sweep_with_frequencies_reads_back_and_restores(tmp_path):
+    # one fake cluster holds this host's cores: the sweep writes the fake tree, never the host
+    policy = make_policy(tmp_path, 0, (0, 1), (800000, 1200000, 1600000), cur_khz=1000000)
+    sweep = SWEEP | dict(
+        mappings=["cpu:0-1x2"], groups_list=[2], frequencies=[800000, 1600000],
+        repeats=1, root=tmp_path, recovery_file=tmp_path / "rec.json",
+    )  # fmt: skip
+    df = profile_sweep(out_csv=tmp_path / "p.csv", **sweep)
+    assert list(df["freq_khz"]) == [800000, 1600000]
+    assert list(df["cur_freq_khz"]) == [1000000, 1000000]  # what the (fake) clock reports
+    assert set(df["governor"]) == {"userspace"} and set(df["dvfs"]) == {"applied"}
+    assert get(tmp_path, "/sys/devices/system/cpu/cpufreq/policy0/scaling_governor") == "ondemand"
+    assert not (tmp_path / "rec.json").exists()
+    assert (policy / "scaling_setspeed").exists()
+
+
+def test_foreign_csv_is_refused(tmp_path):
+    out = tmp_path / "profile.csv"
+    out.write_text("a,b\n1,2\n")
+    with pytest.raises(BoardError, match="new out_csv"):
+        profile_sweep(out_csv=out, **SWEEP)

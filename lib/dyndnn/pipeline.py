@@ -108,10 +108,12 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
                                 "ename": exc.ename, "evalue": exc.evalue})
             manifest.update(status="failed", end=now())
             write_manifest(run_dir, manifest)
+            first_line = (exc.source or "").strip().splitlines()[:1]
             raise NotebookError(
-                f"notebook {path.name} failed in cell {exc.cell_index} (execution count "
-                f"{exc.exec_count}): {exc.ename}: {exc.evalue}\nThe executed notebook with the "
-                f"error is kept at {executed}") from exc
+                f"notebook {path.name} failed in cell {exc.cell_index + 1} of the executed "
+                f"notebook (In [{exc.exec_count}]: {first_line[0] if first_line else ''}): "
+                f"{exc.ename}: {exc.evalue}\nThe executed notebook with the error is kept at "
+                f"{executed}") from exc
         entry.update(status="ok", seconds=round(time.perf_counter() - start, 2))
         manifest["checkpoints_sha256"] = checkpoint_hashes(run_dir)
         write_manifest(run_dir, manifest)

@@ -135,6 +135,7 @@ class IncrementalTrainer:
     def _freeze_all_but(self, group: int) -> list[torch.nn.Parameter]:
         for p in self.model.parameters():
             p.requires_grad_(False)
+            p.grad = None  # a finished stage's gradients would only hold memory
         params = self.model.group_parameters(group)
         for p in params:
             p.requires_grad_(True)

@@ -1,0 +1,75 @@
+"""The papermill chain: a smoke run of the real notebooks, failures, bad input."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dyndnn.__main__ import main
+from dyndnn.checkpoint import sha256_file
+from dyndnn.errors import NotebookError
+from dyndnn.pipeline import run_pipeline
+
+TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
+TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2", "batch_size=64",
+        "threads=1"]
+
+
+def test_smoke_whole_chain_through_papermill(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["run", "--config", "configs/quick.yaml", "--out", str(run_dir),
+                 "--no-progress", *sum((["-p", p] for p in TINY), [])]) == 0
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["seed"] == 0
+    assert manifest["config"]["model"]["groups"] == 2
+    assert manifest["git"]["commit"] and manifest["packages"]["torch"]
+    assert manifest["start"] <= manifest["end"]
+    assert [n["notebook"] for n in manifest["notebooks"]] == ["01_train.ipynb",
+                                                              "02_evaluate.ipynb"]
+    for entry in manifest["notebooks"]:
+        assert Path(entry["executed"]).is_file() and entry["status"] == "ok"
+    hashes = manifest["checkpoints_sha256"]
+    assert {"stage1.pt", "stage2.pt"} <= set(hashes)
+    assert hashes["stage2.pt"] == sha256_file(run_dir / "checkpoints" / "stage2.pt")
+    train = pd.read_csv(run_dir / "train.csv")
+    assert list(train["stage"]) == [1, 2]
+    evaluation = pd.read_csv(run_dir / "eval.csv")
+    assert list(evaluation["groups"]) == [1, 2]
+    assert evaluation["macs"].iloc[1] == 2 * evaluation["macs"].iloc[0]
+    assert (run_dir / "export" / "group-alexnet-k2.onnx").is_file()
+    assert (run_dir / "figures" / "configurations.svg").is_file()
+
+
+def test_failing_notebook_stops_the_chain_and_is_kept(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(NotebookError) as info:
+        run_pipeline(None, run_dir, ["notebooks=[ok, broken, after]"],
+                     notebooks_dir=TEST_NOTEBOOKS, progress=False)
+    message = str(info.value)
+    # cell 4 counting the cell papermill injects; the source line says which one it is
+    assert "broken.ipynb" in message and "cell 4" in message
+    assert 'raise ValueError("boom' in message
+    assert "ValueError: boom: purpose-made failure" in message
+    kept = run_dir / "notebooks" / "broken.ipynb"
+    assert kept.is_file() and str(kept) in message
+    assert (run_dir / "ok.txt").is_file() and not (run_dir / "after.txt").exists()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["notebooks"][-1]["error"]["ename"] == "ValueError"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "groups=0"], "model.groups must be >= 1"),
+    (["-p", "active_groups=9"], "model.active_groups must be between 1 and groups"),
+    (["-p", "epochs_per_stage=-2"], "train.epochs_per_stage must be >= 0"),
+    (["-p", "dataset=imagenet"], "data.dataset must be one of"),
+    (["-p", "colour=red"], "unknown config key 'colour'"),
+    (["-p", "notebooks=[01_train, 99_missing]"], "do not exist"),
+    (["-p", "dataset=cifar10", "-p", "data_root=/nonexistent"], "python -m dyndnn fetch cifar10"),
+])
+def test_bad_input_fails_fast_with_a_clear_message(tmp_path, capsys, args, message):
+    out = tmp_path / "run"
+    assert main(["run", "--config", "configs/quick.yaml", "--out", str(out), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # nothing was started

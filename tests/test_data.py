@@ -6,8 +6,16 @@ import pytest
 import torch
 
 from dyndnn import data
-from dyndnn.data import (IDX_FILES, batches, load_dataset, locate, random_crop, read_cifar_batch,
-                         read_idx, write_idx)
+from dyndnn.data import (
+    IDX_FILES,
+    batches,
+    load_dataset,
+    locate,
+    random_crop,
+    read_cifar_batch,
+    read_idx,
+    write_idx,
+)
 from dyndnn.errors import DatasetError
 
 

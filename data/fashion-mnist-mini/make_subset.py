@@ -10,8 +10,8 @@ prefix (``train_limit``) is close to balanced too. It prints the SHA-256 of each
 file, which dyndnn.data.FASHION_MNIST_MINI_SHA256 pins.
 """
 
-import hashlib
 import gzip
+import hashlib
 from pathlib import Path
 
 import numpy as np

@@ -116,7 +116,8 @@ class GroupAlexNet(nn.Module):
     # --- forward --------------------------------------------------------------------------
     def forward_groups(self, x: Tensor, start: int, stop: int, trainable: bool = False) -> Tensor:
         """Summed logits of groups ``start..stop-1``; ``trainable`` runs a single group with
-        autograd, batch statistics and dropout."""
+        autograd, batch statistics and dropout.
+        """
         if trainable and stop - start != 1:
             raise ValueError("only one group trains at a time")
         for conv, norm, pool in zip(self.convs, self.norms, ALEXNET_POOL_AFTER, strict=True):
@@ -177,13 +178,15 @@ class GroupAlexNet(nn.Module):
 
     def export(self, k: int | None = None) -> nn.Module:
         """A standalone static module of configuration k (plain torch layers, copied weights),
-        ready for ``torch.jit.script`` or ``torch.onnx.export``."""
+        ready for ``torch.jit.script`` or ``torch.onnx.export``.
+        """
         return StaticGroupAlexNet(self, self._active if k is None else k)
 
 
 class StaticGroupAlexNet(nn.Module):
     """Configuration k of a ``GroupAlexNet`` as plain layers: Conv2d(groups=k), BatchNorm2d, and
-    grouped FCs as 1x1 Conv1d(groups=k), so TorchScript and ONNX need nothing of dyndnn."""
+    grouped FCs as 1x1 Conv1d(groups=k), so TorchScript and ONNX need nothing of dyndnn.
+    """
 
     def __init__(self, model: GroupAlexNet, k: int) -> None:
         super().__init__()

@@ -21,8 +21,14 @@ from tqdm.auto import tqdm
 from dyndnn.config import Config, load_config
 from dyndnn.data import REPO_ROOT, locate
 from dyndnn.errors import ConfigError, DatasetError, NotebookError
-from dyndnn.manifest import (checkpoint_hashes, git_state, host_info, now, package_versions,
-                             write_manifest)
+from dyndnn.manifest import (
+    checkpoint_hashes,
+    git_state,
+    host_info,
+    now,
+    package_versions,
+    write_manifest,
+)
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 OUTPUTS_DIR = REPO_ROOT / "outputs"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+
 from dyndnn.board.auto import auto_meter, make_meter
 from dyndnn.board.common import BoardError
 

@@ -4,6 +4,7 @@ import itertools
 import time
 
 import pytest
+
 from dyndnn.board.common import (
     BoardError,
     BoardPermissionError,

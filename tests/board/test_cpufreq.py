@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dyndnn.board import cpufreq
 from dyndnn.board.cpufreq import PolicyState, cur_freq_khz, list_policies, policies_for_cpus
 from dyndnn.errors import ConfigError

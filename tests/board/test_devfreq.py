@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dyndnn.board.devfreq import find_gpu_devfreq
 from dyndnn.errors import ConfigError
 

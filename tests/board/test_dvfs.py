@@ -8,6 +8,7 @@ import sys
 import warnings
 
 import pytest
+
 from dyndnn.board.common import BoardError, ReadOnlyWarning
 from dyndnn.board.dvfs import DvfsController, recover
 from dyndnn.errors import ConfigError

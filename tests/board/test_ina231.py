@@ -4,6 +4,7 @@ import threading
 import time
 
 import pytest
+
 from dyndnn.board.common import BoardPermissionError, SensorError
 from dyndnn.board.ina231 import Ina231Meter, find_ina231_rails
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from dyndnn.board.common import BoardError
 from dyndnn.board.dvfs import DvfsController
 from dyndnn.board.jetson import (

@@ -4,6 +4,7 @@ import dataclasses
 import time
 
 import pytest
+
 from dyndnn.board.common import BoardError
 from dyndnn.board.modelled import CpuPowerModel, ModelledCpuMeter
 

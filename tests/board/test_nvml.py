@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from dyndnn.board.auto import auto_meter
 from dyndnn.board.common import SensorError
 from dyndnn.board.discovery import discover

@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from dyndnn.board import profiler
 from dyndnn.board.common import BoardError
 from dyndnn.board.mapping import Mapping
 from dyndnn.board.profiler import COLUMNS, completed_repeats, profile_sweep
-from torch import nn
 
 from .fakesys import get, make_policy
 

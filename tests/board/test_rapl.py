@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dyndnn.board.common import BoardPermissionError
 from dyndnn.board.rapl import RaplMeter, find_rapl_zones
 

@@ -260,8 +260,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_from_flat(params: dict[str, Any]) -> Config:
-    """Build a ``Config`` from flat papermill parameters; keys that are not config keys are
-    ignored (a notebook also receives ``run_dir`` and the like).
+    """Build a ``Config`` from flat papermill parameters.
+
+    Names that are not config keys are ignored (a notebook also holds ``run_dir`` and the like).
     """
     index = _key_index()
     nested: dict[str, dict[str, Any]] = {}

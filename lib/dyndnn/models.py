@@ -115,8 +115,9 @@ class GroupAlexNet(nn.Module):
 
     # --- forward --------------------------------------------------------------------------
     def forward_groups(self, x: Tensor, start: int, stop: int, trainable: bool = False) -> Tensor:
-        """Summed logits of groups ``start..stop-1``; ``trainable`` runs a single group with
-        autograd, batch statistics and dropout.
+        """Summed logits of groups ``start..stop-1``.
+
+        ``trainable`` runs a single group with autograd, batch statistics and dropout.
         """
         if trainable and stop - start != 1:
             raise ValueError("only one group trains at a time")
@@ -177,15 +178,18 @@ class GroupAlexNet(nn.Module):
         return conv + sum(fc.macs(k) for fc in self.fcs)
 
     def export(self, k: int | None = None) -> nn.Module:
-        """A standalone static module of configuration k (plain torch layers, copied weights),
-        ready for ``torch.jit.script`` or ``torch.onnx.export``.
+        """A standalone static module of configuration k (plain torch layers, copied weights).
+
+        Ready for ``torch.jit.script`` or ``torch.onnx.export``; see ``dyndnn.export``.
         """
         return StaticGroupAlexNet(self, self._active if k is None else k)
 
 
 class StaticGroupAlexNet(nn.Module):
-    """Configuration k of a ``GroupAlexNet`` as plain layers: Conv2d(groups=k), BatchNorm2d, and
-    grouped FCs as 1x1 Conv1d(groups=k), so TorchScript and ONNX need nothing of dyndnn.
+    """Configuration k of a ``GroupAlexNet`` as plain torch layers.
+
+    Conv2d(groups=k), BatchNorm2d, and the grouped FCs as 1x1 Conv1d(groups=k), so TorchScript
+    and ONNX need nothing of dyndnn.
     """
 
     def __init__(self, model: GroupAlexNet, k: int) -> None:

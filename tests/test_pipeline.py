@@ -13,7 +13,7 @@ from dyndnn.pipeline import run_pipeline
 
 TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2", "batch_size=64",
-        "threads=1"]
+        "threads=1", "repeats=1", "warmup=1", "profile_batches=[1]", "window_s=0.05"]
 
 
 def test_smoke_whole_chain_through_papermill(tmp_path):
@@ -25,8 +25,8 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert manifest["config"]["model"]["groups"] == 2
     assert manifest["git"]["commit"] and manifest["packages"]["torch"]
     assert manifest["start"] <= manifest["end"]
-    assert [n["notebook"] for n in manifest["notebooks"]] == ["01_train.ipynb",
-                                                              "02_evaluate.ipynb"]
+    assert [n["notebook"] for n in manifest["notebooks"]] == [
+        "01_train.ipynb", "02_evaluate.ipynb", "03_profile.ipynb"]
     for entry in manifest["notebooks"]:
         assert Path(entry["executed"]).is_file() and entry["status"] == "ok"
     hashes = manifest["checkpoints_sha256"]
@@ -39,6 +39,11 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert evaluation["macs"].iloc[1] == 2 * evaluation["macs"].iloc[0]
     assert (run_dir / "export" / "group-alexnet-k2.onnx").is_file()
     assert (run_dir / "figures" / "configurations.svg").is_file()
+    profile = pd.read_csv(run_dir / "profile.csv")
+    # one row per (mapping, configuration): real latency, modelled energy on this host
+    assert set(profile["groups"]) == {1, 2} and (profile["latency_s"] > 0).all()
+    assert profile["threads_read"].tolist() == profile["threads"].tolist()
+    assert (run_dir / "figures" / "latency_per_configuration.png").is_file()
 
 
 def test_failing_notebook_stops_the_chain_and_is_kept(tmp_path):

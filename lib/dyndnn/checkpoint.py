@@ -65,6 +65,14 @@ def load_checkpoint(path: str | Path) -> tuple[GroupAlexNet, dict[str, Any]]:
     return model, {k: v for k, v in blob.items() if k not in ("model", "format")}
 
 
+def load_model(path: str | Path) -> GroupAlexNet:
+    """Just the model of a checkpoint (in eval mode).
+
+    ``functools.partial(load_model, path)`` is picklable: the profiler's workers build it so.
+    """
+    return load_checkpoint(path)[0]
+
+
 def sha256_file(path: str | Path) -> str:
     """SHA-256 of a file, as recorded in the manifest."""
     digest = hashlib.sha256()

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from dyndnn.board.auto import METERS
 from dyndnn.errors import ConfigError
 
 DATASETS = ("fashion-mnist-mini", "fashion-mnist", "cifar10")
@@ -126,6 +127,32 @@ class EvalSection:
 
 
 @dataclass(frozen=True)
+class ProfileSection:
+    """On-board profiling: configurations x mappings x frequencies x batch sizes."""
+
+    mappings: tuple[str, ...] = ("auto",)  # "auto" or e.g. "cpu:0", "cpu:4-7x4", "cuda:0@0"
+    frequencies_khz: tuple[int, ...] = ()  # CPU clocks to sweep; empty leaves them as they are
+    profile_batches: tuple[int, ...] = (1, 64)  # batch sizes
+    repeats: int = 5  # measurement windows per point (one profile.csv row each)
+    warmup: int = 3  # untimed inferences before each point
+    window_s: float = 0.2  # minimum window; also >= 10 x the meter's update period
+    meter: str = "auto"  # auto | rapl | ina231 | ina3221 | nvml | modelled
+    board: str = ""  # a name for the board column; "" = discovered
+
+    def __post_init__(self) -> None:
+        _check(len(self.mappings) > 0, "profile.mappings must name at least one mapping", [])
+        _check(all(f > 0 for f in self.frequencies_khz), "profile.frequencies_khz must be > 0",
+               self.frequencies_khz)
+        _check(len(self.profile_batches) > 0 and all(b >= 1 for b in self.profile_batches),
+               "profile.profile_batches must be batch sizes >= 1", self.profile_batches)
+        _check(self.repeats >= 1, "profile.repeats must be >= 1", self.repeats)
+        _check(self.warmup >= 0, "profile.warmup must be >= 0", self.warmup)
+        _check(self.window_s >= 0, "profile.window_s must be >= 0", self.window_s)
+        _check(self.meter in METERS, f"profile.meter must be one of {', '.join(METERS)}",
+               self.meter)
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, validated run configuration."""
 
@@ -134,6 +161,7 @@ class Config:
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    profile: ProfileSection = field(default_factory=ProfileSection)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Nested plain dict (tuples as lists), as written to YAML and the manifest."""
@@ -173,10 +201,13 @@ def _coerce(section: str, key: str, value: Any) -> Any:
     hint = typing.get_type_hints(_sections()[section])[key]
     origin = typing.get_origin(hint)
     if origin in (tuple, list):
-        if isinstance(value, str):
+        item = typing.get_args(hint)[0]
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
             value = [value]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where} must be a list of strings; got {value!r}")
+        ok = isinstance(value, (list, tuple)) and all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value)
+        if not ok:
+            raise ConfigError(f"{where} must be a list of {item.__name__} values; got {value!r}")
         return tuple(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

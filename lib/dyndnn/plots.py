@@ -54,3 +54,35 @@ def plot_configurations(table: pd.DataFrame) -> plt.Figure:
             ax.get_legend().remove()
     fig.tight_layout()
     return fig
+
+
+def energy_note(table: pd.DataFrame) -> str:
+    """'modelled' / 'measured' wording for a figure whose energy comes from ``table``."""
+    modelled = table["modelled"].astype(str).str.lower().isin(["true", "1"])
+    if modelled.all():
+        return "energy MODELLED (no power sensor; see dyndnn.board.modelled)"
+    if modelled.any():
+        return "energy partly MODELLED (see the meter column)"
+    return "energy measured by " + ", ".join(sorted(table["meter"].astype(str).unique()))
+
+
+def plot_latency(profile: pd.DataFrame) -> plt.Figure:
+    """Latency and energy per inference per configuration (the paper's Fig 4 kind).
+
+    One line per task mapping, one column of panels per batch size.
+    """
+    frame = profile.assign(mapping=profile["device"].astype(str) + "[" +
+                           profile["cores"].astype(str) + "]x" + profile["threads"].astype(str))
+    batches = sorted(frame["batch"].unique())
+    fig, axes = plt.subplots(2, len(batches), figsize=(4.5 * len(batches), 6.5), squeeze=False)
+    for col, batch in enumerate(batches):
+        part = frame[frame["batch"] == batch]
+        for row, (y, label) in enumerate((("latency_s", "latency per inference [s]"),
+                                          ("energy_j", "energy per inference [J]"))):
+            sns.lineplot(part, x="groups", y=y, hue="mapping", marker="o", ax=axes[row, col],
+                         errorbar=("pi", 100))
+            axes[row, col].set(xlabel="active groups k", ylabel=label, yscale="log",
+                               title=f"batch {batch}", xticks=sorted(frame["groups"].unique()))
+    fig.suptitle(f"Per configuration and task mapping; {energy_note(profile)}")
+    fig.tight_layout()
+    return fig

@@ -36,6 +36,7 @@ from dyndnn.board.jetson import (
 from dyndnn.board.mapping import MappedResult, MappedWorker, Mapping, run_mapped
 from dyndnn.board.modelled import CpuPowerModel, ModelledCpuMeter
 from dyndnn.board.nvml import NvmlEnergyMeter, NvmlPowerMeter, nvml_meter
+from dyndnn.board.plan import default_mappings, plan_mappings
 from dyndnn.board.profiler import COLUMNS, profile_sweep
 from dyndnn.board.rapl import RaplMeter, find_rapl_zones
 from dyndnn.board.replay import ReplayMeter
@@ -48,7 +49,7 @@ __all__ = [
     "ModelledCpuMeter", "NvmlEnergyMeter", "NvmlPowerMeter", "Platform", "PolicyState",
     "PollingMeter", "RaplMeter", "ReadOnlyWarning", "ReplayMeter", "SamplingMeter",
     "SensorError", "WindowResult", "auto_meter", "board_name", "core_types", "cur_freq_khz",
-    "discover", "find_gpu_devfreq", "find_ina3221_rails", "find_rapl_zones", "list_policies",
-    "make_meter", "measure", "nvml_meter", "nvpmodel_query", "nvpmodel_set", "parse_tegrastats",
-    "profile_sweep", "recover", "run_mapped",
+    "default_mappings", "discover", "find_gpu_devfreq", "find_ina3221_rails", "find_rapl_zones",
+    "list_policies", "make_meter", "measure", "nvml_meter", "nvpmodel_query", "nvpmodel_set",
+    "parse_tegrastats", "plan_mappings", "profile_sweep", "recover", "run_mapped",
 ]  # fmt: skip

@@ -32,7 +32,8 @@ def test_int_accepted_where_float_expected():
     ({"data": {"dataset": "mnist"}}, "data.dataset must be one of"),
     ({"train": {"optimizer": "rmsprop"}}, "train.optimizer must be one of"),
     ({"run": {"notebooks": [1, 2]}}, "run.notebooks must be a list of str values"),
-    ({"profile": {"profile_batches": [1, "x"]}}, "profile.profile_batches must be a list of int values"),
+    ({"profile": {"profile_batches": [1, "x"]}},
+     "profile.profile_batches must be a list of int values"),
     ({"profile": {"meter": "watt"}}, "profile.meter must be one of"),
 ])
 def test_bad_configs_are_clear_errors(raw, message):

@@ -121,8 +121,11 @@ class GroupAlexNet(nn.Module):
         """
         if trainable and stop - start != 1:
             raise ValueError("only one group trains at a time")
+        # channels-last activations: oneDNN's fast layout for conv, BN and pooling on CPU
+        x = x.contiguous(memory_format=torch.channels_last)
         for conv, norm, pool in zip(self.convs, self.norms, ALEXNET_POOL_AFTER, strict=True):
-            x = F.relu(norm(conv(x, start, stop, trainable), start, stop, trainable))
+            x = F.relu(norm(conv(x, start, stop, trainable), start, stop, trainable),
+                       inplace=True)
             if pool:
                 x = F.max_pool2d(x, 2)
         x = x.flatten(1)

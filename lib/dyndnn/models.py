@@ -180,6 +180,20 @@ class GroupAlexNet(nn.Module):
         conv = sum(c.macs(k, hw) for c, hw in zip(self.convs, self._conv_out_hw, strict=True))
         return conv + sum(fc.macs(k) for fc in self.fcs)
 
+    def group_path(self, group: int) -> GroupPath:
+        """Group ``group`` (0-based) alone as plain layers, initialised from its weights.
+
+        Training code that works on ordinary ``nn.Conv2d`` / ``nn.Linear`` modules (RCT) trains
+        this path, then ``load_group_path`` writes it back into the grouped blocks.
+        """
+        return GroupPath(self, group)
+
+    @torch.no_grad()
+    def load_group_path(self, group: int, path: GroupPath) -> None:
+        """Copy a trained ``GroupPath`` into group ``group``'s slices (weights, BN statistics)."""
+        for mine, theirs in zip(self.group_state(group), path.state_tensors(), strict=True):
+            mine.copy_(theirs.reshape(mine.shape))
+
     def export(self, k: int | None = None) -> nn.Module:
         """A standalone static module of configuration k (plain torch layers, copied weights).
 
@@ -235,6 +249,62 @@ class StaticGroupAlexNet(nn.Module):
         x = self.features(x).flatten(1).unsqueeze(-1)
         per_group = self.classifier(x).view(x.shape[0], self.k, self.num_classes)
         return per_group.sum(1)
+
+
+class GroupPath(nn.Module):
+    """One group of a ``GroupAlexNet`` as a plain network (Conv2d, BatchNorm2d, Linear).
+
+    Its logits equal the group's contribution to the summed logits of the grouped model.
+    """
+
+    def __init__(self, model: GroupAlexNet, group: int) -> None:
+        super().__init__()
+        if not 0 <= group < model.groups:
+            raise ValueError(f"group must be between 0 and {model.groups - 1}; got {group}")
+        self.dropout = model.spec.dropout
+        convs, norms = [], []
+        with torch.no_grad():
+            for conv, norm in zip(model.convs, model.norms, strict=True):
+                weight = conv.group_parameters(group)[0]
+                plain = nn.Conv2d(weight.shape[1], weight.shape[0], conv.kernel_size,
+                                  padding=conv.padding, bias=False)
+                plain.weight.copy_(weight)
+                bn = nn.BatchNorm2d(weight.shape[0], eps=norm.eps, momentum=norm.momentum)
+                span = slice(group * norm.per_group, (group + 1) * norm.per_group)
+                bn.weight.copy_(norm.group_parameters(group)[0])
+                bn.bias.copy_(norm.group_parameters(group)[1])
+                bn.running_mean.copy_(norm.running_mean[span])
+                bn.running_var.copy_(norm.running_var[span])
+                convs.append(plain)
+                norms.append(bn)
+            fcs = []
+            for fc in model.fcs:
+                weight, bias = fc.group_parameters(group)
+                plain_fc = nn.Linear(weight.shape[1], weight.shape[0])
+                plain_fc.weight.copy_(weight)
+                plain_fc.bias.copy_(bias)
+                fcs.append(plain_fc)
+        self.convs, self.norms, self.fcs = (nn.ModuleList(convs), nn.ModuleList(norms),
+                                            nn.ModuleList(fcs))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """This group's logits."""
+        for conv, norm, pool in zip(self.convs, self.norms, ALEXNET_POOL_AFTER, strict=True):
+            x = F.relu(norm(conv(x)))
+            if pool:
+                x = F.max_pool2d(x, 2)
+        x = x.flatten(1)
+        for fc in self.fcs[:-1]:
+            x = F.dropout(F.relu(fc(x)), self.dropout, self.training)
+        return self.fcs[-1](x)
+
+    def state_tensors(self) -> list[Tensor]:
+        """Tensors in the order of ``GroupAlexNet.group_state``: Parameters, then BN stats."""
+        params = []
+        for module in (*self.convs, *self.norms, *self.fcs):
+            params += [module.weight] + ([module.bias] if module.bias is not None else [])
+        stats = [t for bn in self.norms for t in (bn.running_mean, bn.running_var)]
+        return params + stats
 
 
 def build_model(spec: ModelSpec | dict) -> GroupAlexNet:

@@ -1,0 +1,78 @@
+import pandas as pd
+import pytest
+import torch
+
+from dyndnn.data import load_dataset
+
+from dyndnn.config import TrainSection
+from dyndnn.models import GroupAlexNet
+from dyndnn.rct import RctSettings, RctTrainer, convert, measure_param_bytes, train_group_rct
+from dyndnn.rct.layers import RctLayer
+
+CFG = TrainSection(epochs_per_stage=1, lr=0.05)
+
+
+@pytest.fixture(scope="module")
+def data_2k():
+    return load_dataset("fashion-mnist-mini", train_limit=2000, test_limit=500)
+
+
+def path(method, settings=None):
+    torch.manual_seed(0)
+    return convert(GroupAlexNet(1, 0.125, 1, 28).group_path(0), method, settings)
+
+
+def test_no_persistent_fp32_weight_copy_between_steps(mini_dataset):
+    module = path("rct", RctSettings(interval=2))
+    trainer = RctTrainer(module, "rct", mini_dataset, CFG, RctSettings(interval=2),
+                         batch_size=64)
+    seen = []
+
+    def inspect(*_):
+        floats = [t for t in list(module.parameters()) + list(module.buffers())
+                  if t.dtype == torch.float32 and t.dim() >= 2]
+        state = [t for s in trainer.optimizer.state.values() for t in s.values()
+                 if isinstance(t, torch.Tensor) and t.dim() >= 2]
+        seen.append((len(floats), len(state), trainer.tracker.live))
+
+    hook = module.register_forward_pre_hook(inspect)  # between steps, before each forward
+    trainer.fit()
+    hook.remove()
+    assert len(seen) > 3 and all(s == (0, 0, 0) for s in seen)
+    summary = trainer.summary()
+    assert summary["fp32_weight_copies_bytes"] == 0
+    # the transient copies were real (tracked) and no bigger than one tile
+    tile = max(32 * m.store.q[0].numel() * 4 for m in module.modules()
+               if isinstance(m, RctLayer))
+    assert 0 < summary["param_bytes_transient_peak"] <= tile
+    assert not trainer.bit_trajectory().empty
+
+
+def test_memory_is_measured_and_ordered(data_2k):
+    rows = {}
+    for method in ("fp32", "qat", "rct"):
+        trainer = RctTrainer(path(method), method, data_2k, CFG, batch_size=128)
+        trainer.fit()
+        rows[method] = trainer.summary()
+    assert rows["fp32"]["param_bytes"] == measure_param_bytes(path("fp32"))
+    assert rows["qat"]["param_bytes"] > rows["fp32"]["param_bytes"]  # master + copies
+    assert rows["rct"]["param_bytes"] < rows["fp32"]["param_bytes"]
+    assert rows["rct"]["gemm_energy_j"] < rows["qat"]["gemm_energy_j"] < \
+        rows["fp32"]["gemm_energy_j"]
+    frame = pd.DataFrame(rows.values())
+    assert (frame["accuracy"] > 0.3).all()  # all three learned something in one epoch
+
+
+def test_group_trained_under_rct_is_added_while_earlier_groups_keep_serving(data_2k):
+    torch.manual_seed(0)
+    model = GroupAlexNet(2, 0.125, 1, 28).eval()
+    x = data_2k.test_x[:20].float() / 255
+    with torch.no_grad(), model.active_groups(1):
+        served_before = model(x)
+    trainer = train_group_rct(model, 2, data_2k, CFG, batch_size=128)
+    with torch.no_grad(), model.active_groups(1):
+        assert torch.equal(model(x), served_before)  # group 1 untouched
+    with torch.no_grad(), model.active_groups(2):
+        logits = model(x)
+    assert not torch.allclose(logits, served_before)
+    assert trainer.summary()["accuracy"] > 0.3

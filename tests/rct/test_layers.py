@@ -5,7 +5,7 @@ from torch import nn
 from dyndnn.errors import ConfigError
 from dyndnn.rct import RctSettings, convert, to_plain
 from dyndnn.rct.controller import BitwidthController
-from dyndnn.rct.layers import RctConv2d, RctLinear, fake_quant
+from dyndnn.rct.layers import RctConv2d, RctLinear
 
 
 def net():

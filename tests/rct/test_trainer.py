@@ -2,9 +2,8 @@ import pandas as pd
 import pytest
 import torch
 
-from dyndnn.data import load_dataset
-
 from dyndnn.config import TrainSection
+from dyndnn.data import load_dataset
 from dyndnn.models import GroupAlexNet
 from dyndnn.rct import RctSettings, RctTrainer, convert, measure_param_bytes, train_group_rct
 from dyndnn.rct.layers import RctLayer

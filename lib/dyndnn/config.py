@@ -153,6 +153,40 @@ class ProfileSection:
 
 
 @dataclass(frozen=True)
+class RctSection:
+    """RCT vs QAT vs fp32 on the same model and data, and a group added under RCT."""
+
+    rct_width: float = 0.25  # width of the single-path AlexNet the three methods train
+    rct_epochs: int = 4  # epochs, the same for the three methods
+    rct_train_limit: int = 0  # train on the first N images only (0 = all)
+    bits_init: int = 8
+    bits_min: int = 4
+    bits_max: int = 16
+    t_min: float = 0.05  # Gavg below: a layer gains a bit
+    t_max: float = 5.0  # Gavg above: a layer loses a bit
+    gavg_interval: int = 50  # steps between bitwidth checks
+    rounding: str = "stochastic"  # nearest | stochastic
+    act_bits: int = 8
+    err_bits: int = 8
+    tile_rows: int = 32  # output rows dequantised at a time (0 = whole layer)
+
+    def settings(self):
+        """The ``dyndnn.rct.RctSettings`` of this section (validated there)."""
+        from dyndnn.rct.controller import RctSettings
+
+        return RctSettings(self.bits_init, self.bits_min, self.bits_max, self.t_min, self.t_max,
+                           self.gavg_interval, self.rounding, self.act_bits, self.err_bits,
+                           self.tile_rows)
+
+    def __post_init__(self) -> None:
+        _check(self.rct_width > 0, "rct.rct_width must be > 0", self.rct_width)
+        _check(self.rct_epochs >= 0, "rct.rct_epochs must be >= 0", self.rct_epochs)
+        _check(self.rct_train_limit >= 0, "rct.rct_train_limit must be >= 0",
+               self.rct_train_limit)
+        self.settings()  # raises ConfigError on bad bits, thresholds, rounding
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole, validated run configuration."""
 
@@ -162,6 +196,7 @@ class Config:
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
     profile: ProfileSection = field(default_factory=ProfileSection)
+    rct: RctSection = field(default_factory=RctSection)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Nested plain dict (tuples as lists), as written to YAML and the manifest."""

@@ -12,6 +12,7 @@ step) during training. fp32 and QAT (fp32 master + fake quantisation) are the ba
 - ``trainer``: one training loop for fp32, QAT and RCT, with the memory and energy accounting.
 """
 
+from dyndnn.rct.compare import RCT_COLUMNS, Comparison, add_group_under_rct, compare_methods
 from dyndnn.rct.controller import BitwidthController, RctSettings
 from dyndnn.rct.energy import ENERGY_PJ, gemm_energy_pj, movement_energy_pj
 from dyndnn.rct.layers import METHODS, convert, quantised_layers, to_plain
@@ -19,8 +20,9 @@ from dyndnn.rct.quant import QuantisedWeight, container_dtype, round_tensor
 from dyndnn.rct.trainer import RctTrainer, TransientTracker, measure_param_bytes, train_group_rct
 
 __all__ = [
-    "ENERGY_PJ", "METHODS", "BitwidthController", "QuantisedWeight", "RctSettings",
-    "RctTrainer", "TransientTracker", "container_dtype", "convert", "gemm_energy_pj",
-    "measure_param_bytes", "movement_energy_pj", "quantised_layers", "round_tensor",
-    "to_plain", "train_group_rct",
+    "ENERGY_PJ", "METHODS", "RCT_COLUMNS", "BitwidthController", "Comparison",
+    "QuantisedWeight", "RctSettings", "RctTrainer", "TransientTracker", "add_group_under_rct",
+    "compare_methods",
+    "container_dtype", "convert", "gemm_energy_pj", "measure_param_bytes", "movement_energy_pj",
+    "quantised_layers", "round_tensor", "to_plain", "train_group_rct",
 ]  # fmt: skip

@@ -1,0 +1,116 @@
+"""fp32 vs QAT vs RCT on the same model, data, optimiser, schedule and epochs.
+
+>>> result = compare_methods(dataset, TrainSection(epochs_per_stage=4), RctSettings())
+>>> result.table                # the rct.csv rows: accuracy, measured bytes, modelled energy
+>>> result.history              # per method and epoch: loss, accuracies, mean bits
+>>> result.trajectory           # per RCT bitwidth check and layer: Gavg, bits
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from dyndnn.checkpoint import load_checkpoint
+from dyndnn.config import TrainSection
+from dyndnn.data import InMemoryDataset, batches
+from dyndnn.evaluate import evaluate_configurations
+from dyndnn.models import GroupAlexNet
+from dyndnn.rct.controller import RctSettings
+from dyndnn.rct.layers import METHODS, convert
+from dyndnn.rct.trainer import RctTrainer, train_group_rct
+
+RCT_COLUMNS = ["method", "accuracy", "param_bytes", "optimizer_bytes", "gemm_energy_j",
+               "movement_energy_j"]
+
+
+@dataclass
+class Comparison:
+    """What ``compare_methods`` measured."""
+
+    table: pd.DataFrame
+    history: pd.DataFrame
+    trajectory: pd.DataFrame
+
+    def ratios(self) -> dict[str, float]:
+        """RCT's figures against fp32 and QAT (what the paper's claims are about)."""
+        t = self.table.set_index("method")
+        return {
+            "param_bytes_vs_fp32": t.loc["rct", "param_bytes"] / t.loc["fp32", "param_bytes"],
+            "param_bytes_vs_qat": t.loc["rct", "param_bytes"] / t.loc["qat", "param_bytes"],
+            "gemm_energy_vs_fp32": t.loc["rct", "gemm_energy_j"] / t.loc["fp32", "gemm_energy_j"],
+            "movement_energy_vs_qat": (t.loc["rct", "movement_energy_j"]
+                                       / t.loc["qat", "movement_energy_j"]),
+            "accuracy_minus_fp32": t.loc["rct", "accuracy"] - t.loc["fp32", "accuracy"],
+        }
+
+    def write(self, run_dir: str | Path) -> None:
+        """``rct.csv`` (the contract's columns first), ``rct_history.csv``, ``rct_bits.csv``."""
+        run_dir = Path(run_dir)
+        extra = [c for c in self.table.columns if c not in RCT_COLUMNS]
+        self.table[RCT_COLUMNS + extra].to_csv(run_dir / "rct.csv", index=False)
+        self.history.to_csv(run_dir / "rct_history.csv", index=False)
+        self.trajectory.to_csv(run_dir / "rct_bits.csv", index=False)
+
+
+def reference_network(width: float, in_channels: int, image_size: int, num_classes: int,
+                      seed: int) -> torch.nn.Module:
+    """The single-path AlexNet all three methods start from (same seed, same weights)."""
+    torch.manual_seed(seed)
+    return GroupAlexNet(1, width, in_channels, image_size, num_classes).group_path(0)
+
+
+def compare_methods(dataset: InMemoryDataset, cfg: TrainSection, settings: RctSettings,
+                    width: float = 0.25, batch_size: int = 128, seed: int = 0,
+                    augment: bool = True, methods: tuple[str, ...] = METHODS) -> Comparison:
+    """Train the same network with each method; energies in the table are *modelled*."""
+    spec = dataset.spec
+    rows, histories, trajectory = [], [], pd.DataFrame()
+    for method in methods:
+        net = convert(reference_network(width, spec.channels, spec.image_size,
+                                        len(spec.classes), seed), method, settings)
+        trainer = RctTrainer(net, method, dataset, cfg, settings, batch_size, seed, augment)
+        histories.append(trainer.fit())
+        rows.append(trainer.summary())
+        if method == "rct":
+            trajectory = trainer.bit_trajectory()
+    return Comparison(pd.DataFrame(rows), pd.concat(histories, ignore_index=True), trajectory)
+
+
+def add_group_under_rct(run_dir: str | Path, groups: int, dataset: InMemoryDataset,
+                        cfg: TrainSection, settings: RctSettings, batch_size: int = 128,
+                        seed: int = 0, augment: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Re-train the last group of a run's dynamic model under RCT; ``rct_group.csv``.
+
+    Group G is reset to its initial weights (as stored before it ever trained, in
+    ``stage1.pt``) and trained under RCT while groups 1..G-1 serve. Returns, per configuration,
+    the accuracy with the RCT-trained group next to the fp32 run's (``eval.csv``), and whether
+    the smaller configurations' outputs stayed bit-for-bit the same; plus the RCT summary.
+    """
+    run_dir = Path(run_dir)
+    model, _ = load_checkpoint(run_dir / "checkpoints" / f"stage{groups}.pt")
+    initial, _ = load_checkpoint(run_dir / "checkpoints" / "stage1.pt")
+    with torch.no_grad():
+        for mine, start in zip(model.group_state(groups - 1), initial.group_state(groups - 1),
+                               strict=True):
+            mine.copy_(start)
+    x, _ = next(batches(dataset, "test", 200))
+    with torch.no_grad(), model.active_groups(groups - 1):
+        served_before = model(x)
+    trainer = train_group_rct(model, groups, dataset, cfg, settings, batch_size, seed, augment)
+    with torch.no_grad(), model.active_groups(groups - 1):
+        unchanged = bool(torch.equal(model(x), served_before))
+    table = evaluate_configurations(model, dataset, "group-alexnet+rct-last-group")
+    fp32 = pd.read_csv(run_dir / "eval.csv")
+    summary = trainer.summary()
+    out = pd.DataFrame({
+        "groups": table["groups"], "accuracy_rct_last_group": table["accuracy"],
+        "accuracy_fp32": fp32.loc[fp32["model"] == "group-alexnet", "accuracy"].to_numpy(),
+        "earlier_groups_unchanged": unchanged,
+        "stage_param_bytes": summary["param_bytes"], "stage_mean_bits": summary["mean_bits"],
+    })
+    out.to_csv(run_dir / "rct_group.csv", index=False)
+    return out, summary

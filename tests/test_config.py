@@ -35,6 +35,8 @@ def test_int_accepted_where_float_expected():
     ({"profile": {"profile_batches": [1, "x"]}},
      "profile.profile_batches must be a list of int values"),
     ({"profile": {"meter": "watt"}}, "profile.meter must be one of"),
+    ({"rct": {"t_min": 2.0, "t_max": 1.0}}, "rct needs 0 < t_min < t_max"),
+    ({"rct": {"bits_max": 20}}, "rct bits_max must be between 2 and 16"),
 ])
 def test_bad_configs_are_clear_errors(raw, message):
     with pytest.raises(ConfigError) as info:

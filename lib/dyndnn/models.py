@@ -288,7 +288,7 @@ class GroupPath(nn.Module):
                                             nn.ModuleList(fcs))
 
     def forward(self, x: Tensor) -> Tensor:
-        """This group's logits."""
+        """The logits of this group alone."""
         for conv, norm, pool in zip(self.convs, self.norms, ALEXNET_POOL_AFTER, strict=True):
             x = F.relu(norm(conv(x)))
             if pool:

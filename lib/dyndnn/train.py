@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -27,8 +28,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from dyndnn.checkpoint import read_checkpoint, save_checkpoint
-from dyndnn.config import TrainSection
-from dyndnn.data import InMemoryDataset, batches
+from dyndnn.config import ModelSection, TrainSection
+from dyndnn.data import DatasetSpec, InMemoryDataset, batches
 from dyndnn.errors import CheckpointError
 from dyndnn.models import GroupAlexNet
 
@@ -102,8 +103,6 @@ class IncrementalTrainer:
         if self.checkpoint_dir is None or not (self.checkpoint_dir / RESUME_FILE).is_file():
             return 1, 0, None
         blob = read_checkpoint(self.checkpoint_dir / RESUME_FILE)
-        from dataclasses import asdict
-
         if blob["spec"] != asdict(self.model.spec):
             raise CheckpointError(
                 f"{self.checkpoint_dir / RESUME_FILE} holds a model {blob['spec']}, not "
@@ -205,7 +204,7 @@ def setup_torch(seed: int, threads: int = 0) -> None:
         torch.set_num_threads(threads)
 
 
-def model_from_config(model_cfg, data_spec) -> GroupAlexNet:
+def model_from_config(model_cfg: ModelSection, data_spec: DatasetSpec) -> GroupAlexNet:
     """A fresh ``GroupAlexNet`` for a ``ModelSection`` and a data set's ``DatasetSpec``."""
     return GroupAlexNet(groups=model_cfg.groups, width=model_cfg.width,
                         in_channels=data_spec.channels, image_size=data_spec.image_size,

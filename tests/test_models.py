@@ -82,3 +82,14 @@ def test_export_matches_library(model, tmp_path):
     paths = export_configuration(model, 2, tmp_path)
     assert check_torchscript(paths["torchscript"], model, 2) < 1e-5
     assert check_onnx(paths["onnx"], model, 2) < 1e-4
+
+
+def test_mean_rule_serves_the_average_and_exports_it():
+    model = GroupAlexNet(groups=3, width=0.125, in_channels=1, image_size=28,
+                         combine="mean").eval()
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad(), model.active_groups(3):
+        torch.testing.assert_close(model(x), model.forward_groups(x, 0, 3) / 3)
+        torch.testing.assert_close(model.export(3).eval()(x), model(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="combine must be one of"):
+        GroupAlexNet(groups=2, combine="max")

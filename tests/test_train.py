@@ -107,3 +107,22 @@ def test_learning_rate_schedules():
     assert learning_rate(TrainSection(schedule="constant", lr=0.3), 7, 10) == 0.3
     one = TrainSection(schedule="onecycle", lr=1.0)
     assert learning_rate(one, 0, 100) < learning_rate(one, 15, 100) == pytest.approx(1.0)
+
+
+def test_mean_rule_stages_train_alone_and_keep_the_invariant(mini_dataset):
+    torch.manual_seed(0)
+    model = GroupAlexNet(groups=2, width=0.125, in_channels=1, image_size=28, combine="mean")
+    trainer = IncrementalTrainer(model, mini_dataset, CFG, batch_size=64, progress=False)
+    x = mini_dataset.test_x[:50].float() / 255
+    trainer.train_stage(1)
+    with torch.no_grad(), model.active_groups(1):
+        after_stage1 = model(x)
+    trainer.train_stage(2)
+    model.eval()
+    with torch.no_grad():
+        with model.active_groups(1):
+            assert torch.equal(model(x), after_stage1)
+        with model.active_groups(2):
+            both = model(x)
+        alone = model.forward_groups(x, 1, 2)
+    torch.testing.assert_close(both, (after_stage1 + alone) / 2)

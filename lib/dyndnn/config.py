@@ -77,6 +77,7 @@ class ModelSection:
     width: float = 0.25  # fraction of AlexNet's channels, over all groups together
     active_groups: int = 0  # the configuration to deploy/export; 0 = all groups
     dropout: float = 0.0  # before each hidden FC layer
+    combine: str = "sum"  # groups' logits: sum (residual stages) | mean (independent stages)
 
     def __post_init__(self) -> None:
         _check(self.groups >= 1, "model.groups must be >= 1", self.groups)
@@ -87,6 +88,8 @@ class ModelSection:
             self.active_groups,
         )
         _check(0 <= self.dropout < 1, "model.dropout must be in [0, 1)", self.dropout)
+        _check(self.combine in ("sum", "mean"), "model.combine must be sum or mean",
+               self.combine)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@
 True
 
 Connectivity (DESIGN.md): the first conv reads the whole image; every later layer is
-block-diagonal, so group g is an independent path. The classifier sums the active groups'
-logits: group g learns a correction on top of groups 1..g-1, and pruning to k groups gives
-exactly the model as it stood after training stage k.
+block-diagonal, so group g is an independent path. How the active groups' logits combine is
+``combine``: ``sum`` (group g learns a correction on top of groups 1..g-1: it trains on the
+residual) or ``mean`` (group g trains on its own; the configuration averages its groups, an
+ensemble). Either way pruning to k groups gives exactly the model after training stage k.
 
 Mode: in ``eval()`` the model serves its active groups. In ``train()`` it runs one training
 *stage*: the last active group trains (autograd, batch statistics, dropout) while the groups
@@ -35,6 +36,7 @@ ALEXNET_CHANNELS = (64, 192, 384, 256, 256)
 ALEXNET_KERNELS = (5, 5, 3, 3, 3)
 ALEXNET_POOL_AFTER = (True, True, False, False, True)  # 2x2 max-pool after conv 1, 2 and 5
 ALEXNET_HIDDEN = (1024, 512)
+COMBINE_RULES = ("sum", "mean")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class ModelSpec:
     image_size: int = 28
     num_classes: int = 10
     dropout: float = 0.0
+    combine: str = "sum"  # how active groups' logits combine: sum | mean
 
     def channels_per_group(self) -> tuple[int, ...]:
         """Conv channels of one group, layer by layer (at least 1 each)."""
@@ -61,11 +64,15 @@ class GroupAlexNet(nn.Module):
     """AlexNet for CIFAR-10 / Fashion-MNIST with G prunable groups (Xun et al. 2019)."""
 
     def __init__(self, groups: int = 4, width: float = 0.25, in_channels: int = 3,
-                 image_size: int = 32, num_classes: int = 10, dropout: float = 0.0) -> None:
+                 image_size: int = 32, num_classes: int = 10, dropout: float = 0.0,
+                 combine: str = "sum") -> None:
         super().__init__()
-        self.spec = ModelSpec(groups, width, in_channels, image_size, num_classes, dropout)
+        self.spec = ModelSpec(groups, width, in_channels, image_size, num_classes, dropout,
+                              combine)
         if groups < 1:
             raise ValueError(f"groups must be >= 1; got {groups}")
+        if combine not in COMBINE_RULES:
+            raise ValueError(f"combine must be one of {COMBINE_RULES}; got {combine!r}")
         channels = self.spec.channels_per_group()
         hidden = self.spec.hidden_per_group()
         self.groups = groups
@@ -138,10 +145,12 @@ class GroupAlexNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Logits of the active configuration; in train mode, one training stage (see module)."""
         k = self._active
+        mean = self.spec.combine == "mean"
         if not self.training:
-            return self.forward_groups(x, 0, k)
+            logits = self.forward_groups(x, 0, k)
+            return logits / k if mean else logits
         logits = self.forward_groups(x, k - 1, k, trainable=True)
-        if k == 1:
+        if k == 1 or mean:  # mean: each group learns on its own
             return logits
         with torch.no_grad():  # frozen groups: no graph, no weight gradients
             frozen = self.forward_groups(x, 0, k - 1)
@@ -214,6 +223,7 @@ class StaticGroupAlexNet(nn.Module):
         if not 1 <= k <= model.groups:
             raise ValueError(f"k must be between 1 and {model.groups}; got {k}")
         self.k, self.num_classes = k, model.spec.num_classes
+        self.divisor = float(k) if model.spec.combine == "mean" else 1.0
         layers: list[nn.Module] = []
         with torch.no_grad():
             for conv, norm, pool in zip(model.convs, model.norms, ALEXNET_POOL_AFTER,
@@ -245,10 +255,10 @@ class StaticGroupAlexNet(nn.Module):
             self.classifier = nn.Sequential(*fcs)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Logits (N, classes): the sum of the k groups' logits."""
+        """Logits (N, classes): the sum (or mean) of the k groups' logits."""
         x = self.features(x).flatten(1).unsqueeze(-1)
         per_group = self.classifier(x).view(x.shape[0], self.k, self.num_classes)
-        return per_group.sum(1)
+        return per_group.sum(1) / self.divisor
 
 
 class GroupPath(nn.Module):

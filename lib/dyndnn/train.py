@@ -208,4 +208,5 @@ def model_from_config(model_cfg: ModelSection, data_spec: DatasetSpec) -> GroupA
     """A fresh ``GroupAlexNet`` for a ``ModelSection`` and a data set's ``DatasetSpec``."""
     return GroupAlexNet(groups=model_cfg.groups, width=model_cfg.width,
                         in_channels=data_spec.channels, image_size=data_spec.image_size,
-                        num_classes=len(data_spec.classes), dropout=model_cfg.dropout)
+                        num_classes=len(data_spec.classes), dropout=model_cfg.dropout,
+                        combine=model_cfg.combine)

@@ -260,8 +260,8 @@ def train_group_rct(model: GroupAlexNet, k: int, dataset: InMemoryDataset, cfg: 
     """Training stage k of a ``GroupAlexNet`` under RCT, on the device, while 1..k-1 serve.
 
     Group k is taken out as a plain path and converted to RCT layers: during training it exists
-    only as integers (the model's own slot for group k is not touched); groups 1..k-1 run
-    frozen through the serving path and their logits are added. At the end the integers are
+    only as integers (the model's own slot for group k is not touched); with ``combine="sum"``
+    groups 1..k-1 run frozen through the serving path and their logits are added. At the end the integers are
     dequantised into group k's slot, and ``model.set_active_groups(k)`` serves the new group.
 
     >>> trainer = train_group_rct(model, 2, dataset, TrainSection(epochs_per_stage=2))
@@ -276,7 +276,8 @@ def train_group_rct(model: GroupAlexNet, k: int, dataset: InMemoryDataset, cfg: 
         return model.forward_groups(x, 0, k - 1)
 
     trainer = RctTrainer(path, "rct", dataset, cfg, settings, batch_size, seed, augment,
-                         extra_logits=frozen_logits if k > 1 else None)
+                         extra_logits=frozen_logits if k > 1 and model.spec.combine == "sum"
+                         else None)
     trainer.fit()
     model.load_group_path(k - 1, to_plain(path))
     return trainer

@@ -261,8 +261,9 @@ def train_group_rct(model: GroupAlexNet, k: int, dataset: InMemoryDataset, cfg: 
 
     Group k is taken out as a plain path and converted to RCT layers: during training it exists
     only as integers (the model's own slot for group k is not touched); with ``combine="sum"``
-    groups 1..k-1 run frozen through the serving path and their logits are added. At the end the integers are
-    dequantised into group k's slot, and ``model.set_active_groups(k)`` serves the new group.
+    groups 1..k-1 run frozen through the serving path and their logits are added. At the end
+    the integers are dequantised into group k's slot, and ``model.set_active_groups(k)``
+    serves the new group.
 
     >>> trainer = train_group_rct(model, 2, dataset, TrainSection(epochs_per_stage=2))
     >>> trainer.summary()["param_bytes"]     # what training group 2 held, measured

@@ -165,8 +165,8 @@ class RctSection:
     bits_init: int = 8
     bits_min: int = 4
     bits_max: int = 16
-    t_min: float = 0.05  # Gavg below: a layer gains a bit
-    t_max: float = 5.0  # Gavg above: a layer loses a bit
+    t_min: float = 0.01  # Gavg below: a layer gains a bit
+    t_max: float = 1.0  # Gavg above: a layer loses a bit
     gavg_interval: int = 50  # steps between bitwidth checks
     rounding: str = "stochastic"  # nearest | stochastic
     act_bits: int = 8

@@ -114,3 +114,31 @@ def add_group_under_rct(run_dir: str | Path, groups: int, dataset: InMemoryDatas
     })
     out.to_csv(run_dir / "rct_group.csv", index=False)
     return out, summary
+
+
+def sweep_settings(dataset: InMemoryDataset, cfg: TrainSection, base: RctSettings,
+                   variants: list[dict], width: float = 0.25, batch_size: int = 128,
+                   seed: int = 0) -> pd.DataFrame:
+    """Train RCT once per settings variant (e.g. ``[{"t_min": 0.01}, {"t_min": 0.2}]``).
+
+    One row per variant: the changed settings, accuracy, mean and final bits, measured bytes.
+    This is how the defaults of ``RctSettings`` were chosen (see the notebook 06_rct).
+    """
+    from dataclasses import replace
+
+    spec = dataset.spec
+    rows = []
+    for change in variants:
+        settings = replace(base, **change)
+        net = convert(reference_network(width, spec.channels, spec.image_size,
+                                        len(spec.classes), seed), "rct", settings)
+        trainer = RctTrainer(net, "rct", dataset, cfg, settings, batch_size, seed)
+        history = trainer.fit()
+        bits = trainer.bit_trajectory()
+        rows.append({**change, "accuracy": trainer.summary()["accuracy"],
+                     "mean_bits_over_training": bits["bits"].mean() if not bits.empty
+                     else settings.bits_init,
+                     "final_mean_bits": history["mean_bits"].iloc[-1],
+                     "bit_changes": int((bits["change"] != 0).sum()) if not bits.empty else 0,
+                     "param_bytes": trainer.summary()["param_bytes"]})
+    return pd.DataFrame(rows)

@@ -13,7 +13,8 @@ from dyndnn.pipeline import run_pipeline
 
 TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2", "batch_size=64",
-        "threads=1", "repeats=1", "warmup=1", "profile_batches=[1]", "window_s=0.05"]
+        "threads=1", "repeats=1", "warmup=1", "profile_batches=[1]", "window_s=0.05",
+        "rct_epochs=1", "rct_train_limit=256", "rct_width=0.125"]
 
 
 def test_smoke_whole_chain_through_papermill(tmp_path):
@@ -26,7 +27,8 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert manifest["git"]["commit"] and manifest["packages"]["torch"]
     assert manifest["start"] <= manifest["end"]
     assert [n["notebook"] for n in manifest["notebooks"]] == [
-        "01_train.ipynb", "02_evaluate.ipynb", "03_profile.ipynb"]
+        "01_train.ipynb", "02_evaluate.ipynb", "03_profile.ipynb", "04_analyse.ipynb",
+        "05_explore.ipynb", "06_rct.ipynb"]
     for entry in manifest["notebooks"]:
         assert Path(entry["executed"]).is_file() and entry["status"] == "ok"
     hashes = manifest["checkpoints_sha256"]
@@ -44,6 +46,25 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert set(profile["groups"]) == {1, 2} and (profile["latency_s"] > 0).all()
     assert profile["threads_read"].tolist() == profile["threads"].tolist()
     assert (run_dir / "figures" / "latency_per_configuration.png").is_file()
+    # 04_analyse: one operating point per (mapping, configuration), the summary, the figures
+    points = pd.read_csv(run_dir / "operating_points.csv")
+    assert len(points) == profile.groupby(["cores", "groups"]).ngroups
+    assert points["accuracy"].notna().all()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["points"] == len(points) and summary["dynamic_range"]
+    for name in ("operating_points", "dynamic_ranges", "runtime_simulation", "runtime_live"):
+        assert (run_dir / "figures" / f"{name}.png").is_file(), name
+        assert (run_dir / "figures" / f"{name}.svg").is_file(), name
+    # 05_explore: the executed notebook holds the explorer's widgets
+    explored = json.loads((run_dir / "notebooks" / "05_explore.ipynb").read_text())
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for c in explored["cells"] for o in c.get("outputs", []))
+    # 06_rct: the contract's columns, one row per method; the re-trained group kept 1..G-1
+    rct = pd.read_csv(run_dir / "rct.csv")
+    assert list(rct.columns[:6]) == ["method", "accuracy", "param_bytes", "optimizer_bytes",
+                                     "gemm_energy_j", "movement_energy_j"]
+    assert list(rct["method"]) == ["fp32", "qat", "rct"]
+    assert pd.read_csv(run_dir / "rct_group.csv")["earlier_groups_unchanged"].all()
 
 
 def test_failing_notebook_stops_the_chain_and_is_kept(tmp_path):
@@ -62,6 +83,14 @@ def test_failing_notebook_stops_the_chain_and_is_kept(tmp_path):
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert manifest["notebooks"][-1]["error"]["ename"] == "ValueError"
+
+
+def test_a_hung_cell_fails_the_chain_after_the_cell_timeout(tmp_path):
+    with pytest.raises(NotebookError, match="slow.ipynb did not finish: CellTimeoutError"):
+        run_pipeline(None, tmp_path / "run", ["notebooks=[slow]", "cell_timeout_s=3"],
+                     notebooks_dir=TEST_NOTEBOOKS, progress=False)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
 
 
 @pytest.mark.parametrize("args, message", [

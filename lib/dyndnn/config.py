@@ -34,11 +34,14 @@ class RunSection:
     seed: int = 0
     notebooks: tuple[str, ...] = ("01_train", "02_evaluate")
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default (all cores)
+    cell_timeout_s: int = 0  # a notebook cell running longer fails the chain (0 = no limit)
 
     def __post_init__(self) -> None:
         _check(self.seed >= 0, "run.seed must be >= 0", self.seed)
         _check(len(self.notebooks) > 0, "run.notebooks must name at least one notebook", [])
         _check(self.threads >= 0, "run.threads must be >= 0 (0 = torch's default)", self.threads)
+        _check(self.cell_timeout_s >= 0, "run.cell_timeout_s must be >= 0 (0 = no limit)",
+               self.cell_timeout_s)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,22 @@ def new_run_dir(config_path: str | Path | None) -> Path:
     return OUTPUTS_DIR / f"{stamp}-{name}"
 
 
+def describe_failure(exc: Exception, name: str, executed: Path) -> tuple[dict, str]:
+    """The manifest's error record and the user's message for a notebook that failed."""
+    if isinstance(exc, pm.PapermillExecutionError):
+        first_line = (exc.source or "").strip().splitlines()[:1]
+        return ({"cell": exc.cell_index, "execution_count": exc.exec_count,
+                 "ename": exc.ename, "evalue": exc.evalue},
+                f"notebook {name} failed in cell {exc.cell_index + 1} of the executed notebook "
+                f"(In [{exc.exec_count}]: {first_line[0] if first_line else ''}): "
+                f"{exc.ename}: {exc.evalue}\nThe executed notebook with the error is kept at "
+                f"{executed}")
+    # nbclient's cell timeout, a dead kernel: no cell output to point at
+    return ({"ename": type(exc).__name__, "evalue": str(exc)},
+            f"notebook {name} did not finish: {type(exc).__name__}: {exc}\nThe executed "
+            f"notebook, as far as it got, is kept at {executed}")
+
+
 def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
                  overrides: list[str] | None = None, notebooks_dir: Path = NOTEBOOKS_DIR,
                  progress: bool = True) -> Path:
@@ -107,19 +123,15 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
         start = time.perf_counter()
         try:
             pm.execute_notebook(str(path), str(executed), parameters=params, kernel_name=KERNEL,
-                                progress_bar=False, cwd=str(run_dir))
-        except pm.PapermillExecutionError as exc:
+                                progress_bar=False, cwd=str(run_dir),
+                                execution_timeout=cfg.run.cell_timeout_s or None)
+        except Exception as exc:
+            error, message = describe_failure(exc, path.name, executed)
             entry.update(status="failed", seconds=round(time.perf_counter() - start, 2),
-                         error={"cell": exc.cell_index, "execution_count": exc.exec_count,
-                                "ename": exc.ename, "evalue": exc.evalue})
+                         error=error)
             manifest.update(status="failed", end=now())
             write_manifest(run_dir, manifest)
-            first_line = (exc.source or "").strip().splitlines()[:1]
-            raise NotebookError(
-                f"notebook {path.name} failed in cell {exc.cell_index + 1} of the executed "
-                f"notebook (In [{exc.exec_count}]: {first_line[0] if first_line else ''}): "
-                f"{exc.ename}: {exc.evalue}\nThe executed notebook with the error is kept at "
-                f"{executed}") from exc
+            raise NotebookError(message) from exc
         entry.update(status="ok", seconds=round(time.perf_counter() - start, 2))
         manifest["checkpoints_sha256"] = checkpoint_hashes(run_dir)
         write_manifest(run_dir, manifest)

@@ -86,3 +86,174 @@ def plot_latency(profile: pd.DataFrame) -> plt.Figure:
     fig.suptitle(f"Per configuration and task mapping; {energy_note(profile)}")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------------------
+# trade-off figures (issue 5): operating points, Pareto fronts, dynamic ranges, runtime manager
+
+METRIC_LABELS = {"latency_s": "latency per inference [s]", "energy_j": "energy per inference [J]",
+                 "power_w": "average power [W]"}
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
+
+
+def clock_order(labels: pd.Series | list[str]) -> list[str]:
+    """Clock labels largest first ("clocks as set" leads): the marker-size order.
+
+    >>> clock_order(["800 MHz", "clocks as set", "1400 MHz"])
+    ['clocks as set', '1400 MHz', '800 MHz']
+    """
+    def mhz(label: str) -> float:
+        head = label.split()[0]
+        return float(head) if head.replace(".", "", 1).isdigit() else float("inf")
+
+    return sorted(set(labels), key=lambda label: -mhz(label))
+
+
+def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s", *,
+                  front: bool = True, highlight: pd.Series | dict | None = None,
+                  highlight_label: str = "chosen", legend: bool = True,
+                  hue_order: list[str] | None = None, size_order: list[str] | None = None,
+                  budget: float | None = None, min_accuracy: float | None = None) -> plt.Axes:
+    """Accuracy against ``metric`` on one axis: colour = mapping, marker = k, size = clock.
+
+    ``front`` draws the Pareto front of these points (low ``metric``, high accuracy) as a step
+    line; ``highlight`` rings one point; ``budget``/``min_accuracy`` draw the budget lines.
+
+    >>> fig, ax = plt.subplots(); plot_tradeoff(ax, points, "energy_j", highlight=best)
+    ... # doctest: +SKIP
+    """
+    from dyndnn.analysis import pareto_mask  # plots stays importable without the analysis
+
+    hue_order = hue_order or sorted(points["mapping"].unique())
+    size_order = size_order or clock_order(points["freq_label"])
+    groups = sorted(int(g) for g in points["groups"].unique())
+    # readable legend titles: the columns are renamed for the plot only
+    frame = points.rename(columns={"groups": "k", "freq_label": "clock"})
+    sns.scatterplot(frame, x=metric, y="accuracy", hue="mapping", hue_order=hue_order,
+                    style="k", style_order=groups,
+                    markers={g: _MARKERS[i % len(_MARKERS)] for i, g in enumerate(groups)},
+                    size="clock", size_order=size_order, sizes=(40, 160) if
+                    len(size_order) > 1 else (70, 70), alpha=0.85, ax=ax, legend=legend)
+    if front and len(points):
+        on = points[pareto_mask(points[metric], points["accuracy"])].sort_values(metric)
+        ax.step(on[metric], on["accuracy"], where="post", color="black", lw=1.2, alpha=0.7,
+                label="Pareto front", zorder=1)
+    if budget is not None and abs(budget) < float("inf"):  # also False for NaN
+        ax.axvline(budget, color="tab:red", ls="--", lw=1, label="budget")
+    if min_accuracy:
+        ax.axhline(min_accuracy, color="tab:red", ls=":", lw=1, label="minimum accuracy")
+    if highlight is not None:
+        ax.scatter([highlight[metric]], [highlight["accuracy"]], s=420, facecolors="none",
+                   edgecolors="red", linewidths=2.5, zorder=5, label=highlight_label)
+    ax.set(xlabel=METRIC_LABELS.get(metric, metric), ylabel="top-1 accuracy")
+    if metric != "power_w":  # time and energy span decades; power a few watts
+        from matplotlib import ticker
+
+        ax.set_xscale("log")
+        # ticks at 1, 2, 5 x 10^n in plain numbers: log minor labels overlap on short ranges
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10))
+        ax.xaxis.set_minor_locator(ticker.LogLocator(base=10, subs=(2.0, 5.0)))
+        plain = ticker.FuncFormatter(lambda v, _: f"{v:.3g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
+    return ax
+
+
+def plot_operating_points(points: pd.DataFrame,
+                          metrics: tuple[str, ...] = ("latency_s", "energy_j", "power_w")
+                          ) -> plt.Figure:
+    """Every operating point against accuracy (the paper's Fig 5 kind), faceted by board.
+
+    One row per metric, one column per (board, batch); Pareto fronts on latency and energy.
+
+    >>> save_figure(plot_operating_points(points), run_dir, "operating_points")
+    ... # doctest: +SKIP
+    """
+    panels = sorted({(str(b), int(n)) for b, n in zip(points["board"], points["batch"],
+                                                        strict=True)})
+    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(5 * len(panels),
+                                                                  3.6 * len(metrics)),
+                             squeeze=False)
+    hue_order = sorted(points["mapping"].unique())
+    size_order = clock_order(points["freq_label"])
+    for col, (board, batch) in enumerate(panels):
+        part = points[(points["board"] == board) & (points["batch"] == batch)]
+        for row, metric in enumerate(metrics):
+            ax = axes[row, col]
+            last = row == 0 and col == len(panels) - 1
+            plot_tradeoff(ax, part, metric, front=metric != "power_w", legend=last,
+                          hue_order=hue_order, size_order=size_order)
+            ax.set_title(f"{board}, batch {batch}", fontsize=10)
+            if last:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8,
+                          title="mapping / k / clock", title_fontsize=8)
+    fig.suptitle("Operating points: configurations x mappings x clocks (black: Pareto front); "
+                 f"{energy_note(points)}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_dynamic_ranges(ranges: pd.DataFrame) -> plt.Figure:
+    """Dynamic range (max/min) per level: pruning, + mapping, + DVFS; one panel per batch.
+
+    ``ranges`` is ``dyndnn.analysis.dynamic_ranges``' table.
+
+    >>> save_figure(plot_dynamic_ranges(dynamic_ranges(points)), run_dir, "dynamic_ranges")
+    ... # doctest: +SKIP
+    """
+    panels = sorted({(str(b), int(n)) for b, n in zip(ranges["board"], ranges["batch"],
+                                                        strict=True)})
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    frame = ranges.assign(quantity=ranges["metric"].map({"latency_s": "time",
+                                                         "energy_j": "energy"}).fillna(
+                                                             ranges["metric"]))
+    for ax, (board, batch) in zip(axes[0], panels, strict=True):
+        part = frame[(frame["board"] == board) & (frame["batch"] == batch)]
+        sns.barplot(part, x="level", y="range", hue="quantity", ax=ax,
+                    hue_order=[q for q in ("time", "energy") if q in set(part["quantity"])],
+                    order=[lv for lv in ("pruning", "pruning+mapping", "pruning+mapping+dvfs")
+                           if lv in set(part["level"])])
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.2fx", fontsize=8)
+        ax.set(title=f"{board}, batch {batch}", xlabel="", ylabel="dynamic range (max / min)")
+        ax.tick_params(axis="x", labelsize=8)
+    energy = ranges[ranges["metric"] == "energy_j"]
+    note = energy_note(energy) if len(energy) else "no energy"
+    fig.suptitle(f"Dynamic range of time and energy; {note}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_manager_trace(log: pd.DataFrame, title: str = "Runtime manager") -> plt.Figure:
+    """A runtime manager's log: measured latency against its budget, and k over time.
+
+    ``log`` is ``RuntimeManager.log`` (or ``simulate``/``live_demo`` output); shaded spans
+    are where ``load`` is on, red ticks mark switches.
+
+    >>> save_figure(plot_manager_trace(simulate(candidates, trace)), run_dir, "runtime_sim")
+    ... # doctest: +SKIP
+    """
+    fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 2]})
+    t = log["t_s"]
+    axes[0].plot(t, log["measured_latency_s"], marker=".", lw=1, label="measured latency")
+    if log["budget_latency_s"].notna().any():
+        axes[0].step(t, log["budget_latency_s"], where="post", color="tab:red", ls="--",
+                     label="latency budget")
+    axes[0].set(yscale="log", ylabel="latency per inference [s]")
+    axes[1].step(t, log["groups"], where="post", color="black")
+    axes[1].set(ylabel="active groups k", xlabel="time [s]",
+                yticks=sorted(set(int(k) for k in log["groups"])))
+    if "load" in log and log["load"].any():
+        loaded = log["load"].astype(bool).to_numpy()
+        for ax in axes:
+            ax.fill_between(t, 0, 1, where=loaded, step="post", color="tab:orange", alpha=0.15,
+                            transform=ax.get_xaxis_transform(), label="background load")
+    for when in log.loc[log["switched"], "t_s"]:
+        for ax in axes:
+            ax.axvline(when, color="tab:red", lw=0.8, alpha=0.5)
+    axes[0].legend(fontsize=8, loc="upper left")
+    switches = int(log["switched"].sum())
+    fig.suptitle(f"{title}: {switches} switch{'es' if switches != 1 else ''}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,437 @@
+"""Trade-off analysis on the tidy tables: operating points, dynamic ranges, Pareto fronts, memory.
+
+Pure functions of ``eval.csv`` (one row per model and configuration) and ``profile.csv`` (one
+row per measured repeat); ``write_summary`` runs them all on a run folder.
+
+>>> points = operating_points(join_tables(evaluation, profile))
+>>> dynamic_ranges(points)[["batch", "level", "metric", "range"]]
+>>> pareto_front(points, x="energy_j")[["mapping", "groups", "energy_j", "accuracy"]]
+>>> summary = write_summary("outputs/run")  # summary.json and operating_points.csv
+
+An *operating point* is one (board, model, device, cores, threads, freq_khz, batch, groups):
+a configuration k under a task mapping, a clock and a batch size. ``latency_s`` and
+``energy_j`` are per inference (one forward pass of ``batch`` inputs), as the profiler writes
+them. An empty ``freq_khz`` (NaN here) means the clocks were left as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dyndnn.errors import DyndnnError
+
+POINT_KEYS = ["board", "model", "device", "cores", "threads", "freq_khz", "batch", "groups"]
+MAPPING_KEYS = ["device", "cores", "threads"]
+METRICS = ["latency_s", "energy_j", "power_w"]
+EVAL_KEEP = ["accuracy", "confidence_norm", "macs", "param_bytes"]
+OP_COLUMNS = [
+    *POINT_KEYS, "mapping", "freq_label", "repeats",
+    *(f"{m}{s}" for m in METRICS for s in ("", "_min", "_max", "_iqr")),
+    *EVAL_KEEP, "meter", "modelled", "pareto_latency_s", "pareto_energy_j",
+]  # fmt: skip
+# Each level fixes these columns and takes max/min over everything else of its (board, batch)
+RANGE_LEVELS = {
+    "pruning": ["board", "model", "batch", *MAPPING_KEYS, "freq_khz"],
+    "pruning+mapping": ["board", "model", "batch", "freq_khz"],
+    "pruning+mapping+dvfs": ["board", "model", "batch"],
+}
+AS_SET = "clocks as set"
+
+
+class AnalysisError(DyndnnError):
+    """A run folder or table cannot be analysed; says what is missing and where it comes from."""
+
+
+# ----------------------------------------------------------------------------------------------
+# tidy input
+
+
+def _as_bool(series: pd.Series) -> pd.Series:
+    # a CSV read back gives True/False, "True"/"False" or 1/0 depending on what else is there
+    return series.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
+
+
+def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
+    """``profile.csv`` with fixed dtypes and two readable columns, ``mapping`` and ``freq_label``.
+
+    ``cores`` is a string ("0" and "0-1" alike), ``freq_khz`` a float with NaN for "clocks as
+    they were", ``modelled`` a bool.
+
+    >>> tidy_profile(pd.read_csv("outputs/run/profile.csv"))["mapping"].unique()
+    array(['cpu[0]x1', 'cpu[0-1]x2'], dtype=object)
+    """
+    missing = sorted({*POINT_KEYS, "latency_s", "energy_j", "power_w"} - set(profile.columns))
+    if missing:
+        raise AnalysisError(f"profile table lacks column(s) {missing}; is it a profile.csv "
+                            "written by dyndnn.board.profile_sweep (notebook 03_profile)?")
+    out = profile.copy()
+    for col in ("board", "model", "device", "cores"):
+        out[col] = out[col].astype(str)
+    for col in ("threads", "batch", "groups"):
+        out[col] = out[col].astype(int)
+    out["freq_khz"] = pd.to_numeric(out["freq_khz"], errors="coerce").astype(float)
+    for col in METRICS:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    out["modelled"] = _as_bool(out["modelled"]) if "modelled" in out else False
+    out["meter"] = out["meter"].astype(str) if "meter" in out else "unknown"
+    out["mapping"] = out["device"] + "[" + out["cores"] + "]x" + out["threads"].astype(str)
+    out["freq_label"] = [freq_label(f) for f in out["freq_khz"]]
+    return out
+
+
+def freq_label(freq_khz: float | None) -> str:
+    """``"1400 MHz"``, or ``"clocks as set"`` for a missing frequency.
+
+    >>> freq_label(1400000.0), freq_label(float("nan"))
+    ('1400 MHz', 'clocks as set')
+    """
+    if freq_khz is None or (isinstance(freq_khz, float) and math.isnan(freq_khz)):
+        return AS_SET
+    return f"{float(freq_khz) / 1000:g} MHz"
+
+
+def join_tables(evaluation: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
+    """Every profile row with its configuration's accuracy, confidence, MACs and bytes.
+
+    Joined on (model, groups). A profile row whose configuration was not evaluated keeps NaN
+    accuracy; if no row matches at all the model names disagree, which raises.
+
+    >>> join_tables(pd.read_csv("eval.csv"), pd.read_csv("profile.csv"))  # doctest: +SKIP
+    """
+    prof = tidy_profile(profile)
+    ev = evaluation[["model", "groups", *EVAL_KEEP]].copy()
+    ev["model"], ev["groups"] = ev["model"].astype(str), ev["groups"].astype(int)
+    if ev.duplicated(["model", "groups"]).any():
+        raise AnalysisError("eval table has more than one row for a (model, groups) pair")
+    joined = prof.drop(columns=[c for c in EVAL_KEEP if c in prof]).merge(
+        ev, on=["model", "groups"], how="left")
+    if len(joined) and joined["accuracy"].isna().all():
+        raise AnalysisError(
+            f"no profile row matches an evaluated configuration: profile models "
+            f"{sorted(prof['model'].unique())}, eval models {sorted(ev['model'].unique())}")
+    return joined
+
+
+# ----------------------------------------------------------------------------------------------
+# operating points
+
+
+def _iqr(values: pd.Series) -> float:
+    return float(values.quantile(0.75) - values.quantile(0.25))
+
+
+def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
+    """One row per operating point: median, min, max and IQR of latency, energy and power.
+
+    ``joined`` is ``join_tables``' output (a bare ``profile.csv`` works too, without accuracy).
+    ``modelled`` is True where any repeat's energy was modelled. Pareto flags are per (board,
+    batch): ``pareto_latency_s`` and ``pareto_energy_j``.
+
+    >>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
+    >>> points.loc[points["pareto_energy_j"], ["mapping", "groups", "energy_j"]]  # doctest: +SKIP
+    """
+    frame = joined if "mapping" in joined else tidy_profile(joined)
+    frame = frame.copy()
+    for col in EVAL_KEEP:
+        if col not in frame:
+            frame[col] = np.nan
+    # NaN freq_khz ("clocks as set") is a key value of its own: dropna=False keeps those points
+    grouped = frame.groupby(POINT_KEYS, dropna=False, sort=True)
+    agg: dict[str, Any] = {"mapping": ("mapping", "first"), "freq_label": ("freq_label", "first"),
+                           "repeats": ("latency_s", "size")}
+    for m in METRICS:
+        agg[m] = (m, "median")
+        agg[f"{m}_min"] = (m, "min")
+        agg[f"{m}_max"] = (m, "max")
+        agg[f"{m}_iqr"] = (m, _iqr)
+    for col in EVAL_KEEP:
+        agg[col] = (col, "first")
+    agg["meter"] = ("meter", lambda s: "+".join(sorted(set(s.astype(str)))))
+    agg["modelled"] = ("modelled", "any")
+    points = grouped.agg(**agg).reset_index()
+    points = mark_pareto(points)
+    return points[OP_COLUMNS]
+
+
+def point_label(point: pd.Series | dict[str, Any], board: bool = True) -> str:
+    """A point in words: ``vm: group-alexnet k=2 on cpu[0]x1, clocks as set, batch 1``.
+
+    >>> point_label({"board": "xu3", "model": "m", "groups": 2, "mapping": "cpu[4-7]x4",
+    ...              "freq_label": "1400 MHz", "batch": 1})
+    'xu3: m k=2 on cpu[4-7]x4, 1400 MHz, batch 1'
+    """
+    text = (f"{point['model']} k={int(point['groups'])} on {point['mapping']}, "
+            f"{point['freq_label']}, batch {int(point['batch'])}")
+    return f"{point['board']}: {text}" if board else text
+
+
+def select(points: pd.DataFrame, board: str | None = None, mapping: str | None = None,
+           batch: int | None = None, freq_label: str | None = None,
+           model: str | None = None) -> pd.DataFrame:
+    """The points of one board / mapping / batch / clock / model; None keeps all of that column.
+
+    >>> select(points, board="vm", batch=1)  # doctest: +SKIP
+    """
+    keep = pd.Series(True, index=points.index)
+    for col, value in (("board", board), ("mapping", mapping), ("batch", batch),
+                       ("freq_label", freq_label), ("model", model)):
+        if value is not None:
+            keep &= points[col] == value
+    return points[keep]
+
+
+# ----------------------------------------------------------------------------------------------
+# Pareto fronts
+
+
+def pareto_mask(cost: Sequence[float] | np.ndarray, gain: Sequence[float] | np.ndarray
+                ) -> np.ndarray:
+    """True for every point that no other point dominates (lower ``cost``, higher ``gain``).
+
+    A point is dominated by one at most as costly and at least as good, better in one of the
+    two; equal points do not dominate each other, so both stay. NaN points are never on it.
+
+    >>> pareto_mask([1.0, 2.0, 3.0, 2.0], [0.5, 0.7, 0.6, 0.4]).tolist()
+    [True, True, False, False]
+    """
+    c, g = np.asarray(cost, dtype=float), np.asarray(gain, dtype=float)
+    valid = ~(np.isnan(c) | np.isnan(g))
+    # n x n comparisons: operating-point tables have hundreds of rows, not millions
+    no_worse = (c[:, None] <= c[None, :]) & (g[:, None] >= g[None, :])
+    better = (c[:, None] < c[None, :]) | (g[:, None] > g[None, :])
+    dominates = no_worse & better & valid[:, None] & valid[None, :]
+    return valid & ~dominates.any(axis=0)
+
+
+def mark_pareto(points: pd.DataFrame, metrics: Sequence[str] = ("latency_s", "energy_j"),
+                by: Sequence[str] = ("board", "batch"), gain: str = "accuracy") -> pd.DataFrame:
+    """A copy of ``points`` with ``pareto_<metric>`` flags, fronts taken per ``by`` group.
+
+    >>> mark_pareto(points)["pareto_energy_j"].sum()  # doctest: +SKIP
+    """
+    out = points.copy()
+    for metric in metrics:
+        flag = pd.Series(False, index=out.index)
+        for _, part in out.groupby(list(by), dropna=False):
+            flag.loc[part.index] = pareto_mask(part[metric], part[gain])
+        out[f"pareto_{metric}"] = flag.astype(bool)
+    return out
+
+
+def pareto_front(points: pd.DataFrame, x: str = "latency_s", y: str = "accuracy",
+                 by: Sequence[str] = ("board", "batch")) -> pd.DataFrame:
+    """The non-dominated points (``x`` low, ``y`` high) of every ``by`` group, sorted by ``x``.
+
+    >>> pareto_front(points, x="energy_j")[["board", "batch", "groups", "energy_j"]]
+    ... # doctest: +SKIP
+    """
+    flagged = mark_pareto(points, [x], by, y)
+    front = flagged[flagged[f"pareto_{x}"]].drop(columns=[f"pareto_{x}"])
+    return front.sort_values([*by, x]).reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# dynamic ranges
+
+
+def _context(row: pd.Series, level: str) -> str:
+    if level == "pruning":
+        return f"{row['mapping']}, {row['freq_label']}"
+    if level == "pruning+mapping":
+        return row["freq_label"]
+    return "all mappings and clocks"
+
+
+def dynamic_range_table(points: pd.DataFrame,
+                        metrics: Sequence[str] = ("latency_s", "energy_j")) -> pd.DataFrame:
+    """Max/min of each metric for every fixed context of every level.
+
+    Levels: ``pruning`` (over k at one mapping, clock and batch), ``pruning+mapping`` (over k
+    and mappings at one clock and batch) and ``pruning+mapping+dvfs`` (over k, mappings and
+    clocks at one batch). Batches are never mixed: a latency per inference of 64 images is no
+    operating point of a batch-1 service. ``largest``/``smallest`` name the two end points.
+
+    >>> dynamic_range_table(points).query("level == 'pruning'")  # doctest: +SKIP
+    """
+    rows = []
+    for level, keys in RANGE_LEVELS.items():
+        for _, part in points.groupby(keys, dropna=False, sort=True):
+            first = part.iloc[0]
+            for metric in metrics:
+                values = part[metric]
+                if values.notna().sum() == 0:
+                    continue
+                hi, lo = part.loc[values.idxmax()], part.loc[values.idxmin()]
+                rows.append({
+                    "board": first["board"], "model": first["model"],
+                    "batch": int(first["batch"]), "level": level, "metric": metric,
+                    "context": _context(first, level), "points": int(values.notna().sum()),
+                    "max": float(hi[metric]), "min": float(lo[metric]),
+                    "range": float(hi[metric] / lo[metric]) if lo[metric] > 0 else math.inf,
+                    "largest": point_label(hi, board=False),
+                    "smallest": point_label(lo, board=False),
+                    "modelled": bool(part["modelled"].any()) and metric != "latency_s",
+                    "meter": "+".join(sorted(set(part["meter"].astype(str)))),
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def dynamic_ranges(points: pd.DataFrame,
+                   metrics: Sequence[str] = ("latency_s", "energy_j")) -> pd.DataFrame:
+    """The widest range of each (board, model, batch, level, metric): the headline numbers.
+
+    For ``pruning`` this is the best fixed mapping and clock (where pruning alone buys most).
+
+    >>> dynamic_ranges(points).pivot_table("range", ["batch", "level"], "metric")
+    ... # doctest: +SKIP
+    """
+    table = dynamic_range_table(points, metrics)
+    if table.empty:
+        return table
+    keys = ["board", "model", "batch", "level", "metric"]
+    best = table.loc[table.groupby(keys, sort=False)["range"].idxmax()]
+    order = {level: i for i, level in enumerate(RANGE_LEVELS)}
+    best = best.assign(_order=best["level"].map(order))
+    return best.sort_values(["board", "model", "batch", "metric", "_order"]).drop(
+        columns="_order").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# memory
+
+
+def memory_footprint(evaluation: pd.DataFrame) -> pd.DataFrame:
+    """Bytes to serve every configuration: one dynamic model vs one separate model per k.
+
+    The dynamic model holds the largest configuration's weights and serves all k from them;
+    separate models (baseline 1 of DESIGN.md) hold one copy per configuration, their sum.
+
+    >>> memory_footprint(pd.DataFrame({"model": ["m"] * 4, "groups": [1, 2, 3, 4],
+    ...                                "param_bytes": [1, 2, 3, 4]}))["saving"].item()
+    2.5
+    """
+    rows = []
+    for model, part in evaluation.groupby("model", sort=True):
+        part = part.sort_values("groups")
+        dynamic, separate = int(part["param_bytes"].max()), int(part["param_bytes"].sum())
+        rows.append({"model": model, "configurations": len(part),
+                     "smallest_bytes": int(part["param_bytes"].min()), "dynamic_bytes": dynamic,
+                     "separate_bytes": separate, "saving": separate / dynamic})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# summary of a run
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN/inf; null reads as "not available"
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in frame.to_dict(orient="records")]
+
+
+def energy_provenance(points: pd.DataFrame) -> str:
+    """How the energy figures were obtained, in words (as on every figure)."""
+    from dyndnn.plots import energy_note  # one wording for tables and figures
+
+    return energy_note(points)
+
+
+def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
+    """The headline numbers of a run as a plain dict (what ``summary.json`` holds).
+
+    >>> summarise(evaluation, points)["dynamic_range"][0]  # doctest: +SKIP
+    """
+    accuracy = {}
+    for model, part in evaluation.sort_values("groups").groupby("model"):
+        accuracy[model] = {
+            "per_configuration": {int(k): float(a) for k, a in zip(part["groups"],
+                                                                    part["accuracy"],
+                                                                    strict=True)},
+            "range_points": float(100 * (part["accuracy"].max() - part["accuracy"].min())),
+            "mac_ratio": float(part["macs"].max() / part["macs"].min()),
+        }
+    fronts: dict[str, dict[str, list[str]]] = {}
+    for (board, batch), part in points.groupby(["board", "batch"], sort=True):
+        fronts[f"{board}/batch {batch}"] = {
+            metric: [point_label(r, board=False) for _, r in
+                     part[part[f"pareto_{metric}"]].sort_values(metric).iterrows()]
+            for metric in ("latency_s", "energy_j")}
+    return _jsonable({
+        "points": len(points),
+        "boards": sorted(points["board"].unique()),
+        "batches": sorted(int(b) for b in points["batch"].unique()),
+        "mappings": sorted(points["mapping"].unique()),
+        "frequencies": sorted(points["freq_label"].unique()),
+        "energy": energy_provenance(points),
+        "energy_modelled": bool(points["modelled"].all()),
+        "accuracy": accuracy,
+        "dynamic_range": _records(dynamic_ranges(points)),
+        "pareto": fronts,
+        "memory": _records(memory_footprint(evaluation)),
+    })
+
+
+def read_operating_points(path: str | Path) -> pd.DataFrame:
+    """``operating_points.csv`` read back with the dtypes ``operating_points`` gave it.
+
+    >>> points = read_operating_points("outputs/run/operating_points.csv")  # doctest: +SKIP
+    """
+    points = pd.read_csv(path, dtype={"cores": str, "board": str, "model": str, "meter": str})
+    points["freq_khz"] = pd.to_numeric(points["freq_khz"], errors="coerce").astype(float)
+    points["freq_label"] = [freq_label(f) for f in points["freq_khz"]]
+    for col in ("modelled", "pareto_latency_s", "pareto_energy_j"):
+        points[col] = _as_bool(points[col])
+    return points
+
+
+def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(eval table, operating points)`` of a run folder, computed from its two CSVs.
+
+    >>> evaluation, points = load_run("outputs/run")  # doctest: +SKIP
+    """
+    run = Path(run_dir)
+    paths = {"eval.csv": "02_evaluate", "profile.csv": "03_profile"}
+    for name, notebook in paths.items():
+        if not (run / name).is_file():
+            raise AnalysisError(f"{run / name} does not exist; run notebook {notebook} on this "
+                                "run folder first")
+    evaluation = pd.read_csv(run / "eval.csv")
+    profile = pd.read_csv(run / "profile.csv")
+    if profile.empty:
+        raise AnalysisError(f"{run / 'profile.csv'} has no rows; the profile sweep measured "
+                            "nothing (rerun notebook 03_profile)")
+    return evaluation, operating_points(join_tables(evaluation, profile))
+
+
+def write_summary(run_dir: str | Path) -> dict[str, Any]:
+    """Write ``operating_points.csv`` and ``summary.json`` in the run folder; return the summary.
+
+    >>> summary = write_summary("outputs/run")  # doctest: +SKIP
+    >>> [(r["level"], r["metric"], round(r["range"], 1)) for r in summary["dynamic_range"]]
+    ... # doctest: +SKIP
+    """
+    run = Path(run_dir)
+    evaluation, points = load_run(run)
+    points.to_csv(run / "operating_points.csv", index=False)
+    summary = {"run_dir": str(run.resolve()), **summarise(evaluation, points)}
+    # allow_nan=False: a stray NaN would make the file unreadable by strict JSON parsers
+    (run / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return summary

@@ -1,0 +1,238 @@
+"""Analysis on small hand-built tables whose right answers are worked out by hand."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dyndnn.analysis import (
+    OP_COLUMNS,
+    AnalysisError,
+    dynamic_range_table,
+    dynamic_ranges,
+    freq_label,
+    join_tables,
+    load_run,
+    mark_pareto,
+    memory_footprint,
+    operating_points,
+    pareto_front,
+    pareto_mask,
+    read_operating_points,
+    tidy_profile,
+    write_summary,
+)
+from dyndnn.board.profiler import COLUMNS
+from dyndnn.evaluate import EVAL_COLUMNS
+
+
+def profile_row(**values):
+    """One profile.csv row with harmless defaults for the columns a test does not care about."""
+    row = {c: "" for c in COLUMNS}
+    row.update(board="vm", device="cpu", cores="0", threads=1, freq_khz="", model="m", groups=1,
+               batch=1, repeat=0, latency_s=1.0, energy_j=1.0, power_w=1.0, meter="modelled-cpu",
+               modelled=True)
+    row.update(values)
+    return row
+
+
+def eval_table(accuracy=(0.5, 0.7, 0.8), param_bytes=(10, 20, 30), model="m"):
+    rows = [{c: 0 for c in EVAL_COLUMNS} | {"model": model, "groups": k + 1, "accuracy": a,
+                                              "param_bytes": b, "macs": 100 * (k + 1)}
+            for k, (a, b) in enumerate(zip(accuracy, param_bytes, strict=True))]
+    return pd.DataFrame(rows)[EVAL_COLUMNS]
+
+
+def grid(latency, energy=None, **fixed):
+    """One row per k of ``latency`` (and ``energy``, default = latency), one repeat each."""
+    energy = energy or latency
+    return [profile_row(groups=k + 1, latency_s=t, energy_j=e, **fixed)
+            for k, (t, e) in enumerate(zip(latency, energy, strict=True))]
+
+
+def points_of(rows, evaluation=None):
+    return operating_points(join_tables(
+        evaluation if evaluation is not None else eval_table(), pd.DataFrame(rows)))
+
+
+# --- tidy input and operating points ----------------------------------------------------------
+
+def test_tidy_profile_reads_back_a_csv_with_empty_freq_and_numeric_cores(tmp_path):
+    path = tmp_path / "profile.csv"
+    pd.DataFrame([profile_row(cores="0", freq_khz=""),
+                  profile_row(cores="0", freq_khz=1400000)]).to_csv(path, index=False)
+    tidy = tidy_profile(pd.read_csv(path))  # pandas reads cores as int, freq as float
+    assert tidy["cores"].tolist() == ["0", "0"]
+    assert math.isnan(tidy["freq_khz"].iloc[0]) and tidy["freq_khz"].iloc[1] == 1400000
+    assert tidy["freq_label"].tolist() == ["clocks as set", "1400 MHz"]
+    assert tidy["mapping"].tolist() == ["cpu[0]x1", "cpu[0]x1"]
+    assert tidy["modelled"].dtype == bool and tidy["modelled"].all()
+
+
+def test_freq_label():
+    assert freq_label(None) == freq_label(float("nan")) == "clocks as set"
+    assert freq_label(918000.0) == "918 MHz"
+
+
+def test_operating_points_take_median_spread_and_join_accuracy():
+    rows = [profile_row(groups=2, repeat=r, latency_s=t, energy_j=10 * t, power_w=p,
+                        modelled=m)
+            for r, (t, p, m) in enumerate([(1.0, 5.0, True), (3.0, 7.0, False), (2.0, 6.0, True),
+                                           (10.0, 6.0, True)])]
+    rows.append(profile_row(groups=2, freq_khz=1000000, latency_s=4.0))
+    points = points_of(rows)
+    assert list(points.columns) == OP_COLUMNS
+    assert len(points) == 2  # the clock makes a point of its own; NaN freq is not dropped
+    as_set = points[points["freq_khz"].isna()].iloc[0]
+    assert as_set["repeats"] == 4
+    assert as_set["latency_s"] == 2.5  # median of 1, 2, 3, 10
+    assert (as_set["latency_s_min"], as_set["latency_s_max"]) == (1.0, 10.0)
+    # IQR by linear interpolation: q75 = 3 + 0.25 * 7 = 4.75, q25 = 1 + 0.75 * 1 = 1.75
+    assert as_set["latency_s_iqr"] == pytest.approx(3.0)
+    assert as_set["energy_j"] == pytest.approx(25.0) and as_set["power_w"] == 6.0
+    assert as_set["accuracy"] == 0.7 and as_set["param_bytes"] == 20
+    assert bool(as_set["modelled"])  # any modelled repeat makes the point's energy modelled
+    clocked = points[points["freq_khz"] == 1000000].iloc[0]
+    assert clocked["freq_label"] == "1000 MHz" and clocked["latency_s"] == 4.0
+
+
+def test_join_keeps_unevaluated_configurations_and_refuses_foreign_models():
+    rows = grid([1.0, 2.0, 3.0, 4.0])  # k=4 was never evaluated
+    joined = join_tables(eval_table(), pd.DataFrame(rows))
+    assert joined["accuracy"].isna().tolist() == [False, False, False, True]
+    with pytest.raises(AnalysisError, match="eval models"):
+        join_tables(eval_table(model="other"), pd.DataFrame(rows))
+
+
+def test_profile_without_required_columns_is_refused():
+    with pytest.raises(AnalysisError, match="latency_s"):
+        tidy_profile(pd.DataFrame([profile_row()]).drop(columns="latency_s"))
+
+
+# --- Pareto fronts ----------------------------------------------------------------------------
+
+def test_pareto_mask_by_hand():
+    cost = [1.0, 2.0, 3.0, 2.0, 1.0, 0.5]
+    gain = [0.5, 0.7, 0.6, 0.4, 0.5, float("nan")]
+    # 3 is dominated by 2 (cheaper and better), 4 by 1; 1 and 5 are equal: both stay; NaN never
+    assert pareto_mask(cost, gain).tolist() == [True, True, False, False, True, False]
+
+
+def test_pareto_mask_single_and_all_equal():
+    assert pareto_mask([1.0], [0.1]).tolist() == [True]
+    assert pareto_mask([2.0, 2.0], [0.3, 0.3]).tolist() == [True, True]
+
+
+def test_pareto_fronts_are_taken_per_board_and_batch():
+    accuracy = (0.5, 0.7, 0.8)
+    rows = (grid([1.0, 2.0, 3.0], board="a") + grid([1.0, 5.0, 4.0], board="a", cores="1")
+            + grid([9.0, 9.5, 10.0], board="b") + grid([0.1, 0.2, 0.3], board="a", batch=64))
+    points = points_of(rows, eval_table(accuracy))
+    front = pareto_front(points, x="latency_s")
+    on_a = front[(front["board"] == "a") & (front["batch"] == 1)]
+    # board a: k=1 at 1.0 (both mappings), k=2 at 2.0, k=3 at 3.0; cores 1's k=3 at 4.0 is worse
+    assert sorted(zip(on_a["groups"], on_a["latency_s"], strict=True)) == [
+        (1, 1.0), (1, 1.0), (2, 2.0), (3, 3.0)]
+    # board b's slow points are not dominated by board a's, nor batch 64's by batch 1's
+    assert len(front[front["board"] == "b"]) == 3
+    assert len(front[(front["board"] == "a") & (front["batch"] == 64)]) == 3
+    flagged = mark_pareto(points)
+    assert flagged["pareto_latency_s"].sum() == len(front)
+
+
+# --- dynamic ranges ---------------------------------------------------------------------------
+
+def range_rows():
+    # latency per k: mapping A (1, 2, 4), mapping B (0.5, 1, 2) at the clocks as set;
+    # mapping A at 1000 MHz (2, 4, 8); energy differs so that the two metrics disagree
+    return (grid([1.0, 2.0, 4.0], [3.0, 4.0, 6.0], cores="0")
+            + grid([0.5, 1.0, 2.0], [4.0, 5.0, 8.0], cores="0-1", threads=2)
+            + grid([2.0, 4.0, 8.0], [1.0, 2.0, 3.0], cores="0", freq_khz=1000000)
+            + grid([5.0, 10.0, 50.0], [5.0, 10.0, 50.0], batch=64))
+
+
+def test_dynamic_range_levels_by_hand():
+    best = dynamic_ranges(points_of(range_rows()))
+    b1 = best[best["batch"] == 1].set_index(["level", "metric"])["range"]
+    assert b1["pruning", "latency_s"] == pytest.approx(4.0)  # every fixed mapping spans 4x
+    assert b1["pruning+mapping", "latency_s"] == pytest.approx(8.0)  # 4 / 0.5 at clocks as set
+    assert b1["pruning+mapping+dvfs", "latency_s"] == pytest.approx(16.0)  # 8 / 0.5
+    assert b1["pruning", "energy_j"] == pytest.approx(3.0)  # 3/1 at 1000 MHz beats 2 and 2
+    # at the clocks as set: 8/3 over both mappings; at 1000 MHz (mapping A alone) 3/1 is wider
+    assert b1["pruning+mapping", "energy_j"] == pytest.approx(3.0)
+    assert b1["pruning+mapping+dvfs", "energy_j"] == pytest.approx(8.0)  # 8 / 1
+    # batches are never mixed: batch 64 has its own 10x, not 50 / 0.5
+    b64 = best[best["batch"] == 64].set_index(["level", "metric"])["range"]
+    assert b64.eq(10.0).all()
+
+
+def test_dynamic_range_table_names_both_ends_and_the_context():
+    table = dynamic_range_table(points_of(range_rows()))
+    row = table[(table["level"] == "pruning+mapping+dvfs") & (table["metric"] == "latency_s")
+                & (table["batch"] == 1)].iloc[0]
+    assert row["largest"] == "m k=3 on cpu[0]x1, 1000 MHz, batch 1"
+    assert row["smallest"] == "m k=1 on cpu[0-1]x2, clocks as set, batch 1"
+    assert row["points"] == 9 and row["max"] == 8.0 and row["min"] == 0.5
+    pruning = table[(table["level"] == "pruning") & (table["batch"] == 1)
+                    & (table["metric"] == "latency_s")]
+    assert sorted(pruning["context"]) == ["cpu[0-1]x2, clocks as set", "cpu[0]x1, 1000 MHz",
+                                          "cpu[0]x1, clocks as set"]
+    # latency is measured even where energy is modelled
+    assert not table.loc[table["metric"] == "latency_s", "modelled"].any()
+    assert table.loc[table["metric"] == "energy_j", "modelled"].all()
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+def test_memory_footprint_dynamic_vs_separate():
+    table = memory_footprint(pd.concat([eval_table(param_bytes=(10, 20, 30, 40),
+                                                   accuracy=(0.1, 0.2, 0.3, 0.4)),
+                                        eval_table(param_bytes=(7, 14), accuracy=(0.1, 0.2),
+                                                   model="n")]))
+    m = table.set_index("model")
+    assert m.loc["m", "dynamic_bytes"] == 40 and m.loc["m", "separate_bytes"] == 100
+    assert m.loc["m", "saving"] == pytest.approx(2.5) and m.loc["m", "configurations"] == 4
+    assert m.loc["n", "saving"] == pytest.approx(21 / 14)
+
+
+# --- the run folder ---------------------------------------------------------------------------
+
+def write_run(folder, rows, evaluation=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    (evaluation if evaluation is not None else eval_table()).to_csv(folder / "eval.csv",
+                                                                    index=False)
+    pd.DataFrame(rows).to_csv(folder / "profile.csv", index=False)
+    return folder
+
+
+def test_write_summary_writes_both_files_and_reads_back(tmp_path):
+    run = write_run(tmp_path / "run", range_rows())
+    summary = write_summary(run)
+    on_disk = json.loads((run / "summary.json").read_text(),
+                         parse_constant=lambda c: pytest.fail(f"{c} in summary.json"))
+    assert on_disk == json.loads(json.dumps(summary))
+    assert on_disk["points"] == 12 and on_disk["batches"] == [1, 64]
+    assert on_disk["energy_modelled"] is True and "MODELLED" in on_disk["energy"]
+    assert on_disk["memory"][0]["saving"] == pytest.approx(2.0)  # (10+20+30)/30
+    assert on_disk["accuracy"]["m"]["range_points"] == pytest.approx(30.0)
+    dvfs = [r for r in on_disk["dynamic_range"] if r["level"] == "pruning+mapping+dvfs"
+            and r["metric"] == "latency_s" and r["batch"] == 1]
+    assert dvfs[0]["range"] == pytest.approx(16.0)
+    assert on_disk["pareto"]["vm/batch 1"]["latency_s"][0].startswith("m k=1 on cpu[0-1]x2")
+    points = read_operating_points(run / "operating_points.csv")
+    expected = load_run(run)[1]
+    assert list(points.columns) == OP_COLUMNS
+    assert points["freq_khz"].isna().sum() == expected["freq_khz"].isna().sum() == 9
+    assert points["pareto_energy_j"].dtype == bool
+    assert points["pareto_energy_j"].tolist() == expected["pareto_energy_j"].tolist()
+    assert np.allclose(points["latency_s"], expected["latency_s"])
+
+
+def test_missing_profile_names_the_notebook_to_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    eval_table().to_csv(run / "eval.csv", index=False)
+    with pytest.raises(AnalysisError, match="03_profile"):
+        write_summary(run)

@@ -100,22 +100,22 @@ def read_str(path: str | os.PathLike) -> str:
         raise SensorError(f"cannot read {path}: {e.strerror or e}", path) from e
 
 
-def read_int(path: str | os.PathLike) -> int:
-    """Read a sysfs file holding one integer."""
+def _read_number(path: str | os.PathLike, kind: type, noun: str):
     text = read_str(path)
     try:
-        return int(text)
+        return kind(text)
     except ValueError as e:
-        raise SensorError(f"{path} holds {text!r}, not an integer", path) from e
+        raise SensorError(f"{path} holds {text!r}, not {noun}", path) from e
+
+
+def read_int(path: str | os.PathLike) -> int:
+    """Read a sysfs file holding one integer."""
+    return _read_number(path, int, "an integer")
 
 
 def read_float(path: str | os.PathLike) -> float:
     """Read a sysfs file holding one number."""
-    text = read_str(path)
-    try:
-        return float(text)
-    except ValueError as e:
-        raise SensorError(f"{path} holds {text!r}, not a number", path) from e
+    return _read_number(path, float, "a number")
 
 
 def write_str(path: str | os.PathLike, value: object) -> None:

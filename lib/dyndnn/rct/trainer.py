@@ -115,6 +115,7 @@ class RctTrainer:
         self.transient_peak = 0
         self.optimizer_bytes_max = 0
         self.grad_bytes_max = 0
+        self._macs_cache: int | None = None  # MACs of one image through the plain module
 
     def _logits(self, x: Tensor) -> Tensor:
         logits = self.module(x)
@@ -211,8 +212,6 @@ class RctTrainer:
                 "time_s": time.perf_counter() - start,
             })
         return pd.DataFrame(self.rows)
-
-    _macs_cache: int | None = None
 
     def _fp32_macs(self, x: Tensor) -> int:
         """MACs of one forward of the plain module on a batch like ``x`` (counted once)."""

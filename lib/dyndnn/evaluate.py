@@ -21,6 +21,25 @@ EVAL_COLUMNS = ["model", "groups", "accuracy", "confidence", "confidence_norm", 
 
 
 @torch.inference_mode()
+def score(model: GroupAlexNet, dataset: InMemoryDataset, k: int,
+          batch_size: int = 500) -> dict[str, float]:
+    """One pass over the test split at configuration k (the model must be in eval mode).
+
+    Returns accuracy, mean loss, total correct-class confidence and the number of images.
+    """
+    correct, confidence, loss, n = 0, 0.0, 0.0, 0
+    with model.active_groups(k):
+        for x, y in batches(dataset, "test", batch_size):
+            logits = model(x)
+            correct += (logits.argmax(1) == y).sum().item()
+            confidence += logits.softmax(1).gather(1, y[:, None]).sum().item()
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            n += len(y)
+    return {"accuracy": correct / n, "loss": loss / n, "confidence": confidence,
+            "test_images": n}
+
+
+@torch.inference_mode()
 def evaluate_configurations(model: GroupAlexNet, dataset: InMemoryDataset,
                             model_name: str = "group-alexnet",
                             batch_size: int = 500) -> pd.DataFrame:
@@ -28,19 +47,9 @@ def evaluate_configurations(model: GroupAlexNet, dataset: InMemoryDataset,
     model.eval()
     rows = []
     for k in range(1, model.groups + 1):
-        correct, confidence, loss, n = 0, 0.0, 0.0, 0
-        with model.active_groups(k):
-            for x, y in batches(dataset, "test", batch_size):
-                logits = model(x)
-                probs = logits.softmax(1)
-                correct += (logits.argmax(1) == y).sum().item()
-                confidence += probs.gather(1, y[:, None]).sum().item()
-                loss += F.cross_entropy(logits, y, reduction="sum").item()
-                n += len(y)
-        rows.append({"model": model_name, "groups": k, "accuracy": correct / n,
-                     "confidence": confidence, "loss": loss / n, "params": model.param_count(k),
-                     "param_bytes": model.param_bytes(k), "macs": model.macs(k),
-                     "test_images": n})
+        rows.append({"model": model_name, "groups": k, **score(model, dataset, k, batch_size),
+                     "params": model.param_count(k), "param_bytes": model.param_bytes(k),
+                     "macs": model.macs(k)})
     table = pd.DataFrame(rows)
     table["confidence_norm"] = table["confidence"] / table["confidence"].iloc[-1]
     table["macs_fraction"] = table["macs"] / table["macs"].iloc[-1]

@@ -31,6 +31,7 @@ from dyndnn.checkpoint import read_checkpoint, save_checkpoint
 from dyndnn.config import ModelSection, TrainSection
 from dyndnn.data import DatasetSpec, InMemoryDataset, batches
 from dyndnn.errors import CheckpointError
+from dyndnn.evaluate import score
 from dyndnn.models import GroupAlexNet
 
 RESUME_FILE = "resume.pt"
@@ -62,21 +63,14 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainSection) -> torch
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-@torch.inference_mode()
 def accuracy_and_loss(model: GroupAlexNet, ds: InMemoryDataset, k: int,
                       batch_size: int = 500) -> tuple[float, float]:
     """Test accuracy and mean loss of configuration k (model left as it was)."""
     was_training = model.training
     model.eval()
-    correct, loss, n = 0, 0.0, 0
-    with model.active_groups(k):
-        for x, y in batches(ds, "test", batch_size):
-            logits = model(x)
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(1) == y).sum().item()
-            n += len(y)
+    result = score(model, ds, k, batch_size)
     model.train(was_training)
-    return correct / n, loss / n
+    return result["accuracy"], result["loss"]
 
 
 class IncrementalTrainer:

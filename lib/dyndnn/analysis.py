@@ -347,11 +347,14 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [_jsonable(r) for r in frame.to_dict(orient="records")]
 
 
-def energy_provenance(points: pd.DataFrame) -> str:
-    """How the energy figures were obtained, in words (as on every figure)."""
-    from dyndnn.plots import energy_note  # one wording for tables and figures
-
-    return energy_note(points)
+def energy_note(table: pd.DataFrame) -> str:
+    """How the energy of ``table`` was obtained, in words: 'modelled' or the meters used."""
+    modelled = _as_bool(table["modelled"])
+    if modelled.all():
+        return "energy MODELLED (no power sensor; see dyndnn.board.modelled)"
+    if modelled.any():
+        return "energy partly MODELLED (see the meter column)"
+    return "energy measured by " + ", ".join(sorted(table["meter"].astype(str).unique()))
 
 
 def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
@@ -380,7 +383,7 @@ def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
         "batches": sorted(int(b) for b in points["batch"].unique()),
         "mappings": sorted(points["mapping"].unique()),
         "frequencies": sorted(points["freq_label"].unique()),
-        "energy": energy_provenance(points),
+        "energy": energy_note(points),
         "energy_modelled": bool(points["modelled"].all()),
         "accuracy": accuracy,
         "dynamic_range": _records(dynamic_ranges(points)),

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from dyndnn.analysis import energy_note  # re-exported: figures and tables share one wording
+
 
 def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> list[Path]:
     """Write ``figures/<name>.png`` and ``.svg`` in the run folder."""
@@ -54,16 +56,6 @@ def plot_configurations(table: pd.DataFrame) -> plt.Figure:
             ax.get_legend().remove()
     fig.tight_layout()
     return fig
-
-
-def energy_note(table: pd.DataFrame) -> str:
-    """'modelled' / 'measured' wording for a figure whose energy comes from ``table``."""
-    modelled = table["modelled"].astype(str).str.lower().isin(["true", "1"])
-    if modelled.all():
-        return "energy MODELLED (no power sensor; see dyndnn.board.modelled)"
-    if modelled.any():
-        return "energy partly MODELLED (see the meter column)"
-    return "energy measured by " + ", ".join(sorted(table["meter"].astype(str).unique()))
 
 
 def plot_latency(profile: pd.DataFrame) -> plt.Figure:

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -124,8 +124,6 @@ def sweep_settings(dataset: InMemoryDataset, cfg: TrainSection, base: RctSetting
     One row per variant: the changed settings, accuracy, mean and final bits, measured bytes.
     This is how the defaults of ``RctSettings`` were chosen (see the notebook 06_rct).
     """
-    from dataclasses import replace
-
     spec = dataset.spec
     rows = []
     for change in variants:

@@ -2,6 +2,7 @@
 
 >>> save_checkpoint(path, model, stage=2, epoch=3)
 >>> model, meta = load_checkpoint(path)
+>>> model = load_model(final_checkpoint("outputs/run", "tann", groups=4))
 """
 
 from __future__ import annotations
@@ -15,12 +16,30 @@ from typing import Any
 import torch
 
 from dyndnn.errors import CheckpointError
-from dyndnn.models import GroupAlexNet, build_model
+from dyndnn.models import FAMILIES, GROUP_MODEL, DynamicModel, build_model
 
 FORMAT = "dyndnn-checkpoint-v1"
 
 
-def save_checkpoint(path: str | Path, model: GroupAlexNet, **meta: Any) -> Path:
+def checkpoint_folder(run_dir: str | Path, family: str = GROUP_MODEL) -> Path:
+    """Where a family's checkpoints live: ``checkpoints/`` (group model) or a subfolder."""
+    root = Path(run_dir) / "checkpoints"
+    return root if family == GROUP_MODEL else root / family
+
+
+def final_checkpoint(run_dir: str | Path, family: str = GROUP_MODEL, groups: int = 4) -> Path:
+    """The checkpoint of a family's last training stage (G stages, or 1 when trained jointly).
+
+    >>> final_checkpoint("run", "slimmable", 4).as_posix()
+    'run/checkpoints/slimmable/stage1.pt'
+    """
+    if family not in FAMILIES:
+        raise CheckpointError(f"unknown model {family!r}; known: {sorted(FAMILIES)}")
+    stages = 1 if FAMILIES[family].joint_training else groups
+    return checkpoint_folder(run_dir, family) / f"stage{stages}.pt"
+
+
+def save_checkpoint(path: str | Path, model: DynamicModel, **meta: Any) -> Path:
     """Write model weights, spec and ``meta`` (plain values and tensors) to ``path``.
 
     Written to a temporary file and renamed, so a run killed mid-write leaves the previous
@@ -52,10 +71,14 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return blob
 
 
-def load_checkpoint(path: str | Path) -> tuple[GroupAlexNet, dict[str, Any]]:
+def load_checkpoint(path: str | Path) -> tuple[DynamicModel, dict[str, Any]]:
     """Rebuild the model stored in ``path``; returns (model in eval mode, the other entries)."""
     blob = read_checkpoint(path)
-    model = build_model(blob["spec"])
+    try:
+        model = build_model(blob["spec"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} holds a model spec this version cannot build "
+                              f"({exc}): {blob['spec']}") from exc
     try:
         model.load_state_dict(blob["model"])
     except RuntimeError as exc:
@@ -65,7 +88,7 @@ def load_checkpoint(path: str | Path) -> tuple[GroupAlexNet, dict[str, Any]]:
     return model, {k: v for k, v in blob.items() if k not in ("model", "format")}
 
 
-def load_model(path: str | Path) -> GroupAlexNet:
+def load_model(path: str | Path) -> DynamicModel:
     """Just the model of a checkpoint (in eval mode).
 
     ``functools.partial(load_model, path)`` is picklable: the profiler's workers build it so.

@@ -23,6 +23,8 @@ from dyndnn.board.auto import METERS
 from dyndnn.errors import ConfigError
 
 DATASETS = ("fashion-mnist-mini", "fashion-mnist", "cifar10")
+# the model families (dyndnn.models.FAMILIES): the group model and the three baselines
+MODELS = ("group-alexnet", "independent", "tann", "slimmable")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
 
@@ -81,8 +83,14 @@ class ModelSection:
     active_groups: int = 0  # the configuration to deploy/export; 0 = all groups
     dropout: float = 0.0  # before each hidden FC layer
     combine: str = "sum"  # groups' logits: sum (residual stages) | mean (independent stages)
+    models: tuple[str, ...] = ("group-alexnet",)  # families to train, evaluate and profile
 
     def __post_init__(self) -> None:
+        _check(set(self.models) <= set(MODELS),
+               f"model.models must name families among {', '.join(MODELS)}", self.models)
+        _check("group-alexnet" in self.models and len(set(self.models)) == len(self.models),
+               "model.models must include group-alexnet (the baselines are compared with it) "
+               "and name each family once", self.models)
         _check(self.groups >= 1, "model.groups must be >= 1", self.groups)
         _check(self.width > 0, "model.width must be > 0", self.width)
         _check(

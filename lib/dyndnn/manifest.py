@@ -57,10 +57,10 @@ def host_info() -> dict[str, Any]:
 
 
 def checkpoint_hashes(run_dir: Path) -> dict[str, str]:
-    """SHA-256 of every stage checkpoint of the run."""
+    """SHA-256 of every checkpoint of the run, keyed by its path under ``checkpoints/``."""
     folder = run_dir / "checkpoints"
-    return {p.name: sha256_file(p) for p in sorted(folder.glob("*.pt"))} if folder.is_dir() \
-        else {}
+    return {p.relative_to(folder).as_posix(): sha256_file(p)
+            for p in sorted(folder.rglob("*.pt"))} if folder.is_dir() else {}
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:

@@ -1,8 +1,15 @@
-"""The incremental trainer: stage k trains group k only, with groups 1..k-1 frozen.
+"""The trainer of every model family: stage k trains what configuration k adds.
 
 >>> trainer = IncrementalTrainer(model, dataset, cfg.train, batch_size=128, seed=0,
 ...                              run_dir="outputs/run1")
 >>> history = trainer.fit()          # a DataFrame, also written as train.csv
+
+One loop, one strategy per family (``model.joint_training`` picks it):
+
+- ``staged_step`` (group model, Tann, independent): stage k runs configuration k in train mode,
+  where only the newest group / block / network trains; the optimiser holds its Parameters only.
+- ``joint_step`` (slimmable): one stage; every step runs all widths, largest first, and sums
+  their losses (Yu et al. 2018).
 
 Exact freezing (DESIGN.md): the optimiser only ever holds the training group's Parameters, so
 weight decay and momentum cannot move a frozen group; frozen groups run without autograd and
@@ -25,14 +32,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from tqdm.auto import tqdm
 
-from dyndnn.checkpoint import read_checkpoint, save_checkpoint
+from dyndnn.checkpoint import checkpoint_folder, read_checkpoint, save_checkpoint
 from dyndnn.config import ModelSection, TrainSection
 from dyndnn.data import DatasetSpec, InMemoryDataset, batches
 from dyndnn.errors import CheckpointError
 from dyndnn.evaluate import score
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GROUP_MODEL, DynamicModel, build_model
 
 RESUME_FILE = "resume.pt"
 
@@ -63,7 +71,37 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainSection) -> torch
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def accuracy_and_loss(model: GroupAlexNet, ds: InMemoryDataset, k: int,
+def staged_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
+                cfg: TrainSection) -> tuple[float, Tensor]:
+    """Stage ``stage``'s step: configuration ``stage`` in train mode; returns (loss, logits)."""
+    model.set_active_groups(stage)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    loss.backward()
+    return loss.item(), logits.detach()
+
+
+def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
+               cfg: TrainSection) -> tuple[float, Tensor]:
+    """Every configuration, largest first, gradients summed; returns (summed loss, full logits)."""
+    total, full = 0.0, None
+    for k in range(model.groups, 0, -1):
+        model.set_active_groups(k)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        loss.backward()  # one width at a time: only one width's graph is alive
+        total += loss.item()
+        full = logits.detach() if full is None else full
+    model.set_active_groups(model.groups)
+    return total, full
+
+
+def evaluated_configuration(model: DynamicModel, stage: int) -> int:
+    """The configuration an epoch of ``stage`` is scored at: the stage's, or G when joint."""
+    return model.groups if model.joint_training else stage
+
+
+def accuracy_and_loss(model: DynamicModel, ds: InMemoryDataset, k: int,
                       batch_size: int = 500) -> tuple[float, float]:
     """Test accuracy and mean loss of configuration k (model left as it was)."""
     was_training = model.training
@@ -74,9 +112,9 @@ def accuracy_and_loss(model: GroupAlexNet, ds: InMemoryDataset, k: int,
 
 
 class IncrementalTrainer:
-    """Trains a ``GroupAlexNet`` group by group; see the module docstring."""
+    """Trains any model family stage by stage; see the module docstring."""
 
-    def __init__(self, model: GroupAlexNet, dataset: InMemoryDataset, cfg: TrainSection,
+    def __init__(self, model: DynamicModel, dataset: InMemoryDataset, cfg: TrainSection,
                  batch_size: int = 128, seed: int = 0, augment: bool = True,
                  run_dir: str | Path | None = None, progress: bool = True,
                  on_batch: Callable[[int, int, int], None] | None = None) -> None:
@@ -86,11 +124,12 @@ class IncrementalTrainer:
         self.progress = progress
         self.on_batch = on_batch  # called as on_batch(stage, epoch, batch): a test hook
         self.rows: list[dict] = []
+        self.step = joint_step if model.joint_training else staged_step
 
     @property
     def checkpoint_dir(self) -> Path | None:
         """Where stage and resume checkpoints go (None: nothing is written)."""
-        return self.run_dir / "checkpoints" if self.run_dir else None
+        return checkpoint_folder(self.run_dir, self.model.family) if self.run_dir else None
 
     def _resume_point(self) -> tuple[int, int, dict | None]:
         """(stage, first epoch to run, optimiser state) from a resume checkpoint, if any."""
@@ -111,7 +150,7 @@ class IncrementalTrainer:
     def fit(self) -> pd.DataFrame:
         """Run (or finish) every stage; returns the per-epoch history (also ``train.csv``)."""
         stage, first_epoch, opt_state = self._resume_point()
-        for k in range(stage, self.model.groups + 1):
+        for k in range(stage, self.model.training_stages + 1):
             self.train_stage(k, first_epoch if k == stage else 0,
                              opt_state if k == stage else None)
         self.model.eval()
@@ -119,25 +158,35 @@ class IncrementalTrainer:
         return self.history()
 
     def history(self) -> pd.DataFrame:
-        """One row per (stage, epoch), written to ``train.csv`` in the run folder."""
+        """One row per (stage, epoch) of this model.
+
+        Written to ``train.csv`` in the run folder, next to the rows of other models trained
+        there (the ``model`` column tells them apart).
+        """
         frame = pd.DataFrame(self.rows)
         if self.run_dir is not None:
-            frame.to_csv(self.run_dir / "train.csv", index=False)
+            path = self.run_dir / "train.csv"
+            others = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
+            if others is not None and "model" in others:
+                others = others[others["model"] != self.model.family]
+                pd.concat([others, frame], ignore_index=True).to_csv(path, index=False)
+            else:
+                frame.to_csv(path, index=False)
         return frame
 
-    def _freeze_all_but(self, group: int) -> list[torch.nn.Parameter]:
+    def _freeze_all_but(self, stage: int) -> list[torch.nn.Parameter]:
         for p in self.model.parameters():
             p.requires_grad_(False)
             p.grad = None  # a finished stage's gradients would only hold memory
-        params = self.model.group_parameters(group)
+        params = self.model.stage_parameters(stage)
         for p in params:
             p.requires_grad_(True)
         return params
 
     def train_stage(self, k: int, first_epoch: int = 0, opt_state: dict | None = None) -> None:
-        """Train group k (1-based) for the configured epochs, groups 1..k-1 frozen."""
+        """Run stage k (1-based) for the configured epochs: group k trains, 1..k-1 frozen."""
         model, cfg = self.model, self.cfg
-        optimizer = make_optimizer(self._freeze_all_but(k - 1), cfg)
+        optimizer = make_optimizer(self._freeze_all_but(k), cfg)
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         model.set_active_groups(k)
@@ -150,33 +199,32 @@ class IncrementalTrainer:
             loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
             bar = tqdm(batches(self.ds, "train", self.batch_size, augment=self.augment,
                                seed=seed), total=steps_per_epoch, disable=not self.progress,
-                       desc=f"stage {k}/{model.groups} epoch {epoch + 1}/{cfg.epochs_per_stage}",
+                       desc=f"{model.family} stage {k}/{model.training_stages} epoch {epoch + 1}/{cfg.epochs_per_stage}",
                        leave=False)
             for i, (x, y) in enumerate(bar):
                 if self.on_batch is not None:
                     self.on_batch(k, epoch, i)
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(cfg, epoch * steps_per_epoch + i, total)
-                logits = model(x)
-                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss, logits = self.step(model, x, y, k, cfg)
                 optimizer.step()
-                loss_sum += loss.item() * len(y)
+                loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
                 if i % 10 == 0:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             elapsed = time.perf_counter() - start
-            test_acc, test_loss = accuracy_and_loss(model, self.ds, k)
+            test_acc, test_loss = accuracy_and_loss(model, self.ds,
+                                                    evaluated_configuration(model, k))
             self.rows.append({
-                "stage": k, "epoch": epoch + 1, "train_loss": loss_sum / seen,
+                "model": model.family, "stage": k, "epoch": epoch + 1, "train_loss": loss_sum / seen,
                 "train_accuracy": correct / seen, "test_loss": test_loss,
                 "test_accuracy": test_acc, "lr_end": optimizer.param_groups[0]["lr"],
                 "time_s": elapsed, "images_per_s": seen / elapsed,
             })
             if self.progress:
-                tqdm.write(f"stage {k} epoch {epoch + 1}: train loss {loss_sum / seen:.4f} "
+                tqdm.write(f"{model.family} stage {k} epoch {epoch + 1}: train loss {loss_sum / seen:.4f} "
                            f"acc {correct / seen:.4f} | test acc {test_acc:.4f} "
                            f"| {seen / elapsed:.0f} images/s")
             self._save(k, epoch, optimizer)
@@ -198,9 +246,15 @@ def setup_torch(seed: int, threads: int = 0) -> None:
         torch.set_num_threads(threads)
 
 
-def model_from_config(model_cfg: ModelSection, data_spec: DatasetSpec) -> GroupAlexNet:
-    """A fresh ``GroupAlexNet`` for a ``ModelSection`` and a data set's ``DatasetSpec``."""
-    return GroupAlexNet(groups=model_cfg.groups, width=model_cfg.width,
-                        in_channels=data_spec.channels, image_size=data_spec.image_size,
-                        num_classes=len(data_spec.classes), dropout=model_cfg.dropout,
-                        combine=model_cfg.combine)
+def model_from_config(model_cfg: ModelSection, data_spec: DatasetSpec,
+                      family: str = GROUP_MODEL) -> DynamicModel:
+    """A fresh model of ``family`` for a ``ModelSection`` and a data set's ``DatasetSpec``.
+
+    Baselines take the group model's G, width and dropout (``combine`` is the group model's).
+    """
+    spec = {"groups": model_cfg.groups, "width": model_cfg.width,
+            "in_channels": data_spec.channels, "image_size": data_spec.image_size,
+            "num_classes": len(data_spec.classes), "dropout": model_cfg.dropout}
+    if family == GROUP_MODEL:
+        return build_model({**spec, "combine": model_cfg.combine})
+    return build_model({"family": family, **spec})

@@ -21,14 +21,13 @@ before it run frozen, without autograd and with their BN in eval mode.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dyndnn.models.base import DynamicModel, tensor_bytes
 from dyndnn.ops import GroupBatchNorm2d, GroupConv2d, GroupedModule, GroupLinear
 
 # AlexNet modified for CIFAR-10: 5 conv + 3 FC; about 0.23 GMAC per 32x32 image at width 1.
@@ -60,23 +59,21 @@ class ModelSpec:
         return tuple(max(1, round(h * self.width / self.groups)) for h in ALEXNET_HIDDEN)
 
 
-class GroupAlexNet(nn.Module):
+class GroupAlexNet(DynamicModel):
     """AlexNet for CIFAR-10 / Fashion-MNIST with G prunable groups (Xun et al. 2019)."""
+
+    family = "group-alexnet"
 
     def __init__(self, groups: int = 4, width: float = 0.25, in_channels: int = 3,
                  image_size: int = 32, num_classes: int = 10, dropout: float = 0.0,
                  combine: str = "sum") -> None:
-        super().__init__()
+        super().__init__(groups)
         self.spec = ModelSpec(groups, width, in_channels, image_size, num_classes, dropout,
                               combine)
-        if groups < 1:
-            raise ValueError(f"groups must be >= 1; got {groups}")
         if combine not in COMBINE_RULES:
             raise ValueError(f"combine must be one of {COMBINE_RULES}; got {combine!r}")
         channels = self.spec.channels_per_group()
         hidden = self.spec.hidden_per_group()
-        self.groups = groups
-        self._active = groups
         convs, norms, sizes = [], [], []
         size, previous = image_size, in_channels
         for i, (c, k, pool) in enumerate(zip(channels, ALEXNET_KERNELS, ALEXNET_POOL_AFTER,
@@ -97,28 +94,6 @@ class GroupAlexNet(nn.Module):
             GroupLinear(hidden[0] * groups, hidden[1] * groups, groups),
             GroupLinear(hidden[1] * groups, num_classes, groups, sum_groups=True),
         ])
-
-    # --- configuration switching ----------------------------------------------------------
-    @property
-    def num_active_groups(self) -> int:
-        """How many groups (1..G) the model runs now."""
-        return self._active
-
-    def set_active_groups(self, k: int) -> None:
-        """Run groups 1..k from now on: O(1), no copy, no allocation, no reload."""
-        if not 1 <= k <= self.groups:
-            raise ValueError(f"active groups must be between 1 and {self.groups}; got {k}")
-        self._active = k
-
-    @contextlib.contextmanager
-    def active_groups(self, k: int) -> Iterator[GroupAlexNet]:
-        """Run groups 1..k inside the ``with`` block, then switch back."""
-        previous = self._active
-        self.set_active_groups(k)
-        try:
-            yield self
-        finally:
-            self._active = previous
 
     # --- forward --------------------------------------------------------------------------
     def forward_groups(self, x: Tensor, start: int, stop: int, trainable: bool = False) -> Tensor:
@@ -175,17 +150,17 @@ class GroupAlexNet(nn.Module):
 
     def param_count(self, k: int | None = None) -> int:
         """Parameters configuration k uses (default: the active one)."""
-        k = self._active if k is None else k
+        k = self._k(k)
         return sum(p.numel() for g in range(k) for p in self.group_parameters(g))
 
     def param_bytes(self, k: int | None = None) -> int:
         """Bytes configuration k needs to serve: Parameters and BN running statistics."""
-        k = self._active if k is None else k
-        return sum(t.numel() * t.element_size() for g in range(k) for t in self.group_state(g))
+        k = self._k(k)
+        return tensor_bytes(t for g in range(k) for t in self.group_state(g))
 
     def macs(self, k: int | None = None) -> int:
         """Multiply-accumulates per image of configuration k (convs and FCs)."""
-        k = self._active if k is None else k
+        k = self._k(k)
         conv = sum(c.macs(k, hw) for c, hw in zip(self.convs, self._conv_out_hw, strict=True))
         return conv + sum(fc.macs(k) for fc in self.fcs)
 
@@ -208,7 +183,7 @@ class GroupAlexNet(nn.Module):
 
         Ready for ``torch.jit.script`` or ``torch.onnx.export``; see ``dyndnn.export``.
         """
-        return StaticGroupAlexNet(self, self._active if k is None else k)
+        return StaticGroupAlexNet(self, self._k(k)).eval()
 
 
 class StaticGroupAlexNet(nn.Module):
@@ -315,9 +290,3 @@ class GroupPath(nn.Module):
             params += [module.weight] + ([module.bias] if module.bias is not None else [])
         stats = [t for bn in self.norms for t in (bn.running_mean, bn.running_var)]
         return params + stats
-
-
-def build_model(spec: ModelSpec | dict) -> GroupAlexNet:
-    """Rebuild a model from its spec (as stored in a checkpoint)."""
-    fields = asdict(spec) if isinstance(spec, ModelSpec) else dict(spec)
-    return GroupAlexNet(**fields)

@@ -1,0 +1,108 @@
+"""What every model family shares: configurations 1..G and how to switch between them.
+
+Every family (the group model and the three baselines) is a ``DynamicModel``:
+
+>>> model.set_active_groups(2)             # configuration 2 of 1..G
+>>> with model.active_groups(4): ...       # temporarily configuration 4
+>>> model.macs(1) / model.macs(model.groups)   # the compression rate
+>>> model.param_bytes(2), model.serving_bytes()  # one configuration / all of them
+>>> model.export(2)                        # configuration 2 as plain torch layers
+
+Training contract (``dyndnn.train``): ``training_stages`` stages; ``stage_parameters(s)`` are
+what stage s updates; in ``train()`` mode the forward pass at configuration s is stage s's
+training step. ``joint_training`` families (slimmable) train every configuration in each step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+
+from torch import Tensor, nn
+
+
+def tensor_bytes(tensors: Iterable[Tensor]) -> int:
+    """Bytes of ``tensors`` (each counted as its own storage)."""
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class DynamicModel(nn.Module):
+    """Base of the model families: G configurations, one of them active."""
+
+    family: str = ""  # the name used in configs, tables and checkpoints
+    joint_training = False  # True: one stage trains every configuration (slimmable)
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        if groups < 1:
+            raise ValueError(f"groups must be >= 1; got {groups}")
+        self.groups = groups
+        self._active = groups
+
+    @property
+    def num_active_groups(self) -> int:
+        """The active configuration (1..G)."""
+        return self._active
+
+    def set_active_groups(self, k: int) -> None:
+        """Run configuration k from now on."""
+        if not 1 <= k <= self.groups:
+            raise ValueError(f"active groups must be between 1 and {self.groups}; got {k}")
+        self._active = k
+
+    @contextlib.contextmanager
+    def active_groups(self, k: int) -> Iterator[DynamicModel]:
+        """Run configuration k inside the ``with`` block, then switch back."""
+        previous = self._active
+        self.set_active_groups(k)
+        try:
+            yield self
+        finally:
+            self._active = previous
+
+    def _k(self, k: int | None) -> int:
+        k = self._active if k is None else k
+        if not 1 <= k <= self.groups:
+            raise ValueError(f"configuration must be between 1 and {self.groups}; got {k}")
+        return k
+
+    # --- training contract ------------------------------------------------------------------
+    @property
+    def training_stages(self) -> int:
+        """Stages the trainer runs: G (one per configuration), or 1 for joint training."""
+        return 1 if self.joint_training else self.groups
+
+    def stage_parameters(self, stage: int) -> list[nn.Parameter]:
+        """The Parameters training stage ``stage`` (1-based) updates."""
+        if self.joint_training:
+            return list(self.parameters())
+        return self.group_parameters(stage - 1)
+
+    def group_parameters(self, group: int) -> list[nn.Parameter]:  # pragma: no cover
+        """Parameters added by configuration ``group + 1`` (0-based group)."""
+        raise NotImplementedError
+
+    # --- accounting -------------------------------------------------------------------------
+    def macs(self, k: int | None = None) -> int:  # pragma: no cover
+        """Multiply-accumulates per image of configuration k."""
+        raise NotImplementedError
+
+    def param_count(self, k: int | None = None) -> int:  # pragma: no cover
+        """Parameters configuration k uses."""
+        raise NotImplementedError
+
+    def param_bytes(self, k: int | None = None) -> int:  # pragma: no cover
+        """Bytes of weights and BN statistics configuration k reads."""
+        raise NotImplementedError
+
+    def serving_bytes(self) -> int:
+        """Bytes held to serve every configuration 1..G (the memory-footprint figure)."""
+        return self.param_bytes(self.groups)
+
+    def compression_rate(self) -> float:
+        """The smallest configuration's MACs as a fraction of the full configuration's."""
+        return self.macs(1) / self.macs(self.groups)
+
+    def export(self, k: int | None = None) -> nn.Module:  # pragma: no cover
+        """Configuration k as a standalone module of plain torch layers."""
+        raise NotImplementedError

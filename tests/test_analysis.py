@@ -10,6 +10,8 @@ import pytest
 from dyndnn.analysis import (
     OP_COLUMNS,
     AnalysisError,
+    compare_models,
+    comparison_headline,
     dynamic_range_table,
     dynamic_ranges,
     freq_label,
@@ -40,7 +42,8 @@ def profile_row(**values):
 
 def eval_table(accuracy=(0.5, 0.7, 0.8), param_bytes=(10, 20, 30), model="m"):
     rows = [{c: 0 for c in EVAL_COLUMNS} | {"model": model, "groups": k + 1, "accuracy": a,
-                                              "param_bytes": b, "macs": 100 * (k + 1)}
+                                              "param_bytes": b, "macs": 100 * (k + 1),
+                                              "serving_bytes": max(param_bytes)}
             for k, (a, b) in enumerate(zip(accuracy, param_bytes, strict=True))]
     return pd.DataFrame(rows)[EVAL_COLUMNS]
 
@@ -236,3 +239,41 @@ def test_missing_profile_names_the_notebook_to_run(tmp_path):
     eval_table().to_csv(run / "eval.csv", index=False)
     with pytest.raises(AnalysisError, match="03_profile"):
         write_summary(run)
+
+
+# --- the comparison with the baselines ---------------------------------------------------------
+
+
+def two_models(reference_latency, baseline_latency, baseline_bytes=75):
+    evaluation = pd.concat([eval_table(model="group-alexnet"), eval_table(model="tann")],
+                           ignore_index=True)
+    evaluation.loc[evaluation["model"] == "tann", "serving_bytes"] = baseline_bytes
+    rows = (grid(reference_latency, model="group-alexnet")
+            + grid(baseline_latency, model="tann")
+            + grid([x * 2 for x in baseline_latency], model="tann", batch=64)
+            + grid(reference_latency, model="group-alexnet", batch=64))
+    return evaluation, points_of(rows, evaluation)
+
+
+def test_comparison_is_computed_from_the_measured_rows():
+    evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0])
+    comparison = compare_models(evaluation, points)
+    tann = comparison[(comparison["model"] == "tann") & (comparison["batch"] == 1)].iloc[0]
+    assert tann["time_range"] == pytest.approx(2.0)
+    assert tann["time_range_vs_reference"] == pytest.approx(4.0 / 2.0)
+    assert tann["memory_vs_reference"] == pytest.approx(75 / 30)
+    assert tann["compression_rate"] == pytest.approx(1 / 3) and tann["energy_modelled"]
+    # another measurement gives another answer: nothing here is a constant
+    evaluation, points = two_models([1.0, 2.0, 8.0], [2.0, 3.0, 4.0], baseline_bytes=60)
+    headline = comparison_headline(compare_models(evaluation, points))
+    assert list(headline["model"]) == ["tann"]
+    row = headline.iloc[0]
+    assert row["time_x"] == pytest.approx(4.0) and row["memory_x"] == pytest.approx(2.0)
+    assert row["energy_x"] == pytest.approx(4.0)  # energy = latency in these rows
+    assert "batch 1" in row["time_x_at"] or "batch 64" in row["time_x_at"]
+
+
+def test_comparison_needs_the_reference_model():
+    evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0])
+    with pytest.raises(AnalysisError, match="reference model 'group-alexnet'"):
+        compare_models(evaluation, points[points["model"] != "group-alexnet"])

@@ -29,6 +29,10 @@ def test_int_accepted_where_float_expected():
     ({"model": {"groups": 0}}, "model.groups must be >= 1"),
     ({"model": {"groups": 2, "active_groups": 3}}, "model.active_groups must be between 1 and"),
     ({"train": {"epochs_per_stage": -1}}, "train.epochs_per_stage must be >= 0"),
+    ({"model": {"models": ["group-alexnet", "resnet"]}},
+     "model.models must name families among group-alexnet, independent, tann, slimmable"),
+    ({"model": {"models": ["tann"]}}, "model.models must include group-alexnet"),
+    ({"model": {"models": ["group-alexnet", "tann", "tann"]}}, "name each family once"),
     ({"data": {"dataset": "mnist"}}, "data.dataset must be one of"),
     ({"train": {"optimizer": "rmsprop"}}, "train.optimizer must be one of"),
     ({"run": {"notebooks": [1, 2]}}, "run.notebooks must be a list of str values"),
@@ -62,3 +66,10 @@ def test_flat_round_trip_ignores_other_names():
     flat = {**cfg.flat(), "run_dir": "/x", "In": []}
     assert config_from_flat(flat) == cfg
     assert isinstance(Config().to_dict()["run"]["notebooks"], list)
+
+
+def test_config_models_are_the_registrys_families():
+    from dyndnn.config import MODELS
+    from dyndnn.models import FAMILIES
+
+    assert set(MODELS) == set(FAMILIES)

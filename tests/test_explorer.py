@@ -156,8 +156,8 @@ def test_05_explore_renders_its_widgets_under_papermill(tmp_path):
     run.mkdir()
     pd.DataFrame({c: [0] * 3 for c in EVAL_COLUMNS} | {
         "model": "group-alexnet", "groups": [1, 2, 3], "accuracy": [0.7, 0.8, 0.9],
-        "macs": [1, 2, 3], "param_bytes": [4, 8, 12]})[EVAL_COLUMNS].to_csv(run / "eval.csv",
-                                                                          index=False)
+        "macs": [1, 2, 3], "param_bytes": [4, 8, 12], "serving_bytes": [12] * 3}
+    )[EVAL_COLUMNS].to_csv(run / "eval.csv", index=False)
     rows = [{c: "" for c in COLUMNS} | {
         "board": "vm", "device": "cpu", "cores": cores, "threads": threads,
         "model": "group-alexnet", "groups": k, "batch": 1, "repeat": 0, "latency_s": k * scale,

@@ -34,25 +34,42 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     hashes = manifest["checkpoints_sha256"]
     assert {"stage1.pt", "stage2.pt"} <= set(hashes)
     assert hashes["stage2.pt"] == sha256_file(run_dir / "checkpoints" / "stage2.pt")
+    assert "tann/stage2.pt" in hashes and "slimmable/stage1.pt" in hashes  # the baselines
     train = pd.read_csv(run_dir / "train.csv")
-    assert list(train["stage"]) == [1, 2]
+    stages = train.groupby("model", sort=False)["stage"].apply(list).to_dict()
+    assert stages == {"group-alexnet": [1, 2], "independent": [1, 2], "tann": [1, 2],
+                      "slimmable": [1]}  # slimmable: one joint stage
     evaluation = pd.read_csv(run_dir / "eval.csv")
-    assert list(evaluation["groups"]) == [1, 2]
-    assert evaluation["macs"].iloc[1] == 2 * evaluation["macs"].iloc[0]
+    assert evaluation.groupby("model")["groups"].apply(list).to_dict() == {
+        m: [1, 2] for m in stages}
+    group = evaluation[evaluation["model"] == "group-alexnet"]
+    assert group["macs"].iloc[1] == 2 * group["macs"].iloc[0]
+    independent = evaluation[evaluation["model"] == "independent"]
+    assert independent["serving_bytes"].iloc[0] == independent["param_bytes"].sum()
+    assert independent["load_s"].gt(0).all() and evaluation["switch_s"].gt(0).all()
     assert (run_dir / "export" / "group-alexnet-k2.onnx").is_file()
     assert (run_dir / "figures" / "configurations.svg").is_file()
     profile = pd.read_csv(run_dir / "profile.csv")
     # one row per (mapping, configuration): real latency, modelled energy on this host
     assert set(profile["groups"]) == {1, 2} and (profile["latency_s"] > 0).all()
+    assert set(profile["model"]) == set(stages)
     assert profile["threads_read"].tolist() == profile["threads"].tolist()
     assert (run_dir / "figures" / "latency_per_configuration.png").is_file()
     # 04_analyse: one operating point per (mapping, configuration), the summary, the figures
     points = pd.read_csv(run_dir / "operating_points.csv")
-    assert len(points) == profile.groupby(["cores", "groups"]).ngroups
+    assert len(points) == profile.groupby(["model", "cores", "groups"]).ngroups
     assert points["accuracy"].notna().all()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["points"] == len(points) and summary["dynamic_range"]
-    for name in ("operating_points", "dynamic_ranges", "runtime_simulation", "runtime_live"):
+    # the comparison with the baselines, one headline row per baseline
+    assert [row["model"] for row in summary["comparison"]] == ["independent", "slimmable",
+                                                                "tann"]
+    independent = next(r for r in summary["comparison"] if r["model"] == "independent")
+    group_bytes = evaluation.loc[evaluation["model"] == "group-alexnet", "serving_bytes"].iloc[0]
+    assert independent["memory_x"] == pytest.approx(
+        evaluation.loc[evaluation["model"] == "independent", "param_bytes"].sum() / group_bytes)
+    for name in ("operating_points", "dynamic_ranges", "runtime_simulation", "runtime_live",
+                 "comparison"):
         assert (run_dir / "figures" / f"{name}.png").is_file(), name
         assert (run_dir / "figures" / f"{name}.svg").is_file(), name
     # 05_explore: the executed notebook holds the explorer's widgets

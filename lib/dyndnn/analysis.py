@@ -308,10 +308,12 @@ def dynamic_ranges(points: pd.DataFrame,
 
 
 def memory_footprint(evaluation: pd.DataFrame) -> pd.DataFrame:
-    """Bytes to serve every configuration: one dynamic model vs one separate model per k.
+    """Bytes to serve every configuration: each model as built vs one separate model per k.
 
-    The dynamic model holds the largest configuration's weights and serves all k from them;
-    separate models (baseline 1 of DESIGN.md) hold one copy per configuration, their sum.
+    ``dynamic_bytes`` is what the model holds to serve all its configurations: the
+    ``serving_bytes`` column where the table has it (a slimmable network's switchable BNs, the
+    independent models' sum), else the largest configuration's bytes. ``separate_bytes`` is one
+    copy per configuration (baseline 1 of DESIGN.md), their sum.
 
     >>> memory_footprint(pd.DataFrame({"model": ["m"] * 4, "groups": [1, 2, 3, 4],
     ...                                "param_bytes": [1, 2, 3, 4]}))["saving"].item()
@@ -320,10 +322,104 @@ def memory_footprint(evaluation: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, part in evaluation.groupby("model", sort=True):
         part = part.sort_values("groups")
-        dynamic, separate = int(part["param_bytes"].max()), int(part["param_bytes"].sum())
+        dynamic = int(part["serving_bytes"].max() if "serving_bytes" in part
+                      else part["param_bytes"].max())
+        separate = int(part["param_bytes"].sum())
         rows.append({"model": model, "configurations": len(part),
                      "smallest_bytes": int(part["param_bytes"].min()), "dynamic_bytes": dynamic,
                      "separate_bytes": separate, "saving": separate / dynamic})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# the comparison with the baselines (the paper's 2.73x time, 2.36x energy, 2.4x memory)
+
+REFERENCE = "group-alexnet"
+COMPARE_KEYS = ["board", "batch", "mapping", "freq_label"]
+
+
+def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
+                   reference: str = REFERENCE) -> pd.DataFrame:
+    """Every model's dynamic ranges and memory next to the reference's, at the same context.
+
+    One row per (board, batch, mapping, clock, model) where the reference was measured too:
+    ``time_range`` and ``energy_range`` are max/min over the model's configurations there
+    (measured ``operating_points`` rows, pruning alone), ``serving_bytes`` what serving all its
+    configurations holds, ``compression_rate`` its smallest configuration's MACs over its
+    full one's. ``*_vs_reference``: how much wider the reference's range is
+    (reference / model) and how much more memory the model needs (model / reference): the
+    paper's "x wider dynamic range, x smaller memory footprint at the same compression rate".
+
+    >>> compare_models(evaluation, points)[["model", "batch", "time_range_vs_reference"]]
+    ... # doctest: +SKIP
+    """
+    if reference not in set(points["model"]):
+        raise AnalysisError(f"no operating point of the reference model {reference!r}; "
+                            f"models measured: {sorted(points['model'].unique())}")
+    per_model = memory_footprint(evaluation).set_index("model")
+    macs = evaluation.groupby("model")["macs"]
+    rate = (macs.min() / macs.max()).rename("compression_rate")
+    accuracy = evaluation.groupby("model")["accuracy"].agg(["min", "max"])
+    rows = []
+    for context, part in points.groupby(COMPARE_KEYS, sort=True):
+        for model, mine in part.groupby("model", sort=True):
+            if mine["groups"].nunique() < 2 or model not in per_model.index:
+                continue
+            row = dict(zip(COMPARE_KEYS, context, strict=True))
+            row.update({
+                "model": model, "configurations": int(mine["groups"].nunique()),
+                "compression_rate": float(rate[model]),
+                "accuracy_min": float(accuracy.loc[model, "min"]),
+                "accuracy_max": float(accuracy.loc[model, "max"]),
+                "latency_min_s": float(mine["latency_s"].min()),
+                "latency_max_s": float(mine["latency_s"].max()),
+                "time_range": float(mine["latency_s"].max() / mine["latency_s"].min()),
+                "energy_range": float(mine["energy_j"].max() / mine["energy_j"].min()),
+                "energy_modelled": bool(mine["modelled"].any()),
+                "serving_bytes": int(per_model.loc[model, "dynamic_bytes"]),
+            })  # fmt: skip
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise AnalysisError("no context (board, batch, mapping, clock) has two or more "
+                            "configurations of a model measured; profile more configurations")
+    ref = table[table["model"] == reference].set_index(COMPARE_KEYS)
+    joined = table.join(ref[["time_range", "energy_range", "serving_bytes",
+                             "compression_rate"]], on=COMPARE_KEYS, rsuffix="_reference")
+    joined = joined.dropna(subset=["time_range_reference"])
+    joined["time_range_vs_reference"] = joined["time_range_reference"] / joined["time_range"]
+    joined["energy_range_vs_reference"] = (joined["energy_range_reference"]
+                                           / joined["energy_range"])
+    joined["memory_vs_reference"] = joined["serving_bytes"] / joined["serving_bytes_reference"]
+    return joined.drop(columns=["time_range_reference", "energy_range_reference",
+                                "serving_bytes_reference"]).reset_index(drop=True)
+
+
+def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per baseline, the paper's three numbers: the reference's widest advantage ("up to").
+
+    ``time_x`` / ``energy_x``: the largest ``*_vs_reference`` over the measured contexts, with
+    the context it was found at, and the median over contexts next to it; ``memory_x``: bytes
+    to serve all configurations, baseline / reference.
+
+    >>> comparison_headline(compare_models(evaluation, points))  # doctest: +SKIP
+    """
+    rows = []
+    for model, part in comparison[comparison["model"] != reference].groupby("model"):
+        row: dict[str, Any] = {"model": model,
+                               "compression_rate": float(part["compression_rate"].iloc[0]),
+                               "reference_compression_rate":
+                                   float(part["compression_rate_reference"].iloc[0])}
+        for metric, column in (("time", "time_range_vs_reference"),
+                               ("energy", "energy_range_vs_reference")):
+            best = part.loc[part[column].idxmax()]
+            row[f"{metric}_x"] = float(best[column])
+            row[f"{metric}_x_median"] = float(part[column].median())
+            row[f"{metric}_x_at"] = (f"{best['board']}, batch {int(best['batch'])}, "
+                                     f"{best['mapping']}, {best['freq_label']}")
+        row["memory_x"] = float(part["memory_vs_reference"].iloc[0])
+        row["energy_modelled"] = bool(part["energy_modelled"].any())
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -389,7 +485,17 @@ def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
         "dynamic_range": _records(dynamic_ranges(points)),
         "pareto": fronts,
         "memory": _records(memory_footprint(evaluation)),
+        **_comparison(evaluation, points),
     })
+
+
+def _comparison(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
+    """The baseline comparison for ``summary.json``; empty when only one model was run."""
+    if points["model"].nunique() < 2 or REFERENCE not in set(points["model"]):
+        return {}
+    comparison = compare_models(evaluation, points)
+    return {"comparison": _records(comparison_headline(comparison)),
+            "comparison_contexts": _records(comparison)}
 
 
 def read_operating_points(path: str | Path) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 >>> table = evaluate_configurations(model, dataset, model_name="group-alexnet")
 >>> table[["groups", "accuracy", "confidence_norm", "macs", "param_bytes"]]
 >>> switch_costs(model, folder="outputs/run/switch")   # seconds to change configuration
+>>> evaluate_run("outputs/run", ["group-alexnet", "tann"], dataset, groups=4)  # eval.csv
 
 ``confidence`` is the total softmax probability the configuration gives the correct class over
 the test set; ``confidence_norm`` divides it by the full model's, as the paper's Fig 3 does.
@@ -18,6 +19,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from dyndnn.checkpoint import final_checkpoint, load_checkpoint
 from dyndnn.data import InMemoryDataset, batches
 from dyndnn.models import DynamicModel, IndependentModels, PlainAlexNet
 
@@ -111,3 +113,23 @@ def switch_costs(model: DynamicModel, folder: str | Path | None = None,
         rows.append(row)
     model.set_active_groups(model.groups)
     return pd.DataFrame(rows)
+
+
+def evaluate_run(run_dir: str | Path, models: list[str], dataset: InMemoryDataset, groups: int,
+                 batch_size: int = 500) -> pd.DataFrame:
+    """Evaluate every trained model of a run; writes and returns ``eval.csv``.
+
+    Each model's final checkpoint is loaded (``final_checkpoint``), every configuration scored
+    (``evaluate_configurations``) and its switch costs measured (``switch_costs``: columns
+    ``switch_s`` and ``load_s``).
+    """
+    run = Path(run_dir)
+    tables = []
+    for name in models:
+        model, _ = load_checkpoint(final_checkpoint(run, name, groups))
+        table = evaluate_configurations(model, dataset, name, batch_size)
+        costs = switch_costs(model, run / "switch")
+        tables.append(table.merge(costs.drop(columns="model"), on="groups"))
+    table = pd.concat(tables, ignore_index=True)
+    table.to_csv(run / "eval.csv", index=False)
+    return table

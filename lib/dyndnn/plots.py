@@ -25,16 +25,22 @@ def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> list[Path]:
 
 
 def plot_training(history: pd.DataFrame) -> plt.Figure:
-    """Train loss and test accuracy over epochs, one colour per stage."""
-    frame = history.assign(step=range(1, len(history) + 1))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    sns.lineplot(frame, x="step", y="train_loss", hue="stage", marker="o", ax=axes[0],
-                 palette="viridis")
-    sns.lineplot(frame, x="step", y="test_accuracy", hue="stage", marker="o", ax=axes[1],
-                 palette="viridis")
-    axes[0].set(xlabel="epoch (all stages)", ylabel="train loss")
-    axes[1].set(xlabel="epoch (all stages)", ylabel="test accuracy (k = stage)")
-    fig.suptitle("Incremental training: stage k trains group k, groups 1..k-1 frozen")
+    """Train loss and test accuracy over epochs, one colour per stage, one row per model."""
+    if "model" not in history:
+        history = history.assign(model="group-alexnet")
+    models = list(dict.fromkeys(history["model"]))
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.3 * len(models)), squeeze=False)
+    for row, model in enumerate(models):
+        part = history[history["model"] == model]
+        frame = part.assign(step=range(1, len(part) + 1))
+        for col, y in enumerate(("train_loss", "test_accuracy")):
+            sns.lineplot(frame, x="step", y=y, hue="stage", marker="o", ax=axes[row, col],
+                         palette="viridis")
+        axes[row, 0].set(xlabel="epoch (all stages)", ylabel="train loss", title=model)
+        axes[row, 1].set(xlabel="epoch (all stages)", ylabel="test accuracy (k = stage)",
+                         title=model)
+    fig.suptitle("Training: stage k trains what configuration k adds (slimmable: one joint "
+                 "stage, scored at full width)")
     fig.tight_layout()
     return fig
 
@@ -65,13 +71,15 @@ def plot_latency(profile: pd.DataFrame) -> plt.Figure:
     """
     frame = profile.assign(mapping=profile["device"].astype(str) + "[" +
                            profile["cores"].astype(str) + "]x" + profile["threads"].astype(str))
+    several = frame["model"].nunique() > 1 if "model" in frame else False
     batches = sorted(frame["batch"].unique())
     fig, axes = plt.subplots(2, len(batches), figsize=(4.5 * len(batches), 6.5), squeeze=False)
     for col, batch in enumerate(batches):
         part = frame[frame["batch"] == batch]
         for row, (y, label) in enumerate((("latency_s", "latency per inference [s]"),
                                           ("energy_j", "energy per inference [J]"))):
-            sns.lineplot(part, x="groups", y=y, hue="mapping", marker="o", ax=axes[row, col],
+            sns.lineplot(part, x="groups", y=y, hue="model" if several else "mapping",
+                         style="mapping" if several else None, marker="o", ax=axes[row, col],
                          errorbar=("pi", 100))
             axes[row, col].set(xlabel="active groups k", ylabel=label, yscale="log",
                                title=f"batch {batch}", xticks=sorted(frame["groups"].unique()))
@@ -212,6 +220,48 @@ def plot_dynamic_ranges(ranges: pd.DataFrame) -> plt.Figure:
     energy = ranges[ranges["metric"] == "energy_j"]
     note = energy_note(energy) if len(energy) else "no energy"
     fig.suptitle(f"Dynamic range of time and energy; {note}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.Figure:
+    """The group model against the baselines: accuracy, time and energy ranges, memory.
+
+    ``comparison`` is ``dyndnn.analysis.compare_models``' table. Range bars are the median
+    over the measured mappings and clocks, whiskers their min to max.
+
+    >>> save_figure(plot_comparison(compare_models(evaluation, points), evaluation), run,
+    ...             "comparison")  # doctest: +SKIP
+    """
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
+    order = list(dict.fromkeys(evaluation["model"]))
+    sns.lineplot(evaluation, x="macs_fraction", y="accuracy", hue="model", hue_order=order,
+                 marker="o", ax=axes[0])
+    axes[0].set(xlabel="MACs / full configuration's", ylabel="top-1 accuracy",
+                title="accuracy per configuration")
+    frame = comparison.assign(batch=comparison["batch"].astype(str))
+    for ax, column, title in ((axes[1], "time_range", "time dynamic range"),
+                              (axes[2], "energy_range", "energy dynamic range")):
+        sns.barplot(frame, x="model", y=column, hue="batch", order=order, ax=ax,
+                    estimator="median", errorbar=("pi", 100))
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.2fx", fontsize=7)
+        ax.set(xlabel="", ylabel="max / min over configurations", title=title)
+        ax.tick_params(axis="x", labelsize=8, rotation=15)
+    if comparison["energy_modelled"].any():
+        axes[2].set_title("energy dynamic range (MODELLED)")
+    memory = comparison.drop_duplicates("model").assign(
+        megabytes=lambda f: f["serving_bytes"] / 1e6)
+    sns.barplot(memory, x="model", y="megabytes", order=order, ax=axes[3], color="tab:gray")
+    for container in axes[3].containers:
+        axes[3].bar_label(container, fmt="%.2f", fontsize=8)
+    axes[3].set(xlabel="", ylabel="MB held to serve all configurations", title="memory")
+    axes[3].tick_params(axis="x", labelsize=8, rotation=15)
+    rates = ", ".join(f"{m} {r:.3f}" for m, r in
+                      comparison.drop_duplicates("model")[["model", "compression_rate"]]
+                      .itertuples(index=False))
+    fig.suptitle(f"Dynamic DNNs side by side; compression rate (smallest / full MACs): {rates}",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -199,8 +199,8 @@ class IncrementalTrainer:
             loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
             bar = tqdm(batches(self.ds, "train", self.batch_size, augment=self.augment,
                                seed=seed), total=steps_per_epoch, disable=not self.progress,
-                       desc=f"{model.family} stage {k}/{model.training_stages} epoch {epoch + 1}/{cfg.epochs_per_stage}",
-                       leave=False)
+                       desc=f"{model.family} stage {k}/{model.training_stages} "
+                            f"epoch {epoch + 1}/{cfg.epochs_per_stage}", leave=False)
             for i, (x, y) in enumerate(bar):
                 if self.on_batch is not None:
                     self.on_batch(k, epoch, i)
@@ -218,15 +218,16 @@ class IncrementalTrainer:
             test_acc, test_loss = accuracy_and_loss(model, self.ds,
                                                     evaluated_configuration(model, k))
             self.rows.append({
-                "model": model.family, "stage": k, "epoch": epoch + 1, "train_loss": loss_sum / seen,
+                "model": model.family, "stage": k, "epoch": epoch + 1,
+                "train_loss": loss_sum / seen,
                 "train_accuracy": correct / seen, "test_loss": test_loss,
                 "test_accuracy": test_acc, "lr_end": optimizer.param_groups[0]["lr"],
                 "time_s": elapsed, "images_per_s": seen / elapsed,
             })
             if self.progress:
-                tqdm.write(f"{model.family} stage {k} epoch {epoch + 1}: train loss {loss_sum / seen:.4f} "
-                           f"acc {correct / seen:.4f} | test acc {test_acc:.4f} "
-                           f"| {seen / elapsed:.0f} images/s")
+                tqdm.write(f"{model.family} stage {k} epoch {epoch + 1}: "
+                           f"train loss {loss_sum / seen:.4f} acc {correct / seen:.4f} "
+                           f"| test acc {test_acc:.4f} | {seen / elapsed:.0f} images/s")
             self._save(k, epoch, optimizer)
         model.eval()
         if self.checkpoint_dir is not None:

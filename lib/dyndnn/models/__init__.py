@@ -1,4 +1,4 @@
-"""The model families: the group model (Xun et al. 2019) and the three baselines it is compared with.
+"""The model families: the group model (Xun et al. 2019) and the three baselines.
 
 - ``group``: ``GroupAlexNet``, G block-diagonal groups pruned at run time (the workbook's model).
 - ``independent``: ``IndependentModels``, one ordinary network per configuration.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -142,7 +143,7 @@ class PlainAlexNet(nn.Module):
             previous = c
         self.features = nn.Sequential(*layers)
         sizes = [channels[-1] * side * side, *hidden, num_classes]
-        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, classes)."""

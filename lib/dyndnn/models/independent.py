@@ -13,6 +13,7 @@ Training (``dyndnn.train``): stage k trains network k from its own initialisatio
 from __future__ import annotations
 
 import copy
+from itertools import pairwise
 
 from torch import Tensor, nn
 
@@ -36,7 +37,7 @@ def dense_macs(channels: tuple[int, ...], hidden: tuple[int, ...], spec: Baselin
     inputs = [spec.in_channels, *conv[:-1]]
     total = sum(o * i * k * k * s * s
                 for o, i, k, s in zip(conv, inputs, ALEXNET_KERNELS, sides, strict=True))
-    return total + sum(a * b for a, b in zip(fc, fc[1:]))
+    return total + sum(a * b for a, b in pairwise(fc))
 
 
 def dense_fractions(spec: BaselineSpec) -> tuple[float, ...]:

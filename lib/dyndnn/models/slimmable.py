@@ -16,6 +16,8 @@ Serving slices the shared weights as the reference implementation does
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -56,7 +58,7 @@ class SlimmableAlexNet(DynamicModel):
         for widths in self.widths:
             self.norms.append(nn.ModuleList(nn.BatchNorm2d(w) for w in widths))
         sizes = [channels[-1] * side * side, *hidden, spec.num_classes]
-        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.fcs = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
 
     def _fc_slices(self, k: int) -> list[tuple[int, int]]:
         """(out, in) units of every FC layer at width k."""

@@ -20,6 +20,7 @@ the upper triangle is neither stored nor computed; block sizes come from ``match
 from __future__ import annotations
 
 import copy
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -44,13 +45,14 @@ def tann_macs(spec: BaselineSpec, fractions: list[float] | tuple[float, ...]) ->
     total, previous = 0, [spec.in_channels] * len(fractions)
     for c, kernel, s in zip(channels, ALEXNET_KERNELS, sides, strict=True):
         cum = [prefix(c, f) for f in fractions]
-        sizes = [b - a for a, b in zip([0, *cum], cum)]
-        total += sum(n * p for n, p in zip(sizes, previous)) * kernel * kernel * s * s
+        sizes = [b - a for a, b in pairwise([0, *cum])]
+        total += sum(n * p for n, p in zip(sizes, previous, strict=True)) * kernel * kernel * s * s
         previous = cum
     previous = [p * side * side for p in previous]
     for h in hidden:
         cum = [prefix(h, f) for f in fractions]
-        total += sum((b - a) * p for a, b, p in zip([0, *cum], cum, previous))
+        total += sum((b - a) * p for (a, b), p in zip(pairwise([0, *cum]), previous,
+                                                      strict=True))
         previous = cum
     return total + sum(p * spec.num_classes for p in previous)
 
@@ -72,7 +74,7 @@ class TannAlexNet(DynamicModel):
         previous = [spec.in_channels] * spec.groups  # input channels block g reads
         for c, kernel in zip(channels, ALEXNET_KERNELS, strict=True):
             cum = cumulative_channels(c, self.fractions)
-            sizes = [b - a for a, b in zip([0, *cum], cum)]
+            sizes = [b - a for a, b in pairwise([0, *cum])]
             self.convs.append(nn.ModuleList(
                 channels_last(nn.Conv2d(p, n, kernel, padding=kernel // 2, bias=False))
                 for n, p in zip(sizes, previous, strict=True)))
@@ -82,7 +84,7 @@ class TannAlexNet(DynamicModel):
         self.fcs = nn.ModuleList()
         for h in hidden:
             cum = cumulative_channels(h, self.fractions)
-            sizes = [b - a for a, b in zip([0, *cum], cum)]
+            sizes = [b - a for a, b in pairwise([0, *cum])]
             self.fcs.append(nn.ModuleList(nn.Linear(p, n) for n, p in zip(sizes, previous,
                                                                           strict=True)))
             previous = list(cum)

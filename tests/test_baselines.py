@@ -1,0 +1,182 @@
+"""The three baselines (independent, Tann, slimmable): the shared interface and their invariants."""
+
+from itertools import pairwise
+
+import pytest
+import torch
+
+from dyndnn.checkpoint import load_checkpoint, save_checkpoint
+from dyndnn.config import TrainSection
+from dyndnn.evaluate import switch_costs
+from dyndnn.models import (
+    BASELINES,
+    FAMILIES,
+    GroupAlexNet,
+    IndependentModels,
+    SlimmableAlexNet,
+    TannAlexNet,
+    build_model,
+    matched_fractions,
+)
+from dyndnn.models.dense import cumulative_channels
+from dyndnn.train import IncrementalTrainer, joint_step
+
+CFG = TrainSection(epochs_per_stage=1, lr=0.05)
+SPEC = {"groups": 3, "width": 0.125, "in_channels": 1, "image_size": 28}
+
+
+def new(family, **changes):
+    torch.manual_seed(0)
+    return build_model({"family": family, **SPEC, **changes})
+
+
+def images(dataset, n=40):
+    return dataset.test_x[:n].float() / 255
+
+
+def outputs(model, x, k):
+    model.eval()
+    with torch.no_grad(), model.active_groups(k):
+        return model(x)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_has_the_group_models_interface(family, tmp_path):
+    model = new(family).eval()
+    x = torch.randn(3, 1, 28, 28)
+    macs = [model.macs(k) for k in (1, 2, 3)]
+    assert macs == sorted(macs) and len(set(macs)) == 3
+    assert [model.param_bytes(k) for k in (1, 2, 3)] == sorted(
+        model.param_bytes(k) for k in (1, 2, 3))
+    for k in (1, 2, 3):
+        model.set_active_groups(k)
+        assert torch.allclose(model.export(k)(x), model(x), atol=1e-5), k
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        model.set_active_groups(4)
+    # a checkpoint rebuilds the same family with the same outputs
+    save_checkpoint(tmp_path / "m.pt", model, stage=3)
+    again, _ = load_checkpoint(tmp_path / "m.pt")
+    assert type(again) is type(model)
+    assert torch.equal(outputs(again, x, 2), outputs(model, x, 2))
+
+
+@pytest.mark.parametrize("family", sorted(BASELINES))
+def test_baselines_are_sized_to_the_group_models_compression_rate(family):
+    group = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28)
+    model = build_model({"family": family, "groups": 4, "width": 0.25, "in_channels": 1,
+                         "image_size": 28})
+    for k in (1, 2, 3):
+        mine, theirs = model.macs(k) / model.macs(4), group.macs(k) / group.macs(4)
+        assert mine == pytest.approx(theirs, abs=0.02), k  # whole channels: within 2 points
+
+
+def test_matched_fractions_solve_a_quadratic_cost():
+    fractions = matched_fractions(lambda f: f[-1] ** 2, 4)
+    assert [round(f, 3) for f in fractions] == [0.5, 0.707, 0.866, 1.0]
+    # a cost that depends on the whole split (lower-triangular) is solved against its own total
+    tri = matched_fractions(lambda f: sum((b - a) * b for a, b in pairwise([0, *f])), 3)
+    total = sum((b - a) * b for a, b in pairwise([0, *tri]))
+    for k in (1, 2):
+        part = sum((b - a) * b for a, b in pairwise([0, *tri[:k]]))
+        assert part / total == pytest.approx(k / 3, abs=1e-6)
+    assert cumulative_channels(4, (0.1, 0.2, 0.3, 1.0)) == (1, 2, 3, 4)  # never an empty block
+    with pytest.raises(ValueError, match="raise model.width"):
+        cumulative_channels(2, (0.5, 0.7, 1.0))
+
+
+def test_tann_pruned_outputs_unchanged_after_a_later_stage(mini_dataset):
+    """Block g reads only blocks 1..g: training block k+1 leaves configurations 1..k alone."""
+    model = new("tann")
+    trainer = IncrementalTrainer(model, mini_dataset, CFG, batch_size=64, progress=False)
+    x = images(mini_dataset)
+    seen = {}
+    for stage in (1, 2, 3):
+        trainer.train_stage(stage)
+        for k in range(1, stage + 1):
+            out = outputs(model, x, k)
+            if k in seen:
+                assert torch.equal(out, seen[k]), f"configuration {k} moved in stage {stage}"
+            seen[k] = out
+    assert not torch.equal(seen[3], seen[2])
+
+
+def test_tann_blocks_read_every_earlier_block():
+    model = new("tann")
+    first = [block.out_channels for block in model.convs[0]]
+    second = model.convs[1]  # block g of conv 2 reads blocks 1..g of conv 1
+    assert [block.in_channels for block in second] == [sum(first[:g + 1]) for g in range(3)]
+    # stored and computed: the lower triangle, between block-diagonal and dense
+    kernel = second[0].kernel_size[0] ** 2
+    outs = [block.out_channels for block in second]
+    triangle = sum(block.weight.numel() for block in second)
+    diagonal = sum(o * i for o, i in zip(outs, first, strict=True)) * kernel
+    dense = sum(outs) * sum(first) * kernel
+    assert diagonal < triangle < dense
+
+
+def test_slimmable_each_width_keeps_its_own_bn_statistics(mini_dataset):
+    model = new("slimmable")
+    x = images(mini_dataset, 64)
+    stats = lambda: [bn.running_mean.clone() for layer in model.norms for bn in layer]  # noqa: E731
+    before = stats()
+    model.train()
+    with torch.no_grad(), model.active_groups(1):
+        model(x)  # a training-mode pass at width 1 updates width 1's BN only
+    after = stats()
+    per_width = len(model.norms[0])
+    for i, (a, b) in enumerate(zip(before, after, strict=True)):
+        assert torch.equal(a, b) == (i % per_width != 0), (i // per_width, i % per_width + 1)
+    # serving width 1 reads width 1's BN: changing width 2's statistics leaves it alone
+    base = outputs(model, x, 1)
+    model.norms[2][1].running_mean.add_(1.0)
+    assert torch.equal(outputs(model, x, 1), base)
+    assert not torch.equal(outputs(model, x, 2), outputs(new("slimmable"), x, 2))
+
+
+def test_slimmable_trains_every_width_in_one_joint_stage(mini_dataset):
+    model = new("slimmable")
+    assert model.training_stages == 1 and model.stage_parameters(1) == list(model.parameters())
+    x, y = images(mini_dataset, 64), mini_dataset.test_y[:64]
+    model.train()
+    loss, logits = joint_step(model, x, y, 1, CFG)
+    assert logits.shape == (64, 10) and loss > 0
+    # every width's switchable BN received a gradient: all widths were in the summed loss
+    assert all(bn.weight.grad is not None and bn.weight.grad.abs().sum() > 0
+               for layer in model.norms for bn in layer)
+    history = IncrementalTrainer(model, mini_dataset, CFG, batch_size=64, progress=False).fit()
+    assert list(history["stage"]) == [1] and set(history["model"]) == {"slimmable"}
+
+
+def test_independent_memory_is_the_sum_and_training_one_leaves_the_others(mini_dataset,
+                                                                          tmp_path):
+    model = new("independent")
+    assert model.serving_bytes() == sum(model.param_bytes(k) for k in (1, 2, 3))
+    state = [t for net in model.nets for name, t in net.state_dict().items()
+             if not name.endswith("num_batches_tracked")]
+    assert model.serving_bytes() == sum(t.numel() * t.element_size() for t in state)
+    x = images(mini_dataset)
+    trainer = IncrementalTrainer(model, mini_dataset, CFG, batch_size=64, progress=False)
+    trainer.train_stage(1)
+    first = outputs(model, x, 1)
+    untouched = [p.clone() for p in model.nets[2].parameters()]
+    trainer.train_stage(2)
+    assert torch.equal(outputs(model, x, 1), first)
+    assert all(torch.equal(a, b) for a, b in zip(untouched, model.nets[2].parameters(),
+                                                 strict=True))
+    costs = switch_costs(model, tmp_path, repeats=20)
+    assert costs["load_s"].gt(0).all() and costs["switch_s"].gt(0).all()
+    assert (costs["load_s"] > costs["switch_s"]).all()  # a load costs more than a pointer
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"independent-k{k}.pt"
+                                                         for k in (1, 2, 3)]
+
+
+def test_dynamic_families_switch_without_a_load():
+    for family in ("group-alexnet", "tann", "slimmable"):
+        costs = switch_costs(new(family), repeats=10)
+        assert costs["load_s"].isna().all() and costs["switch_s"].gt(0).all()
+
+
+def test_unknown_family_is_named():
+    with pytest.raises(ValueError, match="unknown model family 'resnet'"):
+        build_model({"family": "resnet", **SPEC})
+    assert {IndependentModels, TannAlexNet, SlimmableAlexNet} == set(BASELINES.values())

@@ -245,12 +245,13 @@ def test_missing_profile_names_the_notebook_to_run(tmp_path):
 
 
 def two_models(reference_latency, baseline_latency, baseline_bytes=75):
+    """Batch 1 as given; at batch 64 the baseline's range is 1.5x (2, 2.5, 3)."""
     evaluation = pd.concat([eval_table(model="group-alexnet"), eval_table(model="tann")],
                            ignore_index=True)
     evaluation.loc[evaluation["model"] == "tann", "serving_bytes"] = baseline_bytes
     rows = (grid(reference_latency, model="group-alexnet")
             + grid(baseline_latency, model="tann")
-            + grid([x * 2 for x in baseline_latency], model="tann", batch=64)
+            + grid([2.0, 2.5, 3.0], model="tann", batch=64)
             + grid(reference_latency, model="group-alexnet", batch=64))
     return evaluation, points_of(rows, evaluation)
 
@@ -268,12 +269,26 @@ def test_comparison_is_computed_from_the_measured_rows():
     headline = comparison_headline(compare_models(evaluation, points))
     assert list(headline["model"]) == ["tann"]
     row = headline.iloc[0]
-    assert row["time_x"] == pytest.approx(4.0) and row["memory_x"] == pytest.approx(2.0)
-    assert row["energy_x"] == pytest.approx(4.0)  # energy = latency in these rows
-    assert "batch 1" in row["time_x_at"] or "batch 64" in row["time_x_at"]
+    # batch 1: 8 / 2 = 4x; batch 64: 8 / 1.5 = 5.33x, the widest ("up to")
+    assert row["time_x"] == pytest.approx(8 / 1.5) and row["memory_x"] == pytest.approx(2.0)
+    assert row["time_x_at"] == "vm, batch 64, cpu[0]x1, clocks as set"
+    assert row["time_x_median"] == pytest.approx((4.0 + 8 / 1.5) / 2)
+    assert row["energy_x"] == pytest.approx(8 / 1.5)  # energy = latency in these rows
+    assert row["same_compression_rate"]  # both eval tables: MACs 100, 200, 300
 
 
 def test_comparison_needs_the_reference_model():
     evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0])
     with pytest.raises(AnalysisError, match="reference model 'group-alexnet'"):
         compare_models(evaluation, points[points["model"] != "group-alexnet"])
+
+
+def test_summary_stands_when_no_comparison_can_be_made(tmp_path):
+    """One configuration per model measured: no range to compare, the rest of the summary stays."""
+    evaluation, _ = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0])
+    rows = [profile_row(model=m, groups=1) for m in ("group-alexnet", "tann")]
+    evaluation.to_csv(tmp_path / "eval.csv", index=False)
+    pd.DataFrame(rows).to_csv(tmp_path / "profile.csv", index=False)
+    summary = write_summary(tmp_path)
+    assert "comparison" not in summary and "two or more" in summary["comparison_note"]
+    assert summary["points"] == 2

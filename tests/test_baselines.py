@@ -18,7 +18,7 @@ from dyndnn.models import (
     build_model,
     matched_fractions,
 )
-from dyndnn.models.dense import cumulative_channels
+from dyndnn.models.dense import cumulative_channels, group_full_macs
 from dyndnn.train import IncrementalTrainer, joint_step
 
 CFG = TrainSection(epochs_per_stage=1, lr=0.05)
@@ -43,6 +43,12 @@ def outputs(model, x, k):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_family_has_the_group_models_interface(family, tmp_path):
     model = new(family).eval()
+    with torch.no_grad():  # distinct BN per configuration, so a wrong BN in export shows
+        for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
     x = torch.randn(3, 1, 28, 28)
     macs = [model.macs(k) for k in (1, 2, 3)]
     assert macs == sorted(macs) and len(set(macs)) == 3
@@ -68,6 +74,30 @@ def test_baselines_are_sized_to_the_group_models_compression_rate(family):
     for k in (1, 2, 3):
         mine, theirs = model.macs(k) / model.macs(4), group.macs(k) / group.macs(4)
         assert mine == pytest.approx(theirs, abs=0.02), k  # whole channels: within 2 points
+
+
+@pytest.mark.parametrize("family", sorted(BASELINES))
+def test_baseline_budgets_macs_and_width(family):
+    group = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28)
+    base = {"family": family, "groups": 4, "width": 0.25, "in_channels": 1, "image_size": 28}
+    same_cost = build_model({**base, "budget": "macs"})
+    assert same_cost.macs(4) == pytest.approx(group.macs(4), rel=0.01)
+    same_widths = build_model({**base, "budget": "width"})
+    assert same_widths.macs(4) > 2 * group.macs(4)  # dense-ish at the group model's widths
+    assert group_full_macs(same_cost.spec) == group.macs(4)
+    with pytest.raises(ValueError, match="budget must be one of"):
+        build_model({**base, "budget": "flops"})
+
+
+def test_independent_memory_against_the_group_model_under_each_budget():
+    """Same full MACs: memory is about 1 + 3/4 + 1/2 + 1/4 = 2.5 times the group model's."""
+    group = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28)
+    base = {"family": "independent", "groups": 4, "width": 0.25, "in_channels": 1,
+            "image_size": 28}
+    ratio = build_model(base).serving_bytes() / group.serving_bytes()
+    assert 2.3 < ratio < 2.8
+    assert build_model({**base, "budget": "width"}).serving_bytes() > 3 * ratio * \
+        group.serving_bytes()
 
 
 def test_matched_fractions_solve_a_quadratic_cost():

@@ -1,7 +1,8 @@
 import pytest
 
-from dyndnn.config import Config, config_from_dict, config_from_flat, load_config
+from dyndnn.config import MODELS, Config, config_from_dict, config_from_flat, load_config
 from dyndnn.errors import ConfigError
+from dyndnn.models import FAMILIES
 
 
 def test_quick_and_paper_configs_load():
@@ -33,6 +34,7 @@ def test_int_accepted_where_float_expected():
      "model.models must name families among group-alexnet, independent, tann, slimmable"),
     ({"model": {"models": ["tann"]}}, "model.models must include group-alexnet"),
     ({"model": {"models": ["group-alexnet", "tann", "tann"]}}, "name each family once"),
+    ({"model": {"baseline_budget": "flops"}}, "model.baseline_budget must be macs"),
     ({"data": {"dataset": "mnist"}}, "data.dataset must be one of"),
     ({"train": {"optimizer": "rmsprop"}}, "train.optimizer must be one of"),
     ({"run": {"notebooks": [1, 2]}}, "run.notebooks must be a list of str values"),
@@ -69,7 +71,4 @@ def test_flat_round_trip_ignores_other_names():
 
 
 def test_config_models_are_the_registrys_families():
-    from dyndnn.config import MODELS
-    from dyndnn.models import FAMILIES
-
     assert set(MODELS) == set(FAMILIES)

@@ -4,8 +4,9 @@ Modules, one concept each:
 
 - ``config``: the validated run configuration (frozen dataclasses, one per section).
 - ``data``: data sets by name, loaded once into memory, augmented batch-wise.
-- ``models``: grouped layers and ``GroupAlexNet``, the dynamic network.
-- ``train``: the incremental (group-by-group) trainer.
+- ``models``: ``GroupAlexNet``, the dynamic network, and the baselines it is compared with
+  (independent models, Tann et al.'s incremental network, a slimmable network).
+- ``train``: one trainer for every model family (group by group, or jointly for slimmable).
 - ``evaluate``: accuracy and correct-class confidence per configuration.
 - ``pipeline``: runs the notebooks in order with papermill and writes the manifest.
 """

@@ -132,7 +132,7 @@ def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
 
     ``joined`` is ``join_tables``' output (a bare ``profile.csv`` works too, without accuracy).
     ``modelled`` is True where any repeat's energy was modelled. Pareto flags are per (board,
-    batch): ``pareto_latency_s`` and ``pareto_energy_j``.
+    batch, model): ``pareto_latency_s`` and ``pareto_energy_j``.
 
     >>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
     >>> points.loc[points["pareto_energy_j"], ["mapping", "groups", "energy_j"]]  # doctest: +SKIP
@@ -211,8 +211,13 @@ def pareto_mask(cost: Sequence[float] | np.ndarray, gain: Sequence[float] | np.n
 
 
 def mark_pareto(points: pd.DataFrame, metrics: Sequence[str] = ("latency_s", "energy_j"),
-                by: Sequence[str] = ("board", "batch"), gain: str = "accuracy") -> pd.DataFrame:
+                by: Sequence[str] = ("board", "batch", "model"),
+                gain: str = "accuracy") -> pd.DataFrame:
     """A copy of ``points`` with ``pareto_<metric>`` flags, fronts taken per ``by`` group.
+
+    Per model by default: a configuration of one model is never "dominated" by another
+    model's, which it cannot switch to without a load (the baselines are compared in
+    ``compare_models``).
 
     >>> mark_pareto(points)["pareto_energy_j"].sum()  # doctest: +SKIP
     """
@@ -226,7 +231,7 @@ def mark_pareto(points: pd.DataFrame, metrics: Sequence[str] = ("latency_s", "en
 
 
 def pareto_front(points: pd.DataFrame, x: str = "latency_s", y: str = "accuracy",
-                 by: Sequence[str] = ("board", "batch")) -> pd.DataFrame:
+                 by: Sequence[str] = ("board", "batch", "model")) -> pd.DataFrame:
     """The non-dominated points (``x`` low, ``y`` high) of every ``by`` group, sorted by ``x``.
 
     >>> pareto_front(points, x="energy_j")[["board", "batch", "groups", "energy_j"]]
@@ -322,8 +327,13 @@ def memory_footprint(evaluation: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, part in evaluation.groupby("model", sort=True):
         part = part.sort_values("groups")
-        dynamic = int(part["serving_bytes"].max() if "serving_bytes" in part
-                      else part["param_bytes"].max())
+        if "serving_bytes" not in part:  # an eval.csv from before the baselines
+            dynamic = int(part["param_bytes"].max())
+        elif part["serving_bytes"].isna().any():
+            raise AnalysisError(f"eval table lacks serving_bytes for model {model!r}; rerun "
+                                "notebook 02_evaluate on this run folder")
+        else:
+            dynamic = int(part["serving_bytes"].max())
         separate = int(part["param_bytes"].sum())
         rows.append({"model": model, "configurations": len(part),
                      "smallest_bytes": int(part["param_bytes"].min()), "dynamic_bytes": dynamic,
@@ -335,6 +345,7 @@ def memory_footprint(evaluation: pd.DataFrame) -> pd.DataFrame:
 # the comparison with the baselines (the paper's 2.73x time, 2.36x energy, 2.4x memory)
 
 REFERENCE = "group-alexnet"
+COMPRESSION_TOLERANCE = 0.02  # |rate - reference rate| still called "the same compression rate"
 COMPARE_KEYS = ["board", "batch", "mapping", "freq_label"]
 
 
@@ -366,6 +377,7 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
             if mine["groups"].nunique() < 2 or model not in per_model.index:
                 continue
             row = dict(zip(COMPARE_KEYS, context, strict=True))
+            lowest_t, lowest_e = mine["latency_s"].min(), mine["energy_j"].min()
             row.update({
                 "model": model, "configurations": int(mine["groups"].nunique()),
                 "compression_rate": float(rate[model]),
@@ -373,8 +385,10 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
                 "accuracy_max": float(accuracy.loc[model, "max"]),
                 "latency_min_s": float(mine["latency_s"].min()),
                 "latency_max_s": float(mine["latency_s"].max()),
-                "time_range": float(mine["latency_s"].max() / mine["latency_s"].min()),
-                "energy_range": float(mine["energy_j"].max() / mine["energy_j"].min()),
+                "time_range": float(mine["latency_s"].max() / lowest_t)
+                if lowest_t > 0 else math.nan,
+                "energy_range": float(mine["energy_j"].max() / lowest_e)
+                if lowest_e > 0 else math.nan,
                 "energy_modelled": bool(mine["modelled"].any()),
                 "serving_bytes": int(per_model.loc[model, "dynamic_bytes"]),
             })  # fmt: skip
@@ -391,6 +405,10 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
     joined["energy_range_vs_reference"] = (joined["energy_range_reference"]
                                            / joined["energy_range"])
     joined["memory_vs_reference"] = joined["serving_bytes"] / joined["serving_bytes_reference"]
+    # whole channels can only approximate the reference's MAC fractions: say where they miss
+    joined["same_compression_rate"] = (
+        (joined["compression_rate"] - joined["compression_rate_reference"]).abs()
+        <= COMPRESSION_TOLERANCE)
     return joined.drop(columns=["time_range_reference", "energy_range_reference",
                                 "serving_bytes_reference"]).reset_index(drop=True)
 
@@ -410,11 +428,17 @@ def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) ->
                                "compression_rate": float(part["compression_rate"].iloc[0]),
                                "reference_compression_rate":
                                    float(part["compression_rate_reference"].iloc[0])}
+        row["same_compression_rate"] = bool(part["same_compression_rate"].all())
         for metric, column in (("time", "time_range_vs_reference"),
                                ("energy", "energy_range_vs_reference")):
-            best = part.loc[part[column].idxmax()]
+            valid = part[np.isfinite(part[column])]
+            if valid.empty:  # no positive measurement of this quantity
+                row.update({f"{metric}_x": math.nan, f"{metric}_x_median": math.nan,
+                            f"{metric}_x_at": ""})
+                continue
+            best = valid.loc[valid[column].idxmax()]
             row[f"{metric}_x"] = float(best[column])
-            row[f"{metric}_x_median"] = float(part[column].median())
+            row[f"{metric}_x_median"] = float(valid[column].median())
             row[f"{metric}_x_at"] = (f"{best['board']}, batch {int(best['batch'])}, "
                                      f"{best['mapping']}, {best['freq_label']}")
         row["memory_x"] = float(part["memory_vs_reference"].iloc[0])
@@ -493,7 +517,10 @@ def _comparison(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any
     """The baseline comparison for ``summary.json``; empty when only one model was run."""
     if points["model"].nunique() < 2 or REFERENCE not in set(points["model"]):
         return {}
-    comparison = compare_models(evaluation, points)
+    try:
+        comparison = compare_models(evaluation, points)
+    except AnalysisError as exc:  # the rest of the summary stands without it
+        return {"comparison_note": str(exc)}
     return {"comparison": _records(comparison_headline(comparison)),
             "comparison_contexts": _records(comparison)}
 

@@ -84,6 +84,7 @@ class ModelSection:
     dropout: float = 0.0  # before each hidden FC layer
     combine: str = "sum"  # groups' logits: sum (residual stages) | mean (independent stages)
     models: tuple[str, ...] = ("group-alexnet",)  # families to train, evaluate and profile
+    baseline_budget: str = "macs"  # a baseline's full size: the group model's macs | width
 
     def __post_init__(self) -> None:
         _check(set(self.models) <= set(MODELS),
@@ -91,6 +92,9 @@ class ModelSection:
         _check("group-alexnet" in self.models and len(set(self.models)) == len(self.models),
                "model.models must include group-alexnet (the baselines are compared with it) "
                "and name each family once", self.models)
+        _check(self.baseline_budget in ("macs", "width"),
+               "model.baseline_budget must be macs (the group model's full MACs) or width "
+               "(its layer widths)", self.baseline_budget)
         _check(self.groups >= 1, "model.groups must be >= 1", self.groups)
         _check(self.width > 0, "model.width must be > 0", self.width)
         _check(

@@ -83,9 +83,10 @@ def switch_costs(model: DynamicModel, folder: str | Path | None = None,
     """Seconds to change to each configuration k, measured here (median of ``repeats``).
 
     ``switch_s``: ``set_active_groups(k)`` from the full configuration, every model held in
-    memory. ``load_s`` (independent models only, needs ``folder``): network k's weights loaded
-    from a file written to ``folder`` -- rebuilding the module and ``torch.load`` with
-    ``weights_only=True`` -- the cost of switching when only one network is resident. The file
+    memory. ``load_s`` (independent models only, needs ``folder``): network k loaded from a
+    file written to ``folder`` -- the module built without initialisation, ``torch.load`` with
+    ``weights_only=True``, the tensors assigned -- the cost of switching when only one network
+    is resident. The file
     is read from the page cache; a cold flash read on a board costs more.
     """
     rows = []
@@ -106,9 +107,10 @@ def switch_costs(model: DynamicModel, folder: str | Path | None = None,
             spec = model.spec
 
             def load(path: Path = path, shape=shape, spec=spec) -> None:
-                fresh = PlainAlexNet(*shape, spec.in_channels, spec.image_size,
-                                     spec.num_classes, spec.dropout)
-                fresh.load_state_dict(torch.load(path, weights_only=True))
+                with torch.device("meta"):  # no initialisation: the file holds every weight
+                    fresh = PlainAlexNet(*shape, spec.in_channels, spec.image_size,
+                                         spec.num_classes, spec.dropout)
+                fresh.load_state_dict(torch.load(path, weights_only=True), assign=True)
             row["load_s"] = _median_time(load, max(5, loads // 20))
         rows.append(row)
     model.set_active_groups(model.groups)

@@ -83,7 +83,13 @@ def staged_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
 
 def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
                cfg: TrainSection) -> tuple[float, Tensor]:
-    """Every configuration, largest first, gradients summed; returns (summed loss, full logits)."""
+    """Every configuration, largest first, gradients summed.
+
+    Returns the loss averaged over the configurations (comparable with the other families'
+    losses in ``train.csv``) and the full configuration's logits. The budget: a joint stage
+    runs ``epochs_per_stage`` epochs, so every width gets a gradient at every step of as many
+    epochs as each group of the group model trains for.
+    """
     total, full = 0.0, None
     for k in range(model.groups, 0, -1):
         model.set_active_groups(k)
@@ -93,7 +99,7 @@ def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
         total += loss.item()
         full = logits.detach() if full is None else full
     model.set_active_groups(model.groups)
-    return total, full
+    return total / model.groups, full
 
 
 def evaluated_configuration(model: DynamicModel, stage: int) -> int:
@@ -251,11 +257,12 @@ def model_from_config(model_cfg: ModelSection, data_spec: DatasetSpec,
                       family: str = GROUP_MODEL) -> DynamicModel:
     """A fresh model of ``family`` for a ``ModelSection`` and a data set's ``DatasetSpec``.
 
-    Baselines take the group model's G, width and dropout (``combine`` is the group model's).
+    Baselines take the group model's G, width and dropout, sized by ``baseline_budget``
+    (``combine`` is the group model's alone).
     """
     spec = {"groups": model_cfg.groups, "width": model_cfg.width,
             "in_channels": data_spec.channels, "image_size": data_spec.image_size,
             "num_classes": len(data_spec.classes), "dropout": model_cfg.dropout}
     if family == GROUP_MODEL:
         return build_model({**spec, "combine": model_cfg.combine})
-    return build_model({"family": family, **spec})
+    return build_model({"family": family, **spec, "budget": model_cfg.baseline_budget})

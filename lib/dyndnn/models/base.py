@@ -6,7 +6,7 @@ Every family (the group model and the three baselines) is a ``DynamicModel``:
 >>> with model.active_groups(4): ...       # temporarily configuration 4
 >>> model.macs(1) / model.macs(model.groups)   # the compression rate
 >>> model.param_bytes(2), model.serving_bytes()  # one configuration / all of them
->>> model.export(2)                        # configuration 2 as plain torch layers
+>>> model.export(2)                        # configuration 2 alone, a static module
 
 Training contract (``dyndnn.train``): ``training_stages`` stages; ``stage_parameters(s)`` are
 what stage s updates; in ``train()`` mode the forward pass at configuration s is stage s's
@@ -104,5 +104,9 @@ class DynamicModel(nn.Module):
         return self.macs(1) / self.macs(self.groups)
 
     def export(self, k: int | None = None) -> nn.Module:  # pragma: no cover
-        """Configuration k as a standalone module of plain torch layers."""
+        """Configuration k alone, in eval mode: a static module of torch layers.
+
+        Ready for tracing or export (``dyndnn.export``); not a model of the family (it has no
+        configurations to switch and is not checkpointed with ``save_checkpoint``).
+        """
         raise NotImplementedError

@@ -1,12 +1,16 @@
 """Dense AlexNet pieces the baselines share, and how their configurations are sized.
 
-Sizing (ours; DESIGN.md compares "at the same compression rate"): a baseline's full
-configuration has the group model's layer widths (``full_channels``), and its configuration k
-keeps a prefix of every layer's channels, chosen by ``matched_fractions`` so that
-macs(k) / macs(G) matches the group model's k / G as closely as whole channels allow. The
-smallest configurations' MAC fractions, the compression rates, are then the same for all
-families, and what differs is what the paper compares: the time and energy each configuration
-really takes, and the bytes held to serve them all.
+Sizing (ours; DESIGN.md compares "at the same compression rate"), in two steps:
+
+1. The full configuration (``sized``). ``budget="macs"`` (the default): every layer's width
+   is the group model's scaled by one factor, chosen so the baseline's full configuration costs
+   the group model's full MACs -- the same compute budget. ``budget="width"``: the group
+   model's layer widths as they are (a dense baseline then costs about G times more).
+2. The configurations (``matched_fractions``): configuration k keeps a prefix of every layer's
+   channels such that macs(k) / macs(G) matches the group model's k / G as closely as whole
+   channels allow. The compression rates (smallest / full MACs) are then the same for all
+   families, and what differs is what the paper compares: the time and energy each
+   configuration really takes, and the bytes held to serve them all.
 
 >>> spec = BaselineSpec("slimmable", groups=4, width=0.25, in_channels=1, image_size=28)
 >>> net = PlainAlexNet((8, 24, 48, 32, 32), (128, 64), in_channels=1, image_size=28)
@@ -37,13 +41,60 @@ class BaselineSpec:
     image_size: int = 28
     num_classes: int = 10
     dropout: float = 0.0
+    budget: str = "macs"  # full configuration: the group model's MACs, or its widths
 
-    def full_channels(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """(conv channels, FC hidden units) of the full configuration: the group model's."""
-        group = ModelSpec(self.groups, self.width, self.in_channels, self.image_size,
-                          self.num_classes)
+    def __post_init__(self) -> None:
+        if self.budget not in BUDGETS:
+            raise ValueError(f"budget must be one of {BUDGETS}; got {self.budget!r}")
+
+    def group_model(self) -> ModelSpec:
+        """The spec of the group model this baseline is compared with."""
+        return ModelSpec(self.groups, self.width, self.in_channels, self.image_size,
+                         self.num_classes)
+
+    def group_channels(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(conv channels, FC hidden units) of the group model's full configuration."""
+        group = self.group_model()
         return (tuple(c * self.groups for c in group.channels_per_group()),
                 tuple(h * self.groups for h in group.hidden_per_group()))
+
+
+BUDGETS = ("macs", "width")
+Widths = tuple[tuple[int, ...], tuple[int, ...]]
+
+
+def group_full_macs(spec: BaselineSpec) -> int:
+    """MACs per image of the group model's full configuration (``GroupAlexNet.macs(G)``)."""
+    group = spec.group_model()
+    channels, hidden = group.channels_per_group(), group.hidden_per_group()
+    sides, side = conv_output_sizes(spec.image_size)
+    inputs = [spec.in_channels, *channels[:-1]]  # per group; the first conv reads the image
+    conv = sum(o * i * k * k * s * s
+               for o, i, k, s in zip(channels, inputs, ALEXNET_KERNELS, sides, strict=True))
+    fcs = [channels[-1] * side * side, *hidden]
+    fc = sum(a * b for a, b in pairwise(fcs)) + hidden[-1] * spec.num_classes
+    return spec.groups * (conv + fc)
+
+
+def sized(spec: BaselineSpec, full_macs: Callable[[tuple[int, ...], tuple[int, ...]], float]
+          ) -> Widths:
+    """The full configuration's (conv channels, hidden units) under ``spec.budget``.
+
+    ``full_macs(channels, hidden)`` is the family's full-configuration MACs at those widths.
+    """
+    channels, hidden = spec.group_channels()
+    if spec.budget == "width":
+        return channels, hidden
+
+    def at(scale: float) -> Widths:
+        return (tuple(max(spec.groups, round(c * scale)) for c in channels),
+                tuple(max(spec.groups, round(h * scale)) for h in hidden))
+
+    target, lo, hi = group_full_macs(spec), 0.0, 1.0
+    for _ in range(24):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if full_macs(*at(mid)) < target else (lo, mid)
+    return min(at(lo), at(hi), key=lambda w: abs(full_macs(*w) - target))
 
 
 def conv_output_sizes(image_size: int) -> tuple[tuple[int, ...], int]:

@@ -13,6 +13,7 @@ Training (``dyndnn.train``): stage k trains network k from its own initialisatio
 from __future__ import annotations
 
 import copy
+import functools
 from itertools import pairwise
 
 from torch import Tensor, nn
@@ -24,6 +25,7 @@ from dyndnn.models.dense import (
     conv_output_sizes,
     matched_fractions,
     prefix,
+    sized,
 )
 from dyndnn.models.group import ALEXNET_KERNELS
 
@@ -40,22 +42,25 @@ def dense_macs(channels: tuple[int, ...], hidden: tuple[int, ...], spec: Baselin
     return total + sum(a * b for a, b in pairwise(fc))
 
 
-def dense_fractions(spec: BaselineSpec) -> tuple[float, ...]:
-    """Width fractions of the G dense configurations, MAC-matched to the group model."""
-    channels, hidden = spec.full_channels()
-    return matched_fractions(lambda f: dense_macs(channels, hidden, spec, f[-1]), spec.groups)
+@functools.lru_cache(maxsize=64)
+def dense_sizing(spec: BaselineSpec) -> tuple[tuple[int, ...], tuple[int, ...],
+                                              tuple[float, ...]]:
+    """(full conv channels, full hidden units, width fractions of the G configurations)."""
+    channels, hidden = sized(spec, lambda c, h: dense_macs(c, h, spec, 1.0))
+    fractions = matched_fractions(lambda f: dense_macs(channels, hidden, spec, f[-1]),
+                                  spec.groups)
+    return channels, hidden, fractions
 
 
 class IndependentModels(DynamicModel):
-    """G ordinary AlexNets, network k at configuration k's width (``dense_fractions``)."""
+    """G ordinary AlexNets, network k at configuration k's width (``dense_sizing``)."""
 
     family = "independent"
 
     def __init__(self, spec: BaselineSpec) -> None:
         super().__init__(spec.groups)
         self.spec = spec
-        channels, hidden = spec.full_channels()
-        self.fractions = dense_fractions(spec)
+        channels, hidden, self.fractions = dense_sizing(spec)
         self.nets = nn.ModuleList(
             PlainAlexNet([prefix(c, f) for c in channels], [prefix(h, f) for h in hidden],
                          spec.in_channels, spec.image_size, spec.num_classes, spec.dropout)

@@ -30,7 +30,7 @@ from dyndnn.models.dense import (
     cumulative_channels,
 )
 from dyndnn.models.group import ALEXNET_KERNELS, ALEXNET_POOL_AFTER
-from dyndnn.models.independent import dense_fractions
+from dyndnn.models.independent import dense_sizing
 
 
 class SlimmableAlexNet(DynamicModel):
@@ -42,8 +42,7 @@ class SlimmableAlexNet(DynamicModel):
     def __init__(self, spec: BaselineSpec) -> None:
         super().__init__(spec.groups)
         self.spec = spec
-        channels, hidden = spec.full_channels()
-        self.fractions = dense_fractions(spec)
+        channels, hidden, self.fractions = dense_sizing(spec)
         self.conv_sides, side = conv_output_sizes(spec.image_size)
         self.widths = [cumulative_channels(c, self.fractions) for c in channels]  # per layer
         self.hidden_widths = [cumulative_channels(h, self.fractions) for h in hidden]

@@ -20,6 +20,8 @@ the upper triangle is neither stored nor computed; block sizes come from ``match
 from __future__ import annotations
 
 import copy
+import functools
+from collections.abc import Sequence
 from itertools import pairwise
 
 import torch
@@ -34,13 +36,14 @@ from dyndnn.models.dense import (
     cumulative_channels,
     matched_fractions,
     prefix,
+    sized,
 )
 from dyndnn.models.group import ALEXNET_KERNELS, ALEXNET_POOL_AFTER
 
 
-def tann_macs(spec: BaselineSpec, fractions: list[float] | tuple[float, ...]) -> int:
+def tann_macs(spec: BaselineSpec, fractions: Sequence[float], channels: Sequence[int],
+              hidden: Sequence[int]) -> int:
     """MACs of the configuration whose cumulative block fractions are ``fractions``."""
-    channels, hidden = spec.full_channels()
     sides, side = conv_output_sizes(spec.image_size)
     total, previous = 0, [spec.in_channels] * len(fractions)
     for c, kernel, s in zip(channels, ALEXNET_KERNELS, sides, strict=True):
@@ -57,6 +60,17 @@ def tann_macs(spec: BaselineSpec, fractions: list[float] | tuple[float, ...]) ->
     return total + sum(p * spec.num_classes for p in previous)
 
 
+@functools.lru_cache(maxsize=64)
+def tann_sizing(spec: BaselineSpec) -> tuple[tuple[int, ...], tuple[int, ...],
+                                             tuple[float, ...]]:
+    """(full conv channels, full hidden units, cumulative block fractions)."""
+    def split(channels: tuple[int, ...], hidden: tuple[int, ...]) -> tuple[float, ...]:
+        return matched_fractions(lambda f: tann_macs(spec, f, channels, hidden), spec.groups)
+
+    channels, hidden = sized(spec, lambda c, h: tann_macs(spec, split(c, h), c, h))
+    return channels, hidden, split(channels, hidden)
+
+
 class TannAlexNet(DynamicModel):
     """AlexNet with G nested, block lower-triangular channel blocks (Tann et al. 2016)."""
 
@@ -65,8 +79,7 @@ class TannAlexNet(DynamicModel):
     def __init__(self, spec: BaselineSpec) -> None:
         super().__init__(spec.groups)
         self.spec = spec
-        channels, hidden = spec.full_channels()
-        self.fractions = matched_fractions(lambda f: tann_macs(spec, f), spec.groups)
+        channels, hidden, self.fractions = tann_sizing(spec)
         self.conv_sides, side = conv_output_sizes(spec.image_size)
         area = side * side
         self.convs = nn.ModuleList()  # convs[layer][g]: block g, reading input blocks 0..g

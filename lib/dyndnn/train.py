@@ -86,9 +86,10 @@ def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
     """Every configuration, largest first, gradients summed.
 
     Returns the loss averaged over the configurations (comparable with the other families'
-    losses in ``train.csv``) and the full configuration's logits. The budget: a joint stage
-    runs ``epochs_per_stage`` epochs, so every width gets a gradient at every step of as many
-    epochs as each group of the group model trains for.
+    losses in ``train.csv``) and the full configuration's logits. The budget, as Yu et al.
+    train it: one joint stage of ``epochs_per_stage`` epochs, as many as each independent
+    network (and each group of the group model) trains for, with every width updated at
+    every step.
     """
     total, full = 0.0, None
     for k in range(model.groups, 0, -1):

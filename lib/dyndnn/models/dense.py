@@ -158,7 +158,9 @@ def matched_fractions(cost: Callable[[Sequence[float]], float], groups: int,
                     lo = mid
                 else:
                     hi = mid
-            solved.append((lo + hi) / 2)
+            # whole channels make the cost a step function: take the closer side of the step
+            goal = targets[k - 1] * full
+            solved.append(min((lo, hi), key=lambda f: abs(cost([*solved, f]) - goal)))
         solved.append(1.0)
         if max(abs(a - b) for a, b in zip(solved, fractions, strict=True)) < 1e-6:
             break

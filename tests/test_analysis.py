@@ -264,6 +264,8 @@ def test_comparison_is_computed_from_the_measured_rows():
     assert tann["time_range_vs_reference"] == pytest.approx(4.0 / 2.0)
     assert tann["memory_vs_reference"] == pytest.approx(75 / 30)
     assert tann["compression_rate"] == pytest.approx(1 / 3) and tann["energy_modelled"]
+    assert tann["latency_min_vs_reference"] == pytest.approx(2.0)  # 2.0 s against 1.0 s
+    assert tann["latency_max_vs_reference"] == pytest.approx(1.0)
     # another measurement gives another answer: nothing here is a constant
     evaluation, points = two_models([1.0, 2.0, 8.0], [2.0, 3.0, 4.0], baseline_bytes=60)
     headline = comparison_headline(compare_models(evaluation, points))
@@ -275,6 +277,7 @@ def test_comparison_is_computed_from_the_measured_rows():
     assert row["time_x_median"] == pytest.approx((4.0 + 8 / 1.5) / 2)
     assert row["energy_x"] == pytest.approx(8 / 1.5)  # energy = latency in these rows
     assert row["same_compression_rate"]  # both eval tables: MACs 100, 200, 300
+    assert row["slowest_vs_reference_median"] == pytest.approx((4 / 8 + 3 / 8) / 2)
 
 
 def test_comparison_needs_the_reference_model():

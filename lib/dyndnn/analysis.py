@@ -360,6 +360,9 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
     full one's. ``*_vs_reference``: how much wider the reference's range is
     (reference / model) and how much more memory the model needs (model / reference): the
     paper's "x wider dynamic range, x smaller memory footprint at the same compression rate".
+    ``latency_min_vs_reference`` / ``latency_max_vs_reference``: the model's fastest and
+    slowest configuration over the reference's (a range widened by a slow full configuration
+    is no gain).
 
     >>> compare_models(evaluation, points)[["model", "batch", "time_range_vs_reference"]]
     ... # doctest: +SKIP
@@ -398,19 +401,25 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
         raise AnalysisError("no context (board, batch, mapping, clock) has two or more "
                             "configurations of a model measured; profile more configurations")
     ref = table[table["model"] == reference].set_index(COMPARE_KEYS)
-    joined = table.join(ref[["time_range", "energy_range", "serving_bytes",
-                             "compression_rate"]], on=COMPARE_KEYS, rsuffix="_reference")
+    joined = table.join(ref[["time_range", "energy_range", "serving_bytes", "compression_rate",
+                             "latency_min_s", "latency_max_s"]], on=COMPARE_KEYS,
+                        rsuffix="_reference")
     joined = joined.dropna(subset=["time_range_reference"])
     joined["time_range_vs_reference"] = joined["time_range_reference"] / joined["time_range"]
     joined["energy_range_vs_reference"] = (joined["energy_range_reference"]
                                            / joined["energy_range"])
     joined["memory_vs_reference"] = joined["serving_bytes"] / joined["serving_bytes_reference"]
+    # a range can widen because the full configuration is slow: the end points say which
+    for end in ("min", "max"):
+        joined[f"latency_{end}_vs_reference"] = (joined[f"latency_{end}_s"]
+                                                 / joined[f"latency_{end}_s_reference"])
     # whole channels can only approximate the reference's MAC fractions: say where they miss
     joined["same_compression_rate"] = (
         (joined["compression_rate"] - joined["compression_rate_reference"]).abs()
         <= COMPRESSION_TOLERANCE)
     return joined.drop(columns=["time_range_reference", "energy_range_reference",
-                                "serving_bytes_reference"]).reset_index(drop=True)
+                                "serving_bytes_reference", "latency_min_s_reference",
+                                "latency_max_s_reference"]).reset_index(drop=True)
 
 
 def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
@@ -418,7 +427,8 @@ def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) ->
 
     ``time_x`` / ``energy_x``: the largest ``*_vs_reference`` over the measured contexts, with
     the context it was found at, and the median over contexts next to it; ``memory_x``: bytes
-    to serve all configurations, baseline / reference.
+    to serve all configurations, baseline / reference; ``fastest_`` / ``slowest_vs_reference_
+    median``: its fastest and slowest configuration's latency over the reference's.
 
     >>> comparison_headline(compare_models(evaluation, points))  # doctest: +SKIP
     """
@@ -442,6 +452,8 @@ def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) ->
             row[f"{metric}_x_at"] = (f"{best['board']}, batch {int(best['batch'])}, "
                                      f"{best['mapping']}, {best['freq_label']}")
         row["memory_x"] = float(part["memory_vs_reference"].iloc[0])
+        row["fastest_vs_reference_median"] = float(part["latency_min_vs_reference"].median())
+        row["slowest_vs_reference_median"] = float(part["latency_max_vs_reference"].median())
         row["energy_modelled"] = bool(part["energy_modelled"].any())
         rows.append(row)
     return pd.DataFrame(rows)

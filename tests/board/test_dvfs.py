@@ -96,13 +96,30 @@ def test_sigterm_restores_then_chains_previous_handler(board, tmp_path):
 
 def test_sigint_restores_then_raises_keyboard_interrupt(board, tmp_path):
     before = snapshot(board)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    with pytest.raises(KeyboardInterrupt), DvfsController(board, tmp_path / "r.json") as dvfs:
-        dvfs.set_cpu_freq(400000, cpus=[0])
-        os.kill(os.getpid(), signal.SIGINT)
-        for _ in range(1000):  # the handler runs between bytecodes
-            pass
+    # Python's own handler, as an interactive process has it (a background job may ignore it)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), DvfsController(board, tmp_path / "r.json") as dvfs:
+            dvfs.set_cpu_freq(400000, cpus=[0])
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+    finally:
+        signal.signal(signal.SIGINT, old)
     assert snapshot(board) == before
+
+
+def test_an_ignored_signal_stays_ignored_and_the_clocks_stay_set(board, tmp_path):
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with DvfsController(board, tmp_path / "r.json") as dvfs:
+            dvfs.set_cpu_freq(400000, cpus=[0])
+            set_clocks = snapshot(board)
+            os.kill(os.getpid(), signal.SIGINT)  # ignored, as under nohup
+            assert snapshot(board) == set_clocks
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 

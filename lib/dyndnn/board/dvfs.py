@@ -286,6 +286,8 @@ class DvfsController:
             log.info("DvfsController outside the main thread: no signal handlers installed")
             return
         for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                continue  # e.g. SIGINT under nohup: the process goes on, so must the clocks
             self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
     def _uninstall_handlers(self) -> None:

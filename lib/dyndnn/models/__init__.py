@@ -51,15 +51,9 @@ def build_model(spec: ModelSpec | BaselineSpec | dict[str, Any]) -> DynamicModel
     return BASELINES[family](BaselineSpec(family, **fields))
 
 
-def model_spec(model: DynamicModel) -> dict[str, Any]:
-    """The spec a checkpoint stores to rebuild ``model`` (``build_model``'s input)."""
-    return asdict(model.spec)
-
-
 __all__ = [
     "ALEXNET_CHANNELS", "ALEXNET_HIDDEN", "ALEXNET_KERNELS", "ALEXNET_POOL_AFTER", "BASELINES",
     "COMBINE_RULES", "FAMILIES", "GROUP_MODEL", "BaselineSpec", "DynamicModel", "GroupAlexNet",
     "GroupPath", "IndependentModels", "ModelSpec", "PlainAlexNet", "SlimmableAlexNet",
-    "StaticGroupAlexNet", "TannAlexNet", "build_model", "matched_fractions", "model_spec",
-    "tensor_bytes",
+    "StaticGroupAlexNet", "TannAlexNet", "build_model", "matched_fractions", "tensor_bytes",
 ]

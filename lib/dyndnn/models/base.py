@@ -26,6 +26,12 @@ def tensor_bytes(tensors: Iterable[Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def module_bytes(module: nn.Module) -> int:
+    """Bytes of a module's Parameters and BN running statistics (not the batch counters)."""
+    return tensor_bytes([*module.parameters(), *(b for n, b in module.named_buffers()
+                                                 if not n.endswith("num_batches_tracked"))])
+
+
 class DynamicModel(nn.Module):
     """Base of the model families: G configurations, one of them active."""
 

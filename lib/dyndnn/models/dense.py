@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dyndnn.models.base import tensor_bytes
+from dyndnn.models.base import module_bytes
 from dyndnn.models.group import ALEXNET_KERNELS, ALEXNET_POOL_AFTER, ModelSpec
 
 
@@ -63,17 +63,25 @@ BUDGETS = ("macs", "width")
 Widths = tuple[tuple[int, ...], tuple[int, ...]]
 
 
-def group_full_macs(spec: BaselineSpec) -> int:
-    """MACs per image of the group model's full configuration (``GroupAlexNet.macs(G)``)."""
-    group = spec.group_model()
-    channels, hidden = group.channels_per_group(), group.hidden_per_group()
-    sides, side = conv_output_sizes(spec.image_size)
-    inputs = [spec.in_channels, *channels[:-1]]  # per group; the first conv reads the image
+def alexnet_macs(channels: Sequence[int], hidden: Sequence[int], in_channels: int,
+                 image_size: int, num_classes: int) -> int:
+    """MACs per image of a dense AlexNet with these conv channels and FC hidden units."""
+    sides, side = conv_output_sizes(image_size)
+    inputs = [in_channels, *channels[:-1]]
     conv = sum(o * i * k * k * s * s
                for o, i, k, s in zip(channels, inputs, ALEXNET_KERNELS, sides, strict=True))
-    fcs = [channels[-1] * side * side, *hidden]
-    fc = sum(a * b for a, b in pairwise(fcs)) + hidden[-1] * spec.num_classes
-    return spec.groups * (conv + fc)
+    fcs = [channels[-1] * side * side, *hidden, num_classes]
+    return conv + sum(a * b for a, b in pairwise(fcs))
+
+
+def group_full_macs(spec: BaselineSpec) -> int:
+    """MACs per image of the group model's full configuration (``GroupAlexNet.macs(G)``).
+
+    Each of its G groups is an independent path: a dense AlexNet at the per-group widths.
+    """
+    group = spec.group_model()
+    return spec.groups * alexnet_macs(group.channels_per_group(), group.hidden_per_group(),
+                                      spec.in_channels, spec.image_size, spec.num_classes)
 
 
 def sized(spec: BaselineSpec, full_macs: Callable[[tuple[int, ...], tuple[int, ...]], float]
@@ -214,5 +222,4 @@ class PlainAlexNet(nn.Module):
 
     def param_bytes(self) -> int:
         """Bytes of the Parameters and the BN running statistics."""
-        return tensor_bytes([*self.parameters(), *(b for n, b in self.named_buffers()
-                                                   if not n.endswith("num_batches_tracked"))])
+        return module_bytes(self)

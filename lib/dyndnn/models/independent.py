@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import functools
-from itertools import pairwise
 
 from torch import Tensor, nn
 
@@ -22,24 +21,19 @@ from dyndnn.models.base import DynamicModel
 from dyndnn.models.dense import (
     BaselineSpec,
     PlainAlexNet,
-    conv_output_sizes,
+    alexnet_macs,
     matched_fractions,
     prefix,
     sized,
 )
-from dyndnn.models.group import ALEXNET_KERNELS
 
 
 def dense_macs(channels: tuple[int, ...], hidden: tuple[int, ...], spec: BaselineSpec,
                fraction: float) -> int:
     """MACs of a dense AlexNet whose every layer keeps ``fraction`` of its channels."""
-    sides, side = conv_output_sizes(spec.image_size)
-    conv = [prefix(c, fraction) for c in channels]
-    fc = [conv[-1] * side * side, *(prefix(h, fraction) for h in hidden), spec.num_classes]
-    inputs = [spec.in_channels, *conv[:-1]]
-    total = sum(o * i * k * k * s * s
-                for o, i, k, s in zip(conv, inputs, ALEXNET_KERNELS, sides, strict=True))
-    return total + sum(a * b for a, b in pairwise(fc))
+    return alexnet_macs([prefix(c, fraction) for c in channels],
+                        [prefix(h, fraction) for h in hidden], spec.in_channels,
+                        spec.image_size, spec.num_classes)
 
 
 @functools.lru_cache(maxsize=64)

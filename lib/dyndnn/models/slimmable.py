@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dyndnn.models.base import DynamicModel, tensor_bytes
+from dyndnn.models.base import DynamicModel, module_bytes, tensor_bytes
 from dyndnn.models.dense import (
     BaselineSpec,
     PlainAlexNet,
@@ -123,8 +123,7 @@ class SlimmableAlexNet(DynamicModel):
 
     def serving_bytes(self) -> int:
         """The full weights plus every width's BN (parameters and statistics)."""
-        return tensor_bytes([*self.parameters(), *(b for n, b in self.named_buffers()
-                                                   if not n.endswith("num_batches_tracked"))])
+        return module_bytes(self)
 
     @torch.no_grad()
     def export(self, k: int | None = None) -> nn.Module:

@@ -102,8 +102,7 @@ def switch_costs(model: DynamicModel, folder: str | Path | None = None,
             path.parent.mkdir(parents=True, exist_ok=True)
             net = model.nets[k - 1]
             torch.save(net.state_dict(), path)
-            shape = ([m.out_channels for m in net.features if isinstance(m, torch.nn.Conv2d)],
-                     [fc.out_features for fc in net.fcs[:-1]])
+            shape = net.widths
             spec = model.spec
 
             def load(path: Path = path, shape=shape, spec=spec) -> None:

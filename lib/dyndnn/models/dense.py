@@ -192,6 +192,7 @@ class PlainAlexNet(nn.Module):
     def __init__(self, channels: Sequence[int], hidden: Sequence[int], in_channels: int,
                  image_size: int, num_classes: int = 10, dropout: float = 0.0) -> None:
         super().__init__()
+        self.widths = (tuple(channels), tuple(hidden))  # what rebuilds it (a load, an export)
         self.conv_sides, side = conv_output_sizes(image_size)
         self.dropout = dropout
         layers: list[nn.Module] = []

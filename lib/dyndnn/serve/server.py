@@ -1,0 +1,178 @@
+"""``Server``: every configuration of a dynamic model in onnxruntime, over one set of weights.
+
+>>> server = Server(model, threads=2)          # doctest: +SKIP
+>>> server.set_active_groups(2)                # O(1): another session, nothing built
+>>> logits = server(images)                    # torch tensor or numpy (N, C, H, W) float32
+>>> with server.active_groups(4): ...          # temporarily the full configuration
+>>> server.weight_bytes()                      # the bytes all G sessions read, once
+>>> Server.from_bundle("outputs/run/export")   # a bundle alone: no torch, no training code
+
+Sharing (measured; ``docs/serving.md``): each session's initializers are ``OrtValue``s over
+views of one buffer that holds ``weights.bin``, given with ``SessionOptions.add_initializer``,
+so configuration k reads the first bytes of the same blocks as configuration G. onnxruntime's
+NCHWc layout transform and weight prepacking would copy them into a blocked layout per
+session; ``repack_weights=False`` (the default) turns both off and keeps the sharing exact.
+``repack_weights=True`` lets onnxruntime repack: faster convolutions at large batches, but each
+session then holds its own copy of the repacked weights.
+
+The sessions run on one process-wide thread pool where onnxruntime allows it (the first
+``Server`` of a process sets its size): a pool per session leaves the previous session's
+threads spinning on the cores the next one needs, which made the first inference after a
+switch up to 3.6x slower here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from dyndnn.serve.bundle import read_manifest
+
+_POOL: dict[str, int] = {}  # the global thread pool's size, once set in this process
+
+
+def _thread_pool(threads: int) -> str:
+    """Use onnxruntime's process-wide pool of ``threads`` threads if we can; say which pool."""
+    from onnxruntime.capi import _pybind_state as ort_c
+
+    if not _POOL:
+        try:  # only before onnxruntime's environment exists, i.e. before any session
+            ort_c.set_global_thread_pool_sizes(threads, 1)
+            _POOL["threads"] = threads
+        except Exception:  # noqa: BLE001 (the binding raises a bare RuntimeError/Fail)
+            _POOL["threads"] = -1  # another session came first: per-session pools from now on
+    return "global" if _POOL["threads"] == threads else "per-session"
+
+
+def _rss_bytes() -> int | None:
+    try:
+        import psutil
+    except ImportError:  # a board without psutil: memory is then not reported
+        return None
+    return psutil.Process().memory_info().rss
+
+
+class Server:
+    """One onnxruntime session per configuration 1..G; ``set_active_groups`` picks one."""
+
+    def __init__(self, model: Any, threads: int | None = None, *,
+                 repack_weights: bool = False) -> None:
+        from dyndnn.serve.bundle import write_bundle
+
+        # the graphs go through a bundle in a temporary folder, so a Server made from a model
+        # and one loaded on a board run the very same files; the sessions keep nothing of it
+        with tempfile.TemporaryDirectory(prefix="dyndnn-serve-") as folder:
+            self._load(write_bundle(model, folder), threads, repack_weights)
+
+    @classmethod
+    def from_bundle(cls, folder: str | os.PathLike, threads: int | None = None, *,
+                    repack_weights: bool = False) -> Server:
+        """A server over a bundle written by ``serve.write_bundle`` (02_evaluate's export/)."""
+        server = cls.__new__(cls)
+        server._load(Path(folder), threads, repack_weights)
+        return server
+
+    def _load(self, folder: Path, threads: int | None, repack_weights: bool) -> None:
+        manifest = read_manifest(folder)
+        self.manifest = manifest
+        self.family: str = manifest["family"]
+        self.groups: int = manifest["groups"]
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.repack_weights = repack_weights
+        rss_before = _rss_bytes()
+        self.thread_pool = _thread_pool(self.threads)
+        # one buffer for every tensor; the sessions read views of it, never copies
+        self._buffer = np.fromfile(folder / manifest["weights"]["file"], dtype=np.uint8)
+        self._values: list[ort.OrtValue] = []  # must outlive the sessions that read them
+        self._sessions = [self._session(folder, c) for c in manifest["configurations"]]
+        rss_after = _rss_bytes()
+        self.build_rss_bytes = (None if rss_before is None or rss_after is None
+                                else rss_after - rss_before)
+        self.set_active_groups(self.groups)
+
+    def _session(self, folder: Path, configuration: dict[str, Any]) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # onnxruntime's warnings about unused threads and the like
+        if self.thread_pool == "global":
+            options.use_per_session_threads = False
+        else:
+            options.intra_op_num_threads = self.threads
+        disabled = []
+        if not self.repack_weights:
+            options.add_session_config_entry("session.disable_prepacking", "1")
+            disabled = ["NchwcTransformer"]
+        for name, use in configuration["initializers"].items():
+            view = self.tensor_view(use["offset"], use["shape"])
+            value = ort.OrtValue.ortvalue_from_numpy(view)
+            self._values.append(value)
+            options.add_initializer(name, value)
+        return ort.InferenceSession(str(folder / configuration["file"]), options,
+                                    providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=disabled)
+
+    def tensor_view(self, offset: int, shape: list[int]) -> np.ndarray:
+        """A float32 view of the shared buffer (writing to it changes every session's input)."""
+        count = int(np.prod(shape))
+        return self._buffer[offset: offset + 4 * count].view(np.float32).reshape(shape)
+
+    # --- switching -----------------------------------------------------------------------------
+    @property
+    def num_active_groups(self) -> int:
+        """The active configuration (1..G)."""
+        return self._active
+
+    def set_active_groups(self, k: int) -> None:
+        """Serve configuration k from now on: picks its session (no build, no copy)."""
+        if not 1 <= k <= self.groups:
+            raise ValueError(f"active groups must be between 1 and {self.groups}; got {k}")
+        self._active = k
+        self._run = self._sessions[k - 1].run
+
+    @contextlib.contextmanager
+    def active_groups(self, k: int) -> Iterator[Server]:
+        """Serve configuration k inside the ``with`` block, then switch back."""
+        previous = self._active
+        self.set_active_groups(k)
+        try:
+            yield self
+        finally:
+            self.set_active_groups(previous)
+
+    # --- inference ------------------------------------------------------------------------------
+    def __call__(self, images: Any) -> Any:
+        """Logits of the active configuration: a torch tensor in, a torch tensor out; else numpy.
+
+        ``images`` is (N, C, H, W) float32.
+        """
+        if isinstance(images, np.ndarray):
+            return self._run(None, {"images": np.ascontiguousarray(images, np.float32)})[0]
+        import torch  # only for a torch tensor, which means torch is there
+
+        array = images.detach().cpu().contiguous().numpy()
+        return torch.from_numpy(self._run(None, {"images": array.astype(np.float32,
+                                                                        copy=False)})[0])
+
+    # --- accounting -----------------------------------------------------------------------------
+    def macs(self, k: int | None = None) -> int:
+        """Multiply-accumulates per image of configuration k (default: the active one)."""
+        return self.manifest["configurations"][(k or self._active) - 1]["macs"]
+
+    def weight_bytes(self) -> int:
+        """Bytes of weights the server holds for all G configurations (each tensor once)."""
+        return int(self.manifest["weights"]["tensor_bytes"])
+
+    def configuration_weight_bytes(self, k: int | None = None) -> int:
+        """Bytes of weights configuration k reads."""
+        return int(self.manifest["configurations"][(k or self._active) - 1]["weight_bytes"])
+
+    def __repr__(self) -> str:
+        return (f"Server({self.family}, G={self.groups}, active={self._active}, "
+                f"{self.weight_bytes():,} weight bytes, {self.threads} threads "
+                f"({self.thread_pool} pool), repack_weights={self.repack_weights})")

@@ -27,6 +27,8 @@ DATASETS = ("fashion-mnist-mini", "fashion-mnist", "cifar10")
 MODELS = ("group-alexnet", "independent", "tann", "slimmable")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
+# inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards)
+BACKENDS = ("eager", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -156,8 +158,13 @@ class ProfileSection:
     window_s: float = 0.2  # minimum window; also >= 10 x the meter's update period
     meter: str = "auto"  # auto | rapl | ina231 | ina3221 | nvml | modelled
     board: str = ""  # a name for the board column; "" = discovered
+    backends: tuple[str, ...] = BACKENDS  # engines measured: eager | onnxruntime
 
     def __post_init__(self) -> None:
+        _check(len(self.backends) > 0 and set(self.backends) <= set(BACKENDS)
+               and len(set(self.backends)) == len(self.backends),
+               f"profile.backends must name engines among {', '.join(BACKENDS)}, each once",
+               self.backends)
         _check(len(self.mappings) > 0, "profile.mappings must name at least one mapping", [])
         _check(all(f > 0 for f in self.frequencies_khz), "profile.frequencies_khz must be > 0",
                self.frequencies_khz)

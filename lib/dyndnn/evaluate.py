@@ -2,7 +2,7 @@
 
 >>> table = evaluate_configurations(model, dataset, model_name="group-alexnet")
 >>> table[["groups", "accuracy", "confidence_norm", "macs", "param_bytes"]]
->>> switch_costs(model, folder="outputs/run/switch")   # seconds to change configuration
+>>> switch_costs(model, folder="outputs/run/switch")   # what a switch costs, per backend
 >>> evaluate_run("outputs/run", ["group-alexnet", "tann"], dataset, groups=4)  # eval.csv
 
 ``confidence`` is the total softmax probability the configuration gives the correct class over
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from dyndnn.checkpoint import final_checkpoint, load_checkpoint
+from dyndnn.config import BACKENDS
 from dyndnn.data import InMemoryDataset, batches
 from dyndnn.models import DynamicModel, IndependentModels, PlainAlexNet
 
@@ -78,58 +79,79 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def switch_costs(model: DynamicModel, folder: str | Path | None = None,
-                 repeats: int = 200) -> pd.DataFrame:
-    """Seconds to change to each configuration k, measured here (median of ``repeats``).
+def switch_costs(model: DynamicModel, folder: str | Path | None = None, rounds: int = 50,
+                 backends: tuple[str, ...] = BACKENDS, batch: int = 1) -> pd.DataFrame:
+    """What changing to each configuration k costs, measured here, one column per backend.
 
-    ``switch_s``: ``set_active_groups(k)`` from the full configuration, every model held in
-    memory. ``load_s`` (independent models only, needs ``folder``): network k loaded from a
-    file written to ``folder`` -- the module built without initialisation, ``torch.load`` with
-    ``weights_only=True``, the tensors assigned -- the cost of switching when only one network
-    is resident. The file
-    is read from the page cache; a cold flash read on a board costs more.
+    ``switch_<backend>_s``: the first inference at k after leaving another configuration
+    minus a steady inference at k (medians over ``rounds`` interleaved rounds, batch
+    ``batch``; ``dyndnn.serve.timing``). ``assign_s``: the ``set_active_groups(k)`` call alone
+    in eager PyTorch, an assignment. With onnxruntime, ``server_weight_bytes`` is what its
+    ``Server`` holds for all configurations. ``load_s`` (independent models only, needs ``folder``):
+    network k loaded from a file written to ``folder`` -- the module built without
+    initialisation, ``torch.load`` with ``weights_only=True``, the tensors assigned -- the cost
+    of switching when only one network is resident. The file is read from the page cache; a
+    cold flash read on a board costs more.
     """
-    rows = []
-    loads = repeats if isinstance(model, IndependentModels) and folder is not None else 0
-    for k in range(1, model.groups + 1):
-        def switch(k: int = k) -> None:
-            model.set_active_groups(model.groups)
-            model.set_active_groups(k)
-        row = {"model": model.family, "groups": k, "switch_s": _median_time(switch, repeats),
-               "load_s": float("nan")}
-        if loads:
-            path = Path(folder) / f"{model.family}-k{k}.pt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            net = model.nets[k - 1]
-            torch.save(net.state_dict(), path)
-            shape = net.widths
-            spec = model.spec
+    from dyndnn.export import example_input
+    from dyndnn.serve.timing import switch_costs as measure
 
-            def load(path: Path = path, shape=shape, spec=spec) -> None:
-                with torch.device("meta"):  # no initialisation: the file holds every weight
-                    fresh = PlainAlexNet(*shape, spec.in_channels, spec.image_size,
-                                         spec.num_classes, spec.dropout)
-                fresh.load_state_dict(torch.load(path, weights_only=True), assign=True)
-            row["load_s"] = _median_time(load, max(5, loads // 20))
-        rows.append(row)
-    model.set_active_groups(model.groups)
-    return pd.DataFrame(rows)
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown:
+        raise ValueError(f"unknown backend(s) {unknown}; known: {', '.join(BACKENDS)}")
+    model.eval()
+    x = example_input(model, batch)
+    table = pd.DataFrame({"model": model.family, "groups": range(1, model.groups + 1)})
+    if "eager" in backends:
+        with torch.inference_mode():
+            eager = measure(model, x, rounds)
+        table["assign_s"] = [r["assign_s"] for r in eager]
+        table["switch_eager_s"] = [r["switch_s"] for r in eager]
+    if "onnxruntime" in backends:
+        from dyndnn.serve import Server
+
+        server = Server(model)
+        served = measure(server, x.numpy(), rounds)
+        table["switch_onnxruntime_s"] = [r["switch_s"] for r in served]
+        table["server_weight_bytes"] = server.weight_bytes()  # all G sessions, each tensor once
+    table["load_s"] = float("nan")
+    if isinstance(model, IndependentModels) and folder is not None:
+        table["load_s"] = [_load_time(model, k, Path(folder), max(5, rounds // 5))
+                           for k in table["groups"]]
+    return table
+
+
+def _load_time(model: IndependentModels, k: int, folder: Path, repeats: int) -> float:
+    """Median seconds to rebuild network k from a file (``switch_costs``' ``load_s``)."""
+    path = folder / f"{model.family}-k{k}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    net = model.nets[k - 1]
+    torch.save(net.state_dict(), path)
+    spec = model.spec
+
+    def load() -> None:
+        with torch.device("meta"):  # no initialisation: the file holds every weight
+            fresh = PlainAlexNet(*net.widths, spec.in_channels, spec.image_size,
+                                 spec.num_classes, spec.dropout)
+        fresh.load_state_dict(torch.load(path, weights_only=True), assign=True)
+    return _median_time(load, repeats)
 
 
 def evaluate_run(run_dir: str | Path, models: list[str], dataset: InMemoryDataset, groups: int,
-                 batch_size: int = 500) -> pd.DataFrame:
+                 batch_size: int = 500, backends: tuple[str, ...] = BACKENDS) -> pd.DataFrame:
     """Evaluate every trained model of a run; writes and returns ``eval.csv``.
 
     Each model's final checkpoint is loaded (``final_checkpoint``), every configuration scored
     (``evaluate_configurations``) and its switch costs measured (``switch_costs``: columns
-    ``switch_s`` and ``load_s``).
+    ``assign_s``, ``switch_<backend>_s``, ``load_s``; with onnxruntime also
+    ``server_weight_bytes``, the weights its server holds for all configurations).
     """
     run = Path(run_dir)
     tables = []
     for name in models:
         model, _ = load_checkpoint(final_checkpoint(run, name, groups))
         table = evaluate_configurations(model, dataset, name, batch_size)
-        costs = switch_costs(model, run / "switch")
+        costs = switch_costs(model, run / "switch", backends=tuple(backends))
         tables.append(table.merge(costs.drop(columns="model"), on="groups"))
     table = pd.concat(tables, ignore_index=True)
     table.to_csv(run / "eval.csv", index=False)

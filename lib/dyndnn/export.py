@@ -1,15 +1,19 @@
 """Export one configuration as a standalone static module for a board: TorchScript and ONNX.
 
+>>> done = export_deployment(model, run_dir / "export", k=4)   # bundle + TorchScript, checked
 >>> paths = export_configuration(model, k=2, out_dir=run_dir / "export")
 >>> check_onnx(paths["onnx"], model, k=2)      # max |difference| to the library's outputs
 
 The exported files need nothing of dyndnn: TorchScript loads with ``torch.jit.load`` and ONNX
-with onnxruntime (both take any batch size).
+with onnxruntime (both take any batch size). Every configuration at once, over one weights
+file, is the deployment bundle of ``dyndnn.serve`` (``check_bundle`` compares it with the
+library).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,27 +28,53 @@ def example_input(model: DynamicModel, batch: int = 2, seed: int = 0) -> torch.T
                        generator=generator)
 
 
-def export_configuration(model: DynamicModel, k: int, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``<family>-k{k}.pt`` (TorchScript) and ``.onnx``; returns their paths.
+def _torchscript(model: DynamicModel, k: int, path: Path) -> Path:
+    """Save configuration k as TorchScript at ``path``.
 
-    The group model's static module is scripted; a baseline's is traced (Tann's export keeps a
-    Python loop over its blocks): a configuration's graph is fixed, so tracing loses nothing.
+    The group model's static module is written to be scripted; a baseline's is traced (Tann's
+    export keeps a Python loop over its blocks): a configuration's graph is fixed, so tracing
+    loses nothing.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     static = model.export(k).eval()
-    stem = out_dir / f"{model.family}-k{k}"
-    if isinstance(model, GroupAlexNet):  # its static module is written to be scripted
+    if isinstance(model, GroupAlexNet):
         scripted = torch.jit.script(static)
     else:
         scripted = torch.jit.trace(static, example_input(model))
-    torch.jit.save(scripted, f"{stem}.pt")
+    torch.jit.save(scripted, str(path))
+    return path
+
+
+def export_configuration(model: DynamicModel, k: int, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``<family>-k{k}.pt`` (TorchScript) and ``.onnx`` (torch's exporter); their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"{model.family}-k{k}"
+    _torchscript(model, k, Path(f"{stem}.pt"))
     program = torch.onnx.export(
-        static, (example_input(model),), dynamo=True, verbose=False,
+        model.export(k).eval(), (example_input(model),), dynamo=True, verbose=False,
         input_names=["images"], output_names=["logits"],
         dynamic_shapes=({0: torch.export.Dim("batch")},))
     program.save(f"{stem}.onnx")
     return {"torchscript": Path(f"{stem}.pt"), "onnx": Path(f"{stem}.onnx")}
+
+
+def export_deployment(model: DynamicModel, out_dir: str | Path, k: int | None = None,
+                      accuracy: dict[int, float] | None = None) -> dict[str, Any]:
+    """What a board needs, checked against the library.
+
+    The deployment bundle in ``out_dir`` (every configuration as an ONNX graph over one shared
+    ``weights.bin``, and ``manifest.json``; ``dyndnn.serve``), and configuration ``k``
+    (default: all groups) as TorchScript for boards that run libtorch. Returns the paths and
+    the max |difference| to the library's outputs of each.
+    """
+    from dyndnn.serve import write_bundle
+
+    k = k or model.groups
+    bundle = write_bundle(model, out_dir, accuracy)
+    script = _torchscript(model, k, Path(out_dir) / f"{model.family}-k{k}.pt")
+    return {"bundle": bundle, "torchscript": script,
+            "max_diff_onnxruntime": check_bundle(bundle, model),
+            "max_diff_torchscript": check_torchscript(script, model, k)}
 
 
 @torch.inference_mode()
@@ -67,3 +97,18 @@ def check_torchscript(path: str | Path, model: DynamicModel, k: int, batch: int 
     model.eval()
     with model.active_groups(k):
         return (torch.jit.load(str(path))(x) - model(x)).abs().max().item()
+
+
+@torch.inference_mode()
+def check_bundle(folder: str | Path, model: DynamicModel, batch: int = 5) -> dict[int, float]:
+    """Load a deployment bundle in a ``Server``; max |difference| to the library, per k."""
+    from dyndnn.serve import Server
+
+    server = Server.from_bundle(folder)
+    x = example_input(model, batch, seed=1)
+    model.eval()
+    diffs = {}
+    for k in range(1, model.groups + 1):
+        with model.active_groups(k), server.active_groups(k):
+            diffs[k] = (server(x) - model(x)).abs().max().item()
+    return diffs

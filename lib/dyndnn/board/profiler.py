@@ -37,13 +37,16 @@ if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = [
-    "board", "device", "cores", "threads", "cores_read", "threads_read", "governor",
+    "board", "device", "backend", "cores", "threads", "cores_read", "threads_read", "governor",
     "freq_khz", "cur_freq_khz", "dvfs", "model", "groups", "batch", "repeat", "calls",
     "window_s", "latency_s", "energy_j", "power_w", "meter", "meter_period_s", "modelled",
     "timestamp",
 ]  # fmt: skip
 # A point is done when every repeat of this key is in the CSV
-KEY_COLUMNS = ("model", "device", "cores", "threads", "freq_khz", "groups", "batch")
+KEY_COLUMNS = ("model", "device", "backend", "cores", "threads", "freq_khz", "groups", "batch")
+# eager: PyTorch as trained (the research side); onnxruntime: dyndnn.serve.Server, what a
+# board deploys (CPU execution provider: measured on cpu mappings only)
+BACKENDS = ("eager", "onnxruntime")
 
 # ----------------------------------------------------------------------------------------------
 # worker side: the model, input and meter live in the worker between calls
@@ -59,6 +62,18 @@ def _sync_for(device: str) -> Callable[[], None] | None:
     return None
 
 
+def _runner(backend: str, threads: int) -> Any:
+    """The model as ``backend`` runs it, built once per worker (onnxruntime: a ``Server``)."""
+    st = _WORKER
+    if backend == "eager":
+        return st["model"]
+    if backend not in st:
+        from dyndnn.serve import Server
+
+        st[backend] = Server(st["model"], threads=threads)
+    return st[backend]
+
+
 def _worker_prepare(
     model_factory: Callable[[], Any],
     input_shape: tuple[int, ...],
@@ -68,6 +83,8 @@ def _worker_prepare(
     groups: int,
     batch: int,
     warmup: int,
+    backend: str = "eager",
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Build the model and meter once per worker, switch configuration, warm up."""
     import torch
@@ -80,13 +97,16 @@ def _worker_prepare(
         st["model"] = model.eval().to(device)
         st["meter"] = make_meter(meter_spec, root, device)
         st["sync"] = _sync_for(device)
-    model, meter = st["model"], st["meter"]
-    model.set_active_groups(groups)
+    meter = st["meter"]
+    runner = _runner(backend, threads)
+    runner.set_active_groups(groups)
     x = torch.randn(batch, *input_shape, device=device)
-    st["fn"] = lambda: model(x)
+    if backend != "eager":
+        x = x.numpy()
+    st["fn"] = lambda: runner(x)
     with torch.inference_mode():
         for _ in range(warmup):
-            model(x)
+            runner(x)
     if st["sync"]:
         st["sync"]()
     return {
@@ -123,10 +143,12 @@ def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
 # parent side
 
 
-def _key(model: str, m: Mapping, freq_khz: int | None, groups: int, batch: int) -> tuple:
+def _key(model: str, m: Mapping, freq_khz: int | None, groups: int, batch: int,
+         backend: str) -> tuple:
     return (
         model,
         m.device,
+        backend,
         m.cores_str,
         str(m.threads),
         "" if freq_khz is None else str(freq_khz),
@@ -190,8 +212,9 @@ def profile_sweep(
     root: str | os.PathLike = "/",
     recovery_file: str | os.PathLike | None = None,
     progress: bool = True,
+    backends: Sequence[str] = ("eager",),
 ) -> pd.DataFrame:
-    """Measure every (groups, mapping, frequency, batch) point; returns the whole CSV.
+    """Measure every (groups, mapping, frequency, backend, batch) point; returns the whole CSV.
 
     ``model_factory``: picklable, no arguments, returns a module with ``set_active_groups(k)``
     (a ``functools.partial`` of a module-level function). ``mappings``: ``Mapping`` objects or
@@ -200,6 +223,9 @@ def profile_sweep(
     (``auto``, ``rapl``, ``ina231``, ``ina3221``, ``nvml``, ``modelled``) or a picklable meter
     factory, made in the worker. One row per repeat; ``latency_s`` and ``energy_j`` are per
     inference (one forward pass of ``batch`` inputs), ``power_w`` the window's average.
+    ``backends``: ``eager`` (the module itself) and/or ``onnxruntime`` (a
+    ``dyndnn.serve.Server`` of it, built once per worker with the mapping's threads; CPU
+    mappings only: a CUDA mapping is measured in eager alone, and says so).
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -211,15 +237,25 @@ def profile_sweep(
     board = board or board_name(root)
     model = model_name or _model_name(model_factory)
     maps = [(Mapping.parse(m) if isinstance(m, str) else m).resolved() for m in mappings]
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown or not backends:
+        raise BoardError(f"backends must be among {', '.join(BACKENDS)}; got {list(backends)}")
+    for m in maps:
+        if m.device != "cpu" and set(backends) - {"eager"}:
+            print(f"{m.label}: onnxruntime runs on the CPU here; this mapping is measured in "
+                  "eager PyTorch only")
     _drop_partial_last_line(out)
     done = completed_repeats(out)
 
-    def todo(m: Mapping, f: int | None, g: int, b: int) -> list[int]:
-        key = _key(model, m, f, g, b)
+    def todo(m: Mapping, f: int | None, be: str, g: int, b: int) -> list[int]:
+        if be != "eager" and m.device != "cpu":
+            return []
+        key = _key(model, m, f, g, b, be)
         return [r for r in range(repeats) if (*key, r) not in done]
 
-    points = list(product(maps, frequencies, groups_list, batch_sizes))
+    points = list(product(maps, frequencies, backends, groups_list, batch_sizes))
     pending = sum(len(todo(*p)) for p in points)
+    total = sum(repeats for p in points if p[2] == "eager" or p[0].device == "cpu")
     needs_dvfs = any(f is not None for f in frequencies)
     dvfs_ctx: Any = (
         DvfsController(root, recovery_file, gpu=False) if needs_dvfs else contextlib.nullcontext()
@@ -229,8 +265,8 @@ def profile_sweep(
         dvfs_ctx as dvfs,
         open(out, "a", newline="") as fh,
         tqdm(
-            total=len(points) * repeats,
-            initial=len(points) * repeats - pending,
+            total=total,
+            initial=total - pending,
             desc="profile",
             unit="window",
             disable=not progress,
@@ -241,15 +277,17 @@ def profile_sweep(
             writer.writeheader()
 
         def run_point(
-            worker: MappedWorker, m: Mapping, f: int | None, dvfs_state: str, g: int, b: int
+            worker: MappedWorker, m: Mapping, f: int | None, dvfs_state: str, be: str, g: int,
+            b: int
         ) -> None:
             worker.call(_worker_prepare, model_factory, tuple(input_shape), m.device, meter,
-                        str(root), g, b, warmup)  # fmt: skip
-            for r in todo(m, f, g, b):
+                        str(root), g, b, warmup, be, m.threads)  # fmt: skip
+            for r in todo(m, f, be, g, b):
                 res = worker.call(_worker_repeat, min_window_s, str(root))
                 writer.writerow(
                     dict(
-                        board=board, device=m.device, cores=m.cores_str, threads=m.threads,
+                        board=board, device=m.device, backend=be, cores=m.cores_str,
+                        threads=m.threads,
                         cores_read=format_cpu_list(res.cores_read), threads_read=res.threads_read,
                         freq_khz="" if f is None else f, dvfs=dvfs_state, model=model, groups=g,
                         batch=b, repeat=r, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -265,8 +303,10 @@ def profile_sweep(
             bar.set_postfix_str(m.label)
             with MappedWorker(m) as worker:
                 for f in frequencies:
+                    # the backends alternate point by point: a drift in load hits both alike
                     left = [
-                        (g, b) for g, b in product(groups_list, batch_sizes) if todo(m, f, g, b)
+                        (be, g, b) for g, b, be in product(groups_list, batch_sizes, backends)
+                        if todo(m, f, be, g, b)
                     ]
                     if not left:
                         continue
@@ -274,6 +314,6 @@ def profile_sweep(
                     if f is not None:
                         dvfs.set_cpu_freq(f, cpus=m.cores)
                         dvfs_state = "read-only" if dvfs.read_only else "applied"
-                    for g, b in left:
-                        run_point(worker, m, f, dvfs_state, g, b)
+                    for be, g, b in left:
+                        run_point(worker, m, f, dvfs_state, be, g, b)
     return pd.read_csv(out)

@@ -227,43 +227,37 @@ def _tann_plan(model: TannAlexNet) -> ServingPlan:
         for g, fc in enumerate(layers):
             t[f"{name}.{g}.weight"], t[f"{name}.{g}.bias"] = _array(fc.weight), _array(fc.bias)
 
-    def blocks(b: _Builder, x: str, width_of, run) -> list[str]:
-        outs = []
-        for g in range(b.k):
-            width = width_of(g)
-            # block g reads the input prefix of blocks 1..g; the first layer reads all of it
-            part = x if width is None else b.op("Slice", [x, b.const([0]), b.const([width]),
-                                                          b.const([1])])
-            outs.append(run(g, part))
-        return outs
-
-    def concat(b: _Builder, outs: list[str]) -> str:
-        return outs[0] if len(outs) == 1 else b.op("Concat", outs, axis=1)
-
     for k in range(1, model.groups + 1):
-        b = _Builder(plan, k)
-        x = INPUT
-        for i, (convs, pool) in enumerate(zip(model.convs, ALEXNET_POOL_AFTER, strict=True)):
-            outs = blocks(b, x, lambda g, convs=convs, i=i: None if i == 0
-                          else convs[g].in_channels,
-                          lambda g, part, convs=convs, i=i: b.conv(
-                              part, b.tensor(f"conv{i}.{g}.weight"),
-                              b.tensor(f"conv{i}.{g}.bias"), convs[g].kernel_size[0]))
-            x = b.op("Relu", [concat(b, outs)])
-            x = b.pool(x) if pool else x
-        x = b.op("Flatten", [x], axis=1)
-        layers = [*((f"fc{i}", fcs) for i, fcs in enumerate(model.fcs)), ("head", model.heads)]
-        for name, fcs in layers:
-            outs = blocks(b, x, lambda g, fcs=fcs: fcs[g].in_features,
-                          lambda g, part, name=name: b.op(
-                              "Gemm", [part, b.tensor(f"{name}.{g}.weight"),
-                                       b.tensor(f"{name}.{g}.bias")], transB=1))
-            if name == "head":  # the classifier sums the blocks' logits
-                x = outs[0] if len(outs) == 1 else b.op("Sum", outs)
-            else:
-                x = b.op("Relu", [concat(b, outs)])
-        plan.graphs.append(b.finish(x, model.macs(k)))
+        plan.graphs.append(_tann_graph(plan, model, k))
     return plan
+
+
+def _prefix(b: _Builder, x: str, width: int | None) -> str:
+    """The first ``width`` channels / features of ``x`` (all of it for None)."""
+    return x if width is None else b.op("Slice", [x, b.const([0]), b.const([width]),
+                                                  b.const([1])])
+
+
+def _tann_graph(plan: ServingPlan, model: TannAlexNet, k: int) -> ConfigGraph:
+    b = _Builder(plan, k)
+    x = INPUT
+    for i, (convs, pool) in enumerate(zip(model.convs, ALEXNET_POOL_AFTER, strict=True)):
+        # block g reads the input prefix of blocks 1..g; the first layer reads the whole image
+        outs = [b.conv(_prefix(b, x, None if i == 0 else convs[g].in_channels),
+                       b.tensor(f"conv{i}.{g}.weight"), b.tensor(f"conv{i}.{g}.bias"),
+                       convs[g].kernel_size[0]) for g in range(k)]
+        x = b.op("Relu", [outs[0] if k == 1 else b.op("Concat", outs, axis=1)])
+        x = b.pool(x) if pool else x
+    x = b.op("Flatten", [x], axis=1)
+    layers = [*((f"fc{i}", fcs) for i, fcs in enumerate(model.fcs)), ("head", model.heads)]
+    for name, fcs in layers:
+        outs = [b.op("Gemm", [_prefix(b, x, fcs[g].in_features), b.tensor(f"{name}.{g}.weight"),
+                              b.tensor(f"{name}.{g}.bias")], transB=1) for g in range(k)]
+        if name == "head":  # the classifier sums the blocks' logits
+            x = outs[0] if k == 1 else b.op("Sum", outs)
+        else:
+            x = b.op("Relu", [outs[0] if k == 1 else b.op("Concat", outs, axis=1)])
+    return b.finish(x, model.macs(k))
 
 
 @torch.no_grad()

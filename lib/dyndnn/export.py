@@ -82,8 +82,11 @@ def check_onnx(path: str | Path, model: DynamicModel, k: int, batch: int = 5) ->
     """Run the ONNX file in onnxruntime; max |difference| to the library's outputs."""
     import onnxruntime as ort  # imported here: only this check needs it
 
+    from dyndnn.serve.server import session_options
+
     x = example_input(model, batch, seed=1)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), session_options(),
+                                   providers=["CPUExecutionProvider"])
     got = torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
     model.eval()
     with model.active_groups(k):

@@ -122,3 +122,25 @@ def test_foreign_csv_is_refused(tmp_path):
     out.write_text("a,b\n1,2\n")
     with pytest.raises(BoardError, match="new out_csv"):
         profile_sweep(out_csv=out, **SWEEP)
+
+
+def tiny_group_model():
+    from dyndnn.models import GroupAlexNet
+
+    torch.manual_seed(0)
+    return GroupAlexNet(groups=2, width=0.0625, in_channels=3, image_size=16).eval()
+
+
+def test_sweep_measures_each_backend_alike(tmp_path):
+    sweep = SWEEP | dict(model_factory=tiny_group_model, mappings=["cpu:0x1"], repeats=1,
+                         backends=("eager", "onnxruntime"))
+    df = profile_sweep(out_csv=tmp_path / "p.csv", **sweep)
+    assert list(df.columns) == COLUMNS
+    # every configuration on both engines, one row each; the engines alternate point by point
+    assert list(zip(df["groups"], df["backend"], strict=True)) == [
+        (1, "eager"), (1, "onnxruntime"), (2, "eager"), (2, "onnxruntime")]
+    assert (df["latency_s"] > 0).all() and (df["threads_read"] == 1).all()
+    # a rerun with one more engine measures nothing again; an unknown engine is refused
+    assert len(profile_sweep(out_csv=tmp_path / "p.csv", **sweep)) == 4
+    with pytest.raises(BoardError, match="backends must be among eager, onnxruntime"):
+        profile_sweep(out_csv=tmp_path / "p.csv", **(sweep | dict(backends=("tvm",))))

@@ -11,6 +11,6 @@
 """
 
 from dyndnn.serve.bundle import BundleError, read_manifest, write_bundle
-from dyndnn.serve.server import Server
+from dyndnn.serve.server import Server, session_options
 
-__all__ = ["BundleError", "Server", "read_manifest", "write_bundle"]
+__all__ = ["BundleError", "Server", "read_manifest", "session_options", "write_bundle"]

@@ -15,10 +15,10 @@ session; ``repack_weights=False`` (the default) turns both off and keeps the sha
 ``repack_weights=True`` lets onnxruntime repack: faster convolutions at large batches, but each
 session then holds its own copy of the repacked weights.
 
-The sessions run on one process-wide thread pool where onnxruntime allows it (the first
-``Server`` of a process sets its size): a pool per session leaves the previous session's
-threads spinning on the cores the next one needs, which made the first inference after a
-switch up to 3.6x slower here.
+The sessions run on onnxruntime's process-wide thread pool (``session_options``; the first
+session of a process sets its size): a pool per session leaves the previous session's threads
+spinning on the cores the next one needs, which made the first inference after a switch up to
+3.6x slower here.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,20 +36,36 @@ import onnxruntime as ort
 
 from dyndnn.serve.bundle import read_manifest
 
-_POOL: dict[str, int] = {}  # the global thread pool's size, once set in this process
+_POOL: dict[str, int] = {}  # the size of onnxruntime's process-wide thread pool, once set
 
 
-def _thread_pool(threads: int) -> str:
-    """Use onnxruntime's process-wide pool of ``threads`` threads if we can; say which pool."""
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """Options for any onnxruntime session of this process, on one process-wide thread pool.
+
+    The first call sets the pool's size (``threads``, default: the cores this process may
+    use); once it exists onnxruntime refuses sessions with pools of their own, so every session
+    here, a ``Server``'s or not, takes its options from this function. A later call asking for
+    another size gets the pool as it is, with a warning (``pool_threads()`` says its size).
+    """
     from onnxruntime.capi import _pybind_state as ort_c
 
-    if not _POOL:
-        try:  # only before onnxruntime's environment exists, i.e. before any session
-            ort_c.set_global_thread_pool_sizes(threads, 1)
-            _POOL["threads"] = threads
-        except Exception:  # noqa: BLE001 (the binding raises a bare RuntimeError/Fail)
-            _POOL["threads"] = -1  # another session came first: per-session pools from now on
-    return "global" if _POOL["threads"] == threads else "per-session"
+    threads = threads or len(os.sched_getaffinity(0))
+    if "threads" not in _POOL:
+        ort_c.set_global_thread_pool_sizes(threads, 1)
+        _POOL["threads"] = threads
+    elif _POOL["threads"] != threads:
+        warnings.warn(f"onnxruntime's thread pool in this process has {_POOL['threads']} "
+                      f"threads; {threads} were asked for (each profiled mapping runs in a "
+                      "process of its own, with its own pool)", stacklevel=2)
+    options = ort.SessionOptions()
+    options.use_per_session_threads = False
+    options.log_severity_level = 3  # not onnxruntime's notes on unused initializers and the like
+    return options
+
+
+def pool_threads() -> int | None:
+    """Threads of this process's onnxruntime pool (None before the first session)."""
+    return _POOL.get("threads")
 
 
 def _rss_bytes() -> int | None:
@@ -84,26 +101,22 @@ class Server:
         self.manifest = manifest
         self.family: str = manifest["family"]
         self.groups: int = manifest["groups"]
-        self.threads = threads or len(os.sched_getaffinity(0))
         self.repack_weights = repack_weights
         rss_before = _rss_bytes()
-        self.thread_pool = _thread_pool(self.threads)
+        session_options(threads)  # the process-wide pool exists before the sessions
+        self.threads = pool_threads()
         # one buffer for every tensor; the sessions read views of it, never copies
         self._buffer = np.fromfile(folder / manifest["weights"]["file"], dtype=np.uint8)
         self._values: list[ort.OrtValue] = []  # must outlive the sessions that read them
         self._sessions = [self._session(folder, c) for c in manifest["configurations"]]
+        self._runs = [session.run for session in self._sessions]  # bound once: a switch is O(1)
         rss_after = _rss_bytes()
         self.build_rss_bytes = (None if rss_before is None or rss_after is None
                                 else rss_after - rss_before)
         self.set_active_groups(self.groups)
 
     def _session(self, folder: Path, configuration: dict[str, Any]) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # onnxruntime's warnings about unused threads and the like
-        if self.thread_pool == "global":
-            options.use_per_session_threads = False
-        else:
-            options.intra_op_num_threads = self.threads
+        options = session_options(self.threads)
         disabled = []
         if not self.repack_weights:
             options.add_session_config_entry("session.disable_prepacking", "1")
@@ -133,7 +146,7 @@ class Server:
         if not 1 <= k <= self.groups:
             raise ValueError(f"active groups must be between 1 and {self.groups}; got {k}")
         self._active = k
-        self._run = self._sessions[k - 1].run
+        self._run = self._runs[k - 1]
 
     @contextlib.contextmanager
     def active_groups(self, k: int) -> Iterator[Server]:
@@ -174,5 +187,5 @@ class Server:
 
     def __repr__(self) -> str:
         return (f"Server({self.family}, G={self.groups}, active={self._active}, "
-                f"{self.weight_bytes():,} weight bytes, {self.threads} threads "
-                f"({self.thread_pool} pool), repack_weights={self.repack_weights})")
+                f"{self.weight_bytes():,} weight bytes, {self.threads} threads, "
+                f"repack_weights={self.repack_weights})")

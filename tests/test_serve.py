@@ -1,0 +1,216 @@
+"""The serving engine: every family in onnxruntime, one set of weights, honest switch costs."""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from dyndnn.models import FAMILIES, build_model
+from dyndnn.serve import BundleError, Server, read_manifest, write_bundle
+from dyndnn.serve.timing import switch_costs
+
+SPEC = {"groups": 3, "width": 0.125, "in_channels": 1, "image_size": 28}
+README = Path(__file__).parents[1] / "README.md"
+
+
+def trained_like(family, combine="mean"):
+    """A model whose BatchNorms are not the identity, so a wrong fold shows."""
+    torch.manual_seed(0)
+    extra = {"combine": combine} if family == "group-alexnet" else {"family": family}
+    model = build_model({**SPEC, **extra}).eval()
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.uniform_(-0.5, 0.5)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 2.0)
+        for name, p in model.named_parameters():
+            if "norm" in name and p.dim() == 1:
+                p.uniform_(0.5, 1.5)
+    return model
+
+
+def eager(model, x, k):
+    with torch.inference_mode(), model.active_groups(k):
+        return model(x)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_configuration_of_every_family_matches_eager(family):
+    model = trained_like(family)
+    server = Server(model)
+    x = torch.randn(4, 1, 28, 28)
+    for k in range(1, model.groups + 1):
+        server.set_active_groups(k)
+        got = server(x)
+        assert isinstance(got, torch.Tensor) and got.shape == (4, 10)
+        assert (got - eager(model, x, k)).abs().max() < 1e-4, (family, k)
+        as_numpy = server(x.numpy())
+        assert isinstance(as_numpy, np.ndarray) and np.array_equal(as_numpy, got.numpy())
+        assert server.macs(k) == model.macs(k)
+    assert server.num_active_groups == model.groups
+
+
+def test_sum_rule_and_any_batch_size():
+    model = trained_like("group-alexnet", combine="sum")
+    server = Server(model)
+    for batch in (1, 7):
+        x = torch.randn(batch, 1, 28, 28)
+        with server.active_groups(2):
+            assert (server(x) - eager(model, x, 2)).abs().max() < 1e-4
+    assert server.num_active_groups == 3  # the with block switched back
+
+
+def test_group_model_weights_are_one_set_shared_by_every_configuration():
+    model = trained_like("group-alexnet")
+    server = Server(model)
+    G = model.groups
+    # each tensor once: all G configurations hold what the full one reads
+    assert server.weight_bytes() == server.configuration_weight_bytes(G)
+    assert [server.configuration_weight_bytes(k) for k in range(1, G + 1)] == sorted(
+        server.configuration_weight_bytes(k) for k in range(1, G + 1))
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    before = {k: server(x) for k in range(1, G + 1) if not server.set_active_groups(k)}
+    # change the first conv's weights and the last layer's bias in the shared buffer only
+    for name in ("conv0.weight", "fc2.bias"):
+        tensor = server.manifest["weights"]["tensors"][name]
+        server.tensor_view(tensor["offset"], tensor["shape"])[...] *= 1.5
+    for k in range(1, G + 1):
+        server.set_active_groups(k)
+        assert not np.allclose(server(x), before[k]), f"configuration {k} kept its own copy"
+
+
+def test_baselines_report_the_bytes_they_hold():
+    group = Server(trained_like("group-alexnet"))
+    independent = Server(trained_like("independent"))
+    tann = Server(trained_like("tann"))
+    slim = Server(trained_like("slimmable"))
+    # independent networks and slimmable widths (folded BN differs per width) hold one set
+    # per configuration; Tann's configurations share whole blocks
+    for server in (independent, slim):
+        assert server.weight_bytes() == sum(server.configuration_weight_bytes(k)
+                                            for k in (1, 2, 3))
+    assert tann.weight_bytes() == tann.configuration_weight_bytes(3)
+    assert independent.weight_bytes() > 1.5 * group.weight_bytes()
+
+
+def test_switching_builds_nothing_and_allocates_nothing(monkeypatch):
+    server = Server(trained_like("group-alexnet"))
+    sessions = list(server._sessions)
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("a switch built a session")
+
+    monkeypatch.setattr(ort, "InferenceSession", no_session)
+    ks = [1 + i % 3 for i in range(2000)]
+    for k in ks[:10]:  # warm: first calls may intern names
+        server.set_active_groups(k)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for k in ks:
+        server.set_active_groups(k)
+    after, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert after - before == 0
+    assert server._sessions == sessions
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        server.set_active_groups(4)
+
+
+def test_bundle_round_trip_and_manifest(tmp_path):
+    model = trained_like("group-alexnet")
+    folder = write_bundle(model, tmp_path / "export", accuracy={1: 0.8, 2: 0.85, 3: 0.9})
+    manifest = read_manifest(folder)
+    assert manifest["family"] == "group-alexnet" and manifest["groups"] == 3
+    assert manifest["input"]["shape"] == ["batch", 1, 28, 28]
+    assert [c["macs"] for c in manifest["configurations"]] == [model.macs(k) for k in (1, 2, 3)]
+    assert [c["accuracy"] for c in manifest["configurations"]] == [0.8, 0.85, 0.9]
+    # configuration k reads a prefix of the same tensor: same offset, shorter length
+    offsets = {c["k"]: c["initializers"]["conv1.weight"] for c in manifest["configurations"]}
+    assert offsets[1]["offset"] == offsets[3]["offset"]
+    assert 3 * offsets[1]["length"] == offsets[3]["length"]
+    assert all(t["offset"] % 4096 == 0 for t in manifest["weights"]["tensors"].values())
+    server = Server.from_bundle(folder)
+    x = torch.randn(2, 1, 28, 28)
+    for k in (1, 2, 3):
+        with server.active_groups(k):
+            assert (server(x) - eager(model, x, k)).abs().max() < 1e-4
+
+
+def test_broken_bundles_are_named(tmp_path):
+    with pytest.raises(BundleError, match="manifest.json is missing"):
+        Server.from_bundle(tmp_path)
+    folder = write_bundle(trained_like("tann"), tmp_path / "b")
+    weights = folder / "weights.bin"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(BundleError, match="shorter than"):
+        read_manifest(folder)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match="not valid JSON"):
+        read_manifest(folder)
+
+
+def test_readme_snippet_runs_with_onnxruntime_alone(tmp_path):
+    """The README's board snippet, run where neither torch nor dyndnn can be imported."""
+    model = trained_like("group-alexnet")
+    folder = write_bundle(model, tmp_path / "export")
+    snippet = re.search(r"<!-- bundle-snippet -->\n```python\n(.*?)```", README.read_text(),
+                        re.S).group(1)
+    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "images.npy", x)
+    script = ("import sys\nsys.modules['torch'] = None\nsys.modules['dyndnn'] = None\n"
+              f"import os\nos.chdir({str(tmp_path)!r})\n" + snippet
+              + "\nimport numpy\nnumpy.save('logits.npy', logits)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = np.load(tmp_path / "logits.npy")
+    k = json.loads((folder / "manifest.json").read_text())["groups"]
+    assert np.abs(got - eager(model, torch.from_numpy(x), k).numpy()).max() < 1e-4
+
+
+class SlowFirstRunner:
+    """A fake engine: the first call after a switch takes ``extra_s`` more than a steady one."""
+
+    def __init__(self, groups=3, steady_s=0.0005, extra_s=0.002):
+        self.groups, self.steady_s, self.extra_s = groups, steady_s, extra_s
+        self.cold = False
+
+    def set_active_groups(self, k):
+        self.cold = True
+
+    def __call__(self, x):
+        time.sleep(self.steady_s + (self.extra_s if self.cold else 0.0))
+        self.cold = False
+
+
+def test_switch_cost_is_first_inference_minus_steady():
+    rows = switch_costs(SlowFirstRunner(), None, rounds=15, warmup=1)
+    assert [r["groups"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert r["switch_s"] == pytest.approx(r["first_s"] - r["steady_s"])
+        assert 0.0015 < r["switch_s"] < 0.004  # the extra 2 ms, give or take the sleep's slack
+        assert r["assign_s"] < 0.001
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        switch_costs(SlowFirstRunner(), None, rounds=0)
+
+
+def test_server_from_bundle_needs_no_torch(tmp_path):
+    folder = write_bundle(trained_like("group-alexnet"), tmp_path / "export")
+    script = ("import sys\nsys.modules['torch'] = None\nimport numpy as np\n"
+              "from dyndnn.serve import Server\n"
+              f"server = Server.from_bundle({str(folder)!r})\n"
+              "server.set_active_groups(1)\n"
+              "print(server(np.zeros((1, 1, 28, 28), np.float32)).shape)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(1, 10)"

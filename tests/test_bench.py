@@ -15,3 +15,20 @@ def test_bench_runs_and_writes_every_section(tmp_path, capsys):
     assert all(v > 0 for r in results["latency"]["batches"].values()
                for v in r["latency_s"].values())
     assert "MAC ratio 2.00x" in capsys.readouterr().out
+
+
+def test_serving_section_compares_engines_side_by_side(tmp_path, capsys):
+    results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
+                    "--only", "serving"])
+    serving = json.loads((tmp_path / "serving.json").read_text())
+    assert set(results) == {"serving"} and serving["mac_ratio"] == 2.0
+    for row in serving["batches"].values():
+        assert set(row["latency_s"]) == {"eager", "onnxruntime", "onnxruntime-repacked"}
+        assert all(v > 0 for lat in row["latency_s"].values() for v in lat.values())
+        assert row["onnxruntime"]["speedup_k1"] == (row["latency_s"]["eager"]["1"]
+                                                   / row["latency_s"]["onnxruntime"]["1"])
+    memory = serving["memory"]
+    assert memory["server_weight_bytes"] == memory["full_configuration_weight_bytes"]
+    assert memory["rss_server_bytes"] > 0 and memory["rss_single_full_session_bytes"] > 0
+    assert set(serving["switch"]) == {"eager", "onnxruntime", "onnxruntime-repacked"}
+    assert "vs eager: k=1" in capsys.readouterr().out

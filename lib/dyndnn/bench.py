@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
+from dyndnn.bench_serving import bench_serving, print_serving, write_serving
 from dyndnn.config import TrainSection
 from dyndnn.models import GroupAlexNet
 from dyndnn.pipeline import OUTPUTS_DIR
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--in-channels", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
     parser.add_argument("--out", default=str(OUTPUTS_DIR / "bench"))
+    parser.add_argument("--only", choices=["all", "serving"], default="all",
+                        help="serving: eager vs onnxruntime alone")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     model = GroupAlexNet(args.groups, args.width, args.in_channels, args.image_size).eval()
@@ -202,6 +205,13 @@ def main(argv: list[str] | None = None) -> dict:
                "machine": platform.processor() or platform.machine(),
                "model": {"groups": args.groups, "width": args.width,
                          "image_size": args.image_size, "in_channels": args.in_channels}}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    serving = bench_serving(model, (1, 16, 64), run_time, switch_rounds=30 if args.quick else 100)
+    write_serving(serving, out / "serving.json", context)
+    print_serving(serving)
+    if args.only == "serving":
+        return {"serving": serving}
     results = {
         "latency": bench_latency(model, (1, 16, 64), run_time),
         "floor": bench_floor(model, run_time),
@@ -210,8 +220,6 @@ def main(argv: list[str] | None = None) -> dict:
         "training": bench_training(model, 64, 3 if args.quick else 6, 3),
         "gflops": bench_gflops(model, 64, run_time),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     for name, section in results.items():
         (out / f"{name}.json").write_text(json.dumps({**section, "context": context}, indent=2)
                                           + "\n")
@@ -243,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"inference: {g['model_gflops']:.1f} GFLOP/s vs matmul {g['matmul_gflops']:.1f} "
           f"GFLOP/s = {g['fraction']:.0%} (target >= 50%) {_mark(g['met'])}")
     print(f"written: {out}/*.json")
-    return results
+    return {**results, "serving": serving}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+"""``make bench``, serving section: eager PyTorch against onnxruntime, side by side.
+
+On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one run:
+
+- latency of every configuration at batch 1, 16 and 64 on three engines, in interleaved
+  rounds (each keeps its median): ``eager``, ``onnxruntime`` (``Server``: weights shared, no
+  repacking) and ``onnxruntime-repacked`` (``repack_weights=True``: onnxruntime's NCHWc
+  layout and prepacking, each session its own weights);
+- per engine and batch, the time range (k=G / k=1) against the MAC ratio, and onnxruntime's
+  speed-up over eager at k=1 and k=G;
+- weight bytes of the server for all G configurations against the full configuration's, and
+  resident memory (measured in fresh processes) of the server against one plain session of
+  the full configuration;
+- what a switch costs per engine (first inference after a switch minus a steady one).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.benchmark import Timer
+
+from dyndnn.models import DynamicModel
+from dyndnn.serve import Server, write_bundle
+from dyndnn.serve.timing import switch_costs
+
+ENGINES = ("eager", "onnxruntime", "onnxruntime-repacked")
+TARGETS = {"range_vs_macs": 0.85, "speedup_k1_b1": 3.0, "weight_ratio": 1.1, "switch_us": 100.0}
+
+# run in a fresh process: resident memory of what one script builds, nothing else in the way
+_RSS_SCRIPT = """
+import json, sys, numpy as np, psutil, onnxruntime as ort
+from dyndnn.serve import Server, session_options
+folder, what = sys.argv[1], sys.argv[2]
+x = np.zeros([1, *json.load(open(folder + "/manifest.json"))["input"]["shape"][1:]], np.float32)
+options = session_options()
+before = psutil.Process().memory_info().rss
+if what == "single":
+    manifest = json.load(open(folder + "/manifest.json"))
+    sessions = [ort.InferenceSession(folder + "/" + manifest["configurations"][-1]["file"],
+                                     options, providers=["CPUExecutionProvider"])]
+    sessions[0].run(None, {"images": x})
+else:
+    server = Server.from_bundle(folder, repack_weights=what == "repacked")
+    for k in range(1, server.groups + 1):
+        server.set_active_groups(k)
+        server(x)
+print(psutil.Process().memory_info().rss - before)
+"""
+
+
+def _median_s(fn: Any, min_run_time: float) -> float:
+    timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def _rss_bytes(folder: Path, what: str) -> int:
+    done = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(folder), what],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def bench_serving(model: DynamicModel, batches: tuple[int, ...] = (1, 16, 64),
+                  min_run_time: float = 1.0, rounds: int = 3,
+                  switch_rounds: int = 100) -> dict[str, Any]:
+    """Every measurement of the serving section (see the module docstring)."""
+    G, spec = model.groups, model.spec
+    model.eval()
+    runners = {"eager": model, "onnxruntime": Server(model),
+               "onnxruntime-repacked": Server(model, repack_weights=True)}
+    macs = {k: model.macs(k) for k in range(1, G + 1)}
+    out: dict[str, Any] = {"macs": macs, "mac_ratio": macs[G] / macs[1], "batches": {}}
+    with torch.inference_mode():
+        for batch in batches:
+            x = torch.randn(batch, spec.in_channels, spec.image_size, spec.image_size)
+            inputs = {"eager": x, "onnxruntime": x.numpy(), "onnxruntime-repacked": x.numpy()}
+            runs: dict[str, dict[int, list[float]]] = {e: {k: [] for k in macs} for e in ENGINES}
+            for _ in range(rounds):  # interleaved: a burst of load hits every engine alike
+                for k in macs:
+                    for engine, runner in runners.items():
+                        runner.set_active_groups(k)
+                        runs[engine][k].append(_median_s(
+                            lambda r=runner, i=inputs[engine]: r(i), min_run_time / rounds))
+            latency = {e: {k: sorted(v)[len(v) // 2] for k, v in per.items()}
+                       for e, per in runs.items()}
+            row: dict[str, Any] = {"latency_s": latency}
+            for engine, lat in latency.items():
+                time_range = lat[G] / lat[1]
+                row[engine] = {"time_range": time_range,
+                               "range_vs_macs": time_range / out["mac_ratio"]}
+            for engine in ENGINES[1:]:
+                row[engine]["speedup_k1"] = latency["eager"][1] / latency[engine][1]
+                row[engine]["speedup_kG"] = latency["eager"][G] / latency[engine][G]
+            out["batches"][batch] = row
+        x = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
+        out["switch"] = {engine: switch_costs(runner, x if engine == "eager" else x.numpy(),
+                                              switch_rounds)
+                         for engine, runner in runners.items()}
+    server = runners["onnxruntime"]
+    with tempfile.TemporaryDirectory() as folder:
+        write_bundle(model, folder)
+        out["memory"] = {
+            "server_weight_bytes": server.weight_bytes(),
+            "full_configuration_weight_bytes": server.configuration_weight_bytes(G),
+            "weight_ratio": server.weight_bytes() / server.configuration_weight_bytes(G),
+            "rss_server_bytes": _rss_bytes(Path(folder), "server"),
+            "rss_server_repacked_bytes": _rss_bytes(Path(folder), "repacked"),
+            "rss_single_full_session_bytes": _rss_bytes(Path(folder), "single"),
+        }
+    b1 = out["batches"].get(1)
+    if b1:
+        ort_b1 = b1["onnxruntime"]
+        worst_switch = max(r["switch_s"] for r in out["switch"]["onnxruntime"])
+        out["met"] = {
+            "range_vs_macs_b1": ort_b1["range_vs_macs"] >= TARGETS["range_vs_macs"],
+            "speedup_k1_b1": ort_b1["speedup_k1"] >= TARGETS["speedup_k1_b1"],
+            "weight_ratio": out["memory"]["weight_ratio"] <= TARGETS["weight_ratio"],
+            "switch_us": worst_switch * 1e6 < TARGETS["switch_us"]}
+    return out
+
+
+def _mark(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def print_serving(result: dict[str, Any]) -> None:
+    """The serving section as a table."""
+    G = max(result["macs"])
+    print(f"serving (MAC ratio k={G}/k=1: {result['mac_ratio']:.2f}x):")
+    for batch, row in result["batches"].items():
+        for engine in ENGINES:
+            lat = row["latency_s"][engine]
+            stats = row[engine]
+            extra = (f" | vs eager: k=1 {stats['speedup_k1']:.2f}x, k={G} "
+                     f"{stats['speedup_kG']:.2f}x" if "speedup_k1" in stats else "")
+            print(f"  batch {batch:>3} {engine:<21}" + "  ".join(
+                f"k={k}: {v * 1e3:7.3f} ms" for k, v in lat.items())
+                + f" | range {stats['time_range']:.2f}x = {stats['range_vs_macs']:.2f} of MACs"
+                + extra)
+    for engine, rows in result["switch"].items():
+        print(f"  switch {engine:<21}" + "  ".join(
+            f"k={r['groups']}: {r['switch_s'] * 1e6:+.0f} us" for r in rows)
+            + f"  (assignment {max(r['assign_s'] for r in rows) * 1e6:.1f} us at most)")
+    m = result["memory"]
+    print(f"  weights: server {m['server_weight_bytes']:,} B for all {G} configurations vs full "
+          f"configuration {m['full_configuration_weight_bytes']:,} B = {m['weight_ratio']:.2f}x;"
+          f" resident: server {m['rss_server_bytes'] / 2**20:.1f} MiB, repacked "
+          f"{m['rss_server_repacked_bytes'] / 2**20:.1f} MiB, one session of k={G} "
+          f"{m['rss_single_full_session_bytes'] / 2**20:.1f} MiB")
+    if "met" in result:
+        print("  targets: " + ", ".join(f"{name} {_mark(ok)}" for name, ok
+                                        in result["met"].items()))
+
+
+def write_serving(result: dict[str, Any], path: Path, context: dict[str, Any]) -> None:
+    """``serving.json`` beside the other sections."""
+    path.write_text(json.dumps({**result, "context": context}, indent=2, default=str) + "\n")

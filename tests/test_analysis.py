@@ -3,6 +3,8 @@
 import json
 import math
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,7 +24,10 @@ from dyndnn.analysis import (
     operating_points,
     pareto_front,
     pareto_mask,
+    point_label,
     read_operating_points,
+    select,
+    summarise,
     tidy_profile,
     write_summary,
 )
@@ -175,8 +180,9 @@ def test_dynamic_range_table_names_both_ends_and_the_context():
     table = dynamic_range_table(points_of(range_rows()))
     row = table[(table["level"] == "pruning+mapping+dvfs") & (table["metric"] == "latency_s")
                 & (table["batch"] == 1)].iloc[0]
-    assert row["largest"] == "m k=3 on cpu[0]x1, 1000 MHz, batch 1"
-    assert row["smallest"] == "m k=1 on cpu[0-1]x2, clocks as set, batch 1"
+    assert row["largest"] == "m k=3 on cpu[0]x1 (eager), 1000 MHz, batch 1"
+    assert row["smallest"] == "m k=1 on cpu[0-1]x2 (eager), clocks as set, batch 1"
+    assert row["backend"] == "eager"
     assert row["points"] == 9 and row["max"] == 8.0 and row["min"] == 0.5
     pruning = table[(table["level"] == "pruning") & (table["batch"] == 1)
                     & (table["metric"] == "latency_s")]
@@ -223,7 +229,8 @@ def test_write_summary_writes_both_files_and_reads_back(tmp_path):
     dvfs = [r for r in on_disk["dynamic_range"] if r["level"] == "pruning+mapping+dvfs"
             and r["metric"] == "latency_s" and r["batch"] == 1]
     assert dvfs[0]["range"] == pytest.approx(16.0)
-    assert on_disk["pareto"]["vm/batch 1"]["latency_s"][0].startswith("m k=1 on cpu[0-1]x2")
+    assert on_disk["backends"] == ["eager"]
+    assert on_disk["pareto"]["vm/eager/batch 1"]["latency_s"][0].startswith("m k=1 on cpu[0-1]x2")
     points = read_operating_points(run / "operating_points.csv")
     expected = load_run(run)[1]
     assert list(points.columns) == OP_COLUMNS
@@ -244,7 +251,7 @@ def test_missing_profile_names_the_notebook_to_run(tmp_path):
 # --- the comparison with the baselines ---------------------------------------------------------
 
 
-def two_models(reference_latency, baseline_latency, baseline_bytes=75):
+def two_models(reference_latency, baseline_latency, baseline_bytes=75, extra=()):
     """Batch 1 as given; at batch 64 the baseline's range is 1.5x (2, 2.5, 3)."""
     evaluation = pd.concat([eval_table(model="group-alexnet"), eval_table(model="tann")],
                            ignore_index=True)
@@ -252,7 +259,7 @@ def two_models(reference_latency, baseline_latency, baseline_bytes=75):
     rows = (grid(reference_latency, model="group-alexnet")
             + grid(baseline_latency, model="tann")
             + grid([2.0, 2.5, 3.0], model="tann", batch=64)
-            + grid(reference_latency, model="group-alexnet", batch=64))
+            + grid(reference_latency, model="group-alexnet", batch=64) + list(extra))
     return evaluation, points_of(rows, evaluation)
 
 
@@ -295,3 +302,121 @@ def test_summary_stands_when_no_comparison_can_be_made(tmp_path):
     summary = write_summary(tmp_path)
     assert "comparison" not in summary and "two or more" in summary["comparison_note"]
     assert summary["points"] == 2
+
+
+# --- backends: eager PyTorch and the deployed engine side by side ------------------------------
+
+ONNX = "onnxruntime"
+
+
+def onnx_rows():
+    # onnxruntime, batch 1, clocks as set: one core (0.2, 0.5, 1.0), two cores (0.1, 0.3, 0.6)
+    return (grid([0.2, 0.5, 1.0], cores="0", backend=ONNX)
+            + grid([0.1, 0.3, 0.6], cores="0-1", threads=2, backend=ONNX))
+
+
+def test_two_backends_give_separate_operating_points():
+    points = points_of(range_rows() + onnx_rows())
+    assert list(points.columns[:4]) == ["board", "model", "device", "backend"]
+    assert len(points) == 12 + 6  # the same mapping, clock and k on two engines: two points
+    same = points[(points["mapping"] == "cpu[0]x1") & points["freq_khz"].isna()
+                  & (points["groups"] == 1) & (points["batch"] == 1)]
+    assert sorted(zip(same["backend"], same["latency_s"], strict=True)) == [
+        ("eager", 1.0), (ONNX, 0.2)]
+    assert len(select(points, backend=ONNX)) == 6
+    assert len(select(points, backend="eager", mapping="cpu[0-1]x2")) == 3
+    assert point_label(same[same["backend"] == ONNX].iloc[0]) == (
+        "vm: m k=1 on cpu[0]x1 (onnxruntime), clocks as set, batch 1")
+    # Pareto fronts per engine: the faster engine does not push eager's points off theirs
+    front = points[points["pareto_latency_s"] & (points["batch"] == 1)]
+    assert sorted(zip(front["backend"], front["latency_s"], strict=True)) == [
+        ("eager", 0.5), ("eager", 1.0), ("eager", 2.0), (ONNX, 0.1), (ONNX, 0.3), (ONNX, 0.6)]
+
+
+def test_dynamic_ranges_are_per_backend_at_every_level():
+    best = dynamic_ranges(points_of(range_rows() + onnx_rows()))
+    b1 = best[(best["batch"] == 1) & (best["metric"] == "latency_s")]
+    ranges = b1.set_index(["backend", "level"])["range"]
+    # eager as in test_dynamic_range_levels_by_hand: 4x, 8x, 16x
+    assert ranges["eager", "pruning"] == pytest.approx(4.0)
+    assert ranges["eager", "pruning+mapping"] == pytest.approx(8.0)
+    assert ranges["eager", "pruning+mapping+dvfs"] == pytest.approx(16.0)
+    # onnxruntime: 0.6 / 0.1 on two cores, 1.0 / 0.1 over mappings; never 8 / 0.1 across engines
+    assert ranges[ONNX, "pruning"] == pytest.approx(6.0)
+    assert ranges[ONNX, "pruning+mapping"] == pytest.approx(10.0)
+    assert ranges[ONNX, "pruning+mapping+dvfs"] == pytest.approx(10.0)
+    assert b1["backend"].tolist() == ["eager", ONNX] * 3  # each level's engines side by side
+    assert b1.loc[b1["backend"] == ONNX, "smallest"].str.contains("(onnxruntime)",
+                                                                  regex=False).all()
+    assert set(best.loc[best["batch"] == 64, "backend"]) == {"eager"}  # only eager measured
+
+
+def test_old_profile_without_backend_reads_as_eager(tmp_path):
+    old = pd.DataFrame(range_rows()).drop(columns="backend", errors="ignore")
+    run = write_run(tmp_path / "old", old.to_dict(orient="records"))
+    summary = write_summary(run)
+    assert summary["backends"] == ["eager"]
+    assert {r["backend"] for r in summary["dynamic_range"]} == {"eager"}
+    points = read_operating_points(run / "operating_points.csv")
+    assert list(points.columns) == OP_COLUMNS and points["backend"].eq("eager").all()
+    # an operating_points.csv written before the column reads back as eager too
+    points.drop(columns="backend").to_csv(tmp_path / "old_points.csv", index=False)
+    again = read_operating_points(tmp_path / "old_points.csv")
+    assert list(again.columns) == OP_COLUMNS and again["backend"].eq("eager").all()
+    # rows left empty (a file merged from old and new sweeps) are eager as well
+    mixed = tidy_profile(pd.DataFrame([profile_row(backend=""), profile_row(backend=ONNX)]))
+    assert mixed["backend"].tolist() == ["eager", ONNX]
+
+
+def test_comparison_and_headline_are_per_backend():
+    # onnxruntime at batch 1: the reference spans 8x (0.1 .. 0.8), the baseline 2x (0.3 .. 0.6)
+    onnx = (grid([0.1, 0.2, 0.8], model="group-alexnet", backend=ONNX)
+            + grid([0.3, 0.45, 0.6], model="tann", backend=ONNX))
+    evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0], extra=onnx)
+    comparison = compare_models(evaluation, points)
+    tann = comparison[(comparison["model"] == "tann") & (comparison["batch"] == 1)]
+    tann = tann.set_index("backend")
+    assert sorted(tann.index) == ["eager", ONNX]
+    assert tann.loc["eager", "time_range_vs_reference"] == pytest.approx(4.0 / 2.0)
+    assert tann.loc[ONNX, "time_range_vs_reference"] == pytest.approx(8.0 / 2.0)
+    assert tann.loc[ONNX, "latency_min_vs_reference"] == pytest.approx(0.3 / 0.1)
+    headline = comparison_headline(comparison)
+    assert headline[["model", "backend"]].values.tolist() == [["tann", "eager"], ["tann", ONNX]]
+    rows = headline.set_index("backend")
+    assert rows.loc["eager", "time_x"] == pytest.approx(4 / 1.5)  # batch 64's, the widest
+    assert rows.loc[ONNX, "time_x"] == pytest.approx(4.0)
+    assert rows.loc[ONNX, "time_x_at"] == "vm, batch 1, cpu[0]x1, clocks as set"
+    assert rows["memory_x"].tolist() == pytest.approx([2.5, 2.5])  # bytes know no engine
+    summary = summarise(evaluation, points)
+    assert summary["backends"] == ["eager", ONNX]
+    assert [(r["model"], r["backend"]) for r in summary["comparison"]] == [
+        ("tann", "eager"), ("tann", ONNX)]
+    assert {r["backend"] for r in summary["comparison_contexts"]} == {"eager", ONNX}
+    assert set(summary["pareto"]) == {"vm/eager/batch 1", "vm/eager/batch 64",
+                                      "vm/onnxruntime/batch 1"}
+
+
+def test_figures_split_by_backend():
+    matplotlib.use("Agg")
+    from dyndnn.plots import (
+        plot_comparison,
+        plot_dynamic_ranges,
+        plot_latency,
+        plot_operating_points,
+    )
+
+    rows = range_rows() + onnx_rows()
+    points = points_of(rows)
+    want = {"vm, eager, batch 1", "vm, onnxruntime, batch 1", "vm, eager, batch 64"}
+    for fig in (plot_dynamic_ranges(dynamic_ranges(points)), plot_operating_points(points)):
+        assert {ax.get_title() for ax in fig.axes} >= want
+    fig = plot_latency(pd.DataFrame(rows))  # one line style per backend
+    labels = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
+    assert {"backend", "eager", ONNX} <= labels
+    onnx = grid([0.1, 0.2, 0.8], model="group-alexnet", backend=ONNX) + grid(
+        [0.3, 0.45, 0.6], model="tann", backend=ONNX)
+    evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0], extra=onnx)
+    fig = plot_comparison(compare_models(evaluation, points), evaluation)
+    labels = {t.get_text() for t in fig.axes[1].get_legend().get_texts()}
+    assert labels == {"eager, batch 1", "eager, batch 64", "onnxruntime, batch 1"}
+    plt.close("all")

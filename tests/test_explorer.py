@@ -14,13 +14,21 @@ from dyndnn import explorer as explorer_module  # noqa: E402
 from dyndnn.analysis import write_summary  # noqa: E402
 from dyndnn.board.profiler import COLUMNS  # noqa: E402
 from dyndnn.evaluate import EVAL_COLUMNS  # noqa: E402
-from dyndnn.explorer import ALL, Explorer, draw, explore, render_html, render_text  # noqa: E402
+from dyndnn.explorer import (  # noqa: E402
+    ALL,
+    ALL_BACKENDS,
+    Explorer,
+    draw,
+    explore,
+    render_html,
+    render_text,
+)
 from dyndnn.pipeline import NOTEBOOKS_DIR  # noqa: E402
 
 
 def point(groups, latency_s, accuracy, energy_j, mapping="cpu[0]x1", board="vm", batch=1,
-          power_w=2.0, modelled=True):
-    return {"board": board, "model": "m", "groups": groups, "mapping": mapping,
+          power_w=2.0, modelled=True, backend="eager"):
+    return {"board": board, "model": "m", "groups": groups, "mapping": mapping, "backend": backend,
             "freq_label": "clocks as set", "batch": batch, "latency_s": latency_s,
             "latency_s_min": latency_s * 0.9, "latency_s_max": latency_s * 1.1,
             "energy_j": energy_j, "power_w": power_w, "accuracy": accuracy,
@@ -34,6 +42,10 @@ POINTS = pd.DataFrame(
     + [point(k, k * 10e-3, ACC[k], k * 20e-3, batch=16) for k in ACC]
     + [point(k, k * 2e-3, ACC[k], k * 1e-3, mapping="cuda:0[0]x1", board="nano",
              modelled=False) for k in ACC])
+# the same board with the deployment engine beside eager: one core, 0.3 ms per k
+ONNX = "onnxruntime"
+BOTH = pd.concat([POINTS, pd.DataFrame([point(k, k * 0.3e-3, ACC[k], k * 1e-3, backend=ONNX)
+                                        for k in ACC])], ignore_index=True)
 
 
 # --- pure functions ---------------------------------------------------------------------------
@@ -81,6 +93,24 @@ def test_draw_rings_the_chosen_point_on_both_panels():
     assert "energy MODELLED" in fig._suptitle.get_text()
 
 
+def test_explore_filters_by_backend_and_the_view_names_it():
+    every = explore(BOTH, "vm", 1, ALL, ALL_BACKENDS, latency_s=1.3e-3)
+    assert len(every.points) == 9 and every.backend is None
+    # onnxruntime runs k=3 in 0.9 ms: within 1.3 ms, where eager fits k=2 at best
+    assert (every.choice.point["groups"], every.choice.point["backend"]) == (3, ONNX)
+    eager = explore(BOTH, "vm", 1, ALL, "eager", latency_s=1.3e-3)
+    assert len(eager.points) == 6 and eager.backend == "eager"
+    assert (eager.choice.point["groups"], eager.choice.point["mapping"]) == (2, "cpu[0-1]x2")
+    html = render_html(every)
+    assert "<td style='text-align:left'>backend</td><td style='text-align:left'>onnxruntime" in html
+    assert "m k=3 on cpu[0]x1 (onnxruntime)" in html and "(onnxruntime)" in render_text(every)
+    fig = draw(every)
+    assert "all mappings, all backends" in fig._suptitle.get_text()
+    legend = {t.get_text() for t in fig.axes[1].get_legend().get_texts()}
+    assert {"cpu[0]x1 eager", "cpu[0]x1 onnxruntime"} <= legend  # a colour per engine too
+    assert "eager" in draw(eager)._suptitle.get_text()
+
+
 # --- the widgets, driven as a user would ------------------------------------------------------
 
 def test_sliders_and_pickers_drive_the_view():
@@ -109,6 +139,25 @@ def test_sliders_and_pickers_drive_the_view():
     assert ex.view.batch == 16 and ex.view.choice.point["groups"] == 3
     assert ex.figure is not None and ex.last_error is None
     assert bytes(ex.image.value).startswith(b"\x89PNG")  # the plot the user sees
+
+
+def test_backend_picker_beside_the_mapping_picker():
+    ex = Explorer(BOTH, plot=False)
+    ex.board.value = "vm"
+    assert ex.backend in ex.widget.children[0].children  # in the row of pickers
+    assert list(ex.backend.options) == [ALL_BACKENDS, "eager", ONNX]
+    assert ex.backend.value == ALL_BACKENDS
+    ex.latency.value = 1.3e-3
+    assert ex.view.choice.point["backend"] == ONNX and "onnxruntime" in ex.status.value
+    ex.backend.value = "eager"
+    assert ex.last_error is None and ex.view.backend == "eager"
+    assert (ex.view.choice.point["groups"], ex.view.choice.point["mapping"]) == (2, "cpu[0-1]x2")
+    ex.backend.value = ONNX
+    ex.mapping.value = "cpu[0-1]x2"  # onnxruntime was measured on one core only
+    assert ex.view.choice.point is None and "empty" in ex.status.value
+    ex.board.value = "nano"  # eager only there: the picker offers what the board has
+    assert list(ex.backend.options) == [ALL_BACKENDS, "eager"]
+    assert ex.backend.value == ALL_BACKENDS and ex.view.choice.point["backend"] == "eager"
 
 
 def test_changing_board_offers_that_boards_mappings_and_batches():
@@ -184,4 +233,5 @@ def test_05_explore_renders_its_widgets_under_papermill(tmp_path):
     text = "".join("".join(o.get("text", "")) for c in book["cells"]
                    for o in c.get("outputs", []))
     assert "No operating point meets" in text and "explorer error" not in text
+    assert "cpu[0-1]x2 (eager)" in text  # the manager runs at the fastest point's backend
     assert (run / "figures" / "runtime_simulation.png").is_file()

@@ -4,14 +4,15 @@ Pure functions of ``eval.csv`` (one row per model and configuration) and ``profi
 row per measured repeat); ``write_summary`` runs them all on a run folder.
 
 >>> points = operating_points(join_tables(evaluation, profile))
->>> dynamic_ranges(points)[["batch", "level", "metric", "range"]]
+>>> dynamic_ranges(points)[["backend", "batch", "level", "metric", "range"]]
 >>> pareto_front(points, x="energy_j")[["mapping", "groups", "energy_j", "accuracy"]]
 >>> summary = write_summary("outputs/run")  # summary.json and operating_points.csv
 
-An *operating point* is one (board, model, device, cores, threads, freq_khz, batch, groups):
-a configuration k under a task mapping, a clock and a batch size. ``latency_s`` and
-``energy_j`` are per inference (one forward pass of ``batch`` inputs), as the profiler writes
-them. An empty ``freq_khz`` (NaN here) means the clocks were left as they were.
+An *operating point* is one (board, model, device, backend, cores, threads, freq_khz, batch,
+groups): a configuration k on an engine (``eager`` PyTorch or ``onnxruntime``) under a task
+mapping, a clock and a batch size. ``latency_s`` and ``energy_j`` are per inference (one
+forward pass of ``batch`` inputs), as the profiler writes them. An empty ``freq_khz`` (NaN
+here) means the clocks were left as they were.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ import pandas as pd
 
 from dyndnn.errors import DyndnnError
 
-POINT_KEYS = ["board", "model", "device", "cores", "threads", "freq_khz", "batch", "groups"]
+POINT_KEYS = ["board", "model", "device", "backend", "cores", "threads", "freq_khz", "batch",
+              "groups"]
 MAPPING_KEYS = ["device", "cores", "threads"]
+DEFAULT_BACKEND = "eager"  # what a profile.csv without a backend column was measured with
 METRICS = ["latency_s", "energy_j", "power_w"]
 EVAL_KEEP = ["accuracy", "confidence_norm", "macs", "param_bytes"]
 OP_COLUMNS = [
@@ -36,12 +39,14 @@ OP_COLUMNS = [
     *(f"{m}{s}" for m in METRICS for s in ("", "_min", "_max", "_iqr")),
     *EVAL_KEEP, "meter", "modelled", "pareto_latency_s", "pareto_energy_j",
 ]  # fmt: skip
-# Each level fixes these columns and takes max/min over everything else of its (board, batch)
+# Each level fixes these columns and takes max/min over everything else of its (board, batch);
+# an engine is never mixed with another: each backend's ranges stand side by side
 RANGE_LEVELS = {
-    "pruning": ["board", "model", "batch", *MAPPING_KEYS, "freq_khz"],
-    "pruning+mapping": ["board", "model", "batch", "freq_khz"],
-    "pruning+mapping+dvfs": ["board", "model", "batch"],
+    "pruning": ["board", "model", "backend", "batch", *MAPPING_KEYS, "freq_khz"],
+    "pruning+mapping": ["board", "model", "backend", "batch", "freq_khz"],
+    "pruning+mapping+dvfs": ["board", "model", "backend", "batch"],
 }
+PARETO_BY = ("board", "batch", "model", "backend")  # the groups fronts are taken in
 AS_SET = "clocks as set"
 
 
@@ -62,12 +67,13 @@ def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
     """``profile.csv`` with fixed dtypes and two readable columns, ``mapping`` and ``freq_label``.
 
     ``cores`` is a string ("0" and "0-1" alike), ``freq_khz`` a float with NaN for "clocks as
-    they were", ``modelled`` a bool.
+    they were", ``modelled`` a bool, ``backend`` a string ("eager" where the column or a value
+    is missing: such rows come from before the profiler measured more than one engine).
 
     >>> tidy_profile(pd.read_csv("outputs/run/profile.csv"))["mapping"].unique()
     array(['cpu[0]x1', 'cpu[0-1]x2'], dtype=object)
     """
-    missing = sorted({*POINT_KEYS, "latency_s", "energy_j", "power_w"} - set(profile.columns))
+    missing = sorted({*POINT_KEYS, *METRICS} - {"backend"} - set(profile.columns))
     if missing:
         raise AnalysisError(f"profile table lacks column(s) {missing}; is it a profile.csv "
                             "written by dyndnn.board.profile_sweep (notebook 03_profile)?")
@@ -81,6 +87,9 @@ def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     out["modelled"] = _as_bool(out["modelled"]) if "modelled" in out else False
     out["meter"] = out["meter"].astype(str) if "meter" in out else "unknown"
+    # rows from before the backend column (absent, or left empty in a merged file) ran eager
+    backend = out.get("backend", pd.Series(pd.NA, index=out.index)).astype("string").str.strip()
+    out["backend"] = backend.replace("", pd.NA).fillna(DEFAULT_BACKEND).astype(str)
     out["mapping"] = out["device"] + "[" + out["cores"] + "]x" + out["threads"].astype(str)
     out["freq_label"] = [freq_label(f) for f in out["freq_khz"]]
     return out
@@ -132,7 +141,7 @@ def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
 
     ``joined`` is ``join_tables``' output (a bare ``profile.csv`` works too, without accuracy).
     ``modelled`` is True where any repeat's energy was modelled. Pareto flags are per (board,
-    batch, model): ``pareto_latency_s`` and ``pareto_energy_j``.
+    batch, model, backend): ``pareto_latency_s`` and ``pareto_energy_j``.
 
     >>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
     >>> points.loc[points["pareto_energy_j"], ["mapping", "groups", "energy_j"]]  # doctest: +SKIP
@@ -161,27 +170,30 @@ def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
 
 
 def point_label(point: pd.Series | dict[str, Any], board: bool = True) -> str:
-    """A point in words: ``vm: group-alexnet k=2 on cpu[0]x1, clocks as set, batch 1``.
+    """A point in words: ``vm: m k=2 on cpu[0]x1 (onnxruntime), clocks as set, batch 1``.
+
+    The backend is named where the point has one (a hand-made table may not).
 
     >>> point_label({"board": "xu3", "model": "m", "groups": 2, "mapping": "cpu[4-7]x4",
-    ...              "freq_label": "1400 MHz", "batch": 1})
-    'xu3: m k=2 on cpu[4-7]x4, 1400 MHz, batch 1'
+    ...              "backend": "onnxruntime", "freq_label": "1400 MHz", "batch": 1})
+    'xu3: m k=2 on cpu[4-7]x4 (onnxruntime), 1400 MHz, batch 1'
     """
-    text = (f"{point['model']} k={int(point['groups'])} on {point['mapping']}, "
+    engine = f" ({point['backend']})" if point.get("backend") is not None else ""
+    text = (f"{point['model']} k={int(point['groups'])} on {point['mapping']}{engine}, "
             f"{point['freq_label']}, batch {int(point['batch'])}")
     return f"{point['board']}: {text}" if board else text
 
 
 def select(points: pd.DataFrame, board: str | None = None, mapping: str | None = None,
            batch: int | None = None, freq_label: str | None = None,
-           model: str | None = None) -> pd.DataFrame:
-    """The points of one board / mapping / batch / clock / model; None keeps all of that column.
+           model: str | None = None, backend: str | None = None) -> pd.DataFrame:
+    """The points of one board / mapping / batch / clock / model / backend; None keeps all.
 
-    >>> select(points, board="vm", batch=1)  # doctest: +SKIP
+    >>> select(points, board="vm", batch=1, backend="onnxruntime")  # doctest: +SKIP
     """
     keep = pd.Series(True, index=points.index)
     for col, value in (("board", board), ("mapping", mapping), ("batch", batch),
-                       ("freq_label", freq_label), ("model", model)):
+                       ("freq_label", freq_label), ("model", model), ("backend", backend)):
         if value is not None:
             keep &= points[col] == value
     return points[keep]
@@ -211,13 +223,12 @@ def pareto_mask(cost: Sequence[float] | np.ndarray, gain: Sequence[float] | np.n
 
 
 def mark_pareto(points: pd.DataFrame, metrics: Sequence[str] = ("latency_s", "energy_j"),
-                by: Sequence[str] = ("board", "batch", "model"),
-                gain: str = "accuracy") -> pd.DataFrame:
+                by: Sequence[str] = PARETO_BY, gain: str = "accuracy") -> pd.DataFrame:
     """A copy of ``points`` with ``pareto_<metric>`` flags, fronts taken per ``by`` group.
 
-    Per model by default: a configuration of one model is never "dominated" by another
-    model's, which it cannot switch to without a load (the baselines are compared in
-    ``compare_models``).
+    Per model and backend by default: a configuration of one model is never "dominated" by
+    another model's, which it cannot switch to without a load (the baselines are compared in
+    ``compare_models``), nor by another engine's, which a deployment does not run beside it.
 
     >>> mark_pareto(points)["pareto_energy_j"].sum()  # doctest: +SKIP
     """
@@ -231,7 +242,7 @@ def mark_pareto(points: pd.DataFrame, metrics: Sequence[str] = ("latency_s", "en
 
 
 def pareto_front(points: pd.DataFrame, x: str = "latency_s", y: str = "accuracy",
-                 by: Sequence[str] = ("board", "batch", "model")) -> pd.DataFrame:
+                 by: Sequence[str] = PARETO_BY) -> pd.DataFrame:
     """The non-dominated points (``x`` low, ``y`` high) of every ``by`` group, sorted by ``x``.
 
     >>> pareto_front(points, x="energy_j")[["board", "batch", "groups", "energy_j"]]
@@ -261,7 +272,8 @@ def dynamic_range_table(points: pd.DataFrame,
     Levels: ``pruning`` (over k at one mapping, clock and batch), ``pruning+mapping`` (over k
     and mappings at one clock and batch) and ``pruning+mapping+dvfs`` (over k, mappings and
     clocks at one batch). Batches are never mixed: a latency per inference of 64 images is no
-    operating point of a batch-1 service. ``largest``/``smallest`` name the two end points.
+    operating point of a batch-1 service; nor are backends: every level is per engine.
+    ``largest``/``smallest`` name the two end points.
 
     >>> dynamic_range_table(points).query("level == 'pruning'")  # doctest: +SKIP
     """
@@ -276,7 +288,8 @@ def dynamic_range_table(points: pd.DataFrame,
                 hi, lo = part.loc[values.idxmax()], part.loc[values.idxmin()]
                 rows.append({
                     "board": first["board"], "model": first["model"],
-                    "batch": int(first["batch"]), "level": level, "metric": metric,
+                    "backend": first["backend"], "batch": int(first["batch"]),
+                    "level": level, "metric": metric,
                     "context": _context(first, level), "points": int(values.notna().sum()),
                     "max": float(hi[metric]), "min": float(lo[metric]),
                     "range": float(hi[metric] / lo[metric]) if lo[metric] > 0 else math.inf,
@@ -290,21 +303,22 @@ def dynamic_range_table(points: pd.DataFrame,
 
 def dynamic_ranges(points: pd.DataFrame,
                    metrics: Sequence[str] = ("latency_s", "energy_j")) -> pd.DataFrame:
-    """The widest range of each (board, model, batch, level, metric): the headline numbers.
+    """The widest range of each (board, model, backend, batch, level, metric): the headlines.
 
     For ``pruning`` this is the best fixed mapping and clock (where pruning alone buys most).
+    Each backend's rows follow one another, so the engines' ranges read side by side.
 
-    >>> dynamic_ranges(points).pivot_table("range", ["batch", "level"], "metric")
+    >>> dynamic_ranges(points).pivot_table("range", ["backend", "batch", "level"], "metric")
     ... # doctest: +SKIP
     """
     table = dynamic_range_table(points, metrics)
     if table.empty:
         return table
-    keys = ["board", "model", "batch", "level", "metric"]
+    keys = ["board", "model", "backend", "batch", "level", "metric"]
     best = table.loc[table.groupby(keys, sort=False)["range"].idxmax()]
     order = {level: i for i, level in enumerate(RANGE_LEVELS)}
     best = best.assign(_order=best["level"].map(order))
-    return best.sort_values(["board", "model", "batch", "metric", "_order"]).drop(
+    return best.sort_values(["board", "model", "batch", "metric", "_order", "backend"]).drop(
         columns="_order").reset_index(drop=True)
 
 
@@ -346,14 +360,16 @@ def memory_footprint(evaluation: pd.DataFrame) -> pd.DataFrame:
 
 REFERENCE = "group-alexnet"
 COMPRESSION_TOLERANCE = 0.02  # |rate - reference rate| still called "the same compression rate"
-COMPARE_KEYS = ["board", "batch", "mapping", "freq_label"]
+# per backend: a conclusion drawn on eager PyTorch need not hold on the deployed engine
+COMPARE_KEYS = ["board", "backend", "batch", "mapping", "freq_label"]
 
 
 def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
                    reference: str = REFERENCE) -> pd.DataFrame:
     """Every model's dynamic ranges and memory next to the reference's, at the same context.
 
-    One row per (board, batch, mapping, clock, model) where the reference was measured too:
+    One row per (board, backend, batch, mapping, clock, model) where the reference was measured
+    too (on the same backend):
     ``time_range`` and ``energy_range`` are max/min over the model's configurations there
     (measured ``operating_points`` rows, pruning alone), ``serving_bytes`` what serving all its
     configurations holds, ``compression_rate`` its smallest configuration's MACs over its
@@ -398,12 +414,12 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
             rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
-        raise AnalysisError("no context (board, batch, mapping, clock) has two or more "
-                            "configurations of a model measured; profile more configurations")
+        raise AnalysisError("no context (board, backend, batch, mapping, clock) has two or "
+                            "more configurations of a model measured; profile more of them")
     ref = table[table["model"] == reference].set_index(COMPARE_KEYS)
-    joined = table.join(ref[["time_range", "energy_range", "serving_bytes", "compression_rate",
-                             "latency_min_s", "latency_max_s"]], on=COMPARE_KEYS,
-                        rsuffix="_reference")
+    joined = table.merge(ref[["time_range", "energy_range", "serving_bytes", "compression_rate",
+                              "latency_min_s", "latency_max_s"]], how="left",
+                         left_on=COMPARE_KEYS, right_index=True, suffixes=("", "_reference"))
     joined = joined.dropna(subset=["time_range_reference"])
     joined["time_range_vs_reference"] = joined["time_range_reference"] / joined["time_range"]
     joined["energy_range_vs_reference"] = (joined["energy_range_reference"]
@@ -423,18 +439,20 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
 
 
 def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per baseline, the paper's three numbers: the reference's widest advantage ("up to").
+    """Per baseline and backend, the paper's three numbers: the reference's widest advantage.
 
     ``time_x`` / ``energy_x``: the largest ``*_vs_reference`` over the measured contexts, with
     the context it was found at, and the median over contexts next to it; ``memory_x``: bytes
     to serve all configurations, baseline / reference; ``fastest_`` / ``slowest_vs_reference_
-    median``: its fastest and slowest configuration's latency over the reference's.
+    median``: its fastest and slowest configuration's latency over the reference's. One row per
+    (baseline, backend): whether a conclusion holds on the deployed engine reads off it.
 
     >>> comparison_headline(compare_models(evaluation, points))  # doctest: +SKIP
     """
     rows = []
-    for model, part in comparison[comparison["model"] != reference].groupby("model"):
-        row: dict[str, Any] = {"model": model,
+    baselines = comparison[comparison["model"] != reference]
+    for (model, backend), part in baselines.groupby(["model", "backend"], sort=True):
+        row: dict[str, Any] = {"model": model, "backend": backend,
                                "compression_rate": float(part["compression_rate"].iloc[0]),
                                "reference_compression_rate":
                                    float(part["compression_rate_reference"].iloc[0])}
@@ -492,6 +510,9 @@ def energy_note(table: pd.DataFrame) -> str:
 def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
     """The headline numbers of a run as a plain dict (what ``summary.json`` holds).
 
+    ``backends`` lists the engines; ``dynamic_range`` and ``comparison`` records name their
+    ``backend``; Pareto fronts are keyed ``board/backend/batch n``.
+
     >>> summarise(evaluation, points)["dynamic_range"][0]  # doctest: +SKIP
     """
     accuracy = {}
@@ -504,14 +525,15 @@ def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
             "mac_ratio": float(part["macs"].max() / part["macs"].min()),
         }
     fronts: dict[str, dict[str, list[str]]] = {}
-    for (board, batch), part in points.groupby(["board", "batch"], sort=True):
-        fronts[f"{board}/batch {batch}"] = {
+    for (board, backend, batch), part in points.groupby(["board", "backend", "batch"]):
+        fronts[f"{board}/{backend}/batch {batch}"] = {
             metric: [point_label(r, board=False) for _, r in
                      part[part[f"pareto_{metric}"]].sort_values(metric).iterrows()]
             for metric in ("latency_s", "energy_j")}
     return _jsonable({
         "points": len(points),
         "boards": sorted(points["board"].unique()),
+        "backends": sorted(points["backend"].unique()),
         "batches": sorted(int(b) for b in points["batch"].unique()),
         "mappings": sorted(points["mapping"].unique()),
         "frequencies": sorted(points["freq_label"].unique()),
@@ -542,7 +564,10 @@ def read_operating_points(path: str | Path) -> pd.DataFrame:
 
     >>> points = read_operating_points("outputs/run/operating_points.csv")  # doctest: +SKIP
     """
-    points = pd.read_csv(path, dtype={"cores": str, "board": str, "model": str, "meter": str})
+    points = pd.read_csv(path, dtype={"cores": str, "board": str, "model": str, "meter": str,
+                                      "backend": str})
+    if "backend" not in points:  # written before the backend column: eager PyTorch
+        points.insert(points.columns.get_loc("device") + 1, "backend", DEFAULT_BACKEND)
     points["freq_khz"] = pd.to_numeric(points["freq_khz"], errors="coerce").astype(float)
     points["freq_label"] = [freq_label(f) for f in points["freq_khz"]]
     for col in ("modelled", "pareto_latency_s", "pareto_energy_j"):

@@ -11,6 +11,7 @@ both sides alike. Nothing here is a test: a missed target is reported, not raise
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import time
@@ -28,6 +29,12 @@ from dyndnn.pipeline import OUTPUTS_DIR
 from dyndnn.train import make_optimizer
 
 TARGETS = {"range_vs_macs": 0.85, "switch_us": 50.0, "train_ratio": 0.9, "matmul_fraction": 0.5}
+
+
+def seeded_model(groups: int, width: float, in_channels: int, image_size: int) -> GroupAlexNet:
+    """The benchmarked model, the same in every process that builds it (seed 0)."""
+    torch.manual_seed(0)
+    return GroupAlexNet(groups, width, in_channels, image_size).eval()
 
 
 def median_s(stmt: str, min_run_time: float, **env) -> float:
@@ -198,8 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", choices=["all", "serving"], default="all",
                         help="serving: eager vs onnxruntime alone")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
-    model = GroupAlexNet(args.groups, args.width, args.in_channels, args.image_size).eval()
+    model = seeded_model(args.groups, args.width, args.in_channels, args.image_size)
     run_time = 0.3 if args.quick else 1.0
     context = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                "machine": platform.processor() or platform.machine(),
@@ -207,7 +213,10 @@ def main(argv: list[str] | None = None) -> dict:
                          "image_size": args.image_size, "in_channels": args.in_channels}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    serving = bench_serving(model, (1, 16, 64), run_time, switch_rounds=30 if args.quick else 100)
+    factory = functools.partial(seeded_model, args.groups, args.width, args.in_channels,
+                                args.image_size)
+    serving = bench_serving(factory, (1, 16, 64), run_time,
+                            switch_rounds=30 if args.quick else 100)
     write_serving(serving, out / "serving.json", context)
     print_serving(serving)
     if args.only == "serving":

@@ -16,16 +16,20 @@ On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.benchmark import Timer
 
+from dyndnn.board.mapping import MappedWorker, Mapping
 from dyndnn.models import DynamicModel
 from dyndnn.serve import Server, write_bundle
 from dyndnn.serve.timing import switch_costs
@@ -55,9 +59,23 @@ print(psutil.Process().memory_info().rss - before)
 """
 
 
-def _median_s(fn: Any, min_run_time: float) -> float:
-    timer = Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=min_run_time).median
+def _median_s(fn: Any, min_run_time: float, warmup: int = 3) -> float:
+    """Median seconds of one call over a window of back-to-back calls.
+
+    A plain loop, the same for every engine (onnxruntime's calls are not torch statements).
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    clock = time.perf_counter
+    end = clock() + min_run_time
+    while True:
+        start = clock()
+        fn()
+        now = clock()
+        times.append(now - start)
+        if now >= end and len(times) >= 5:
+            return statistics.median(times)
 
 
 def _rss_bytes(folder: Path, what: str) -> int:
@@ -66,27 +84,61 @@ def _rss_bytes(folder: Path, what: str) -> int:
     return int(done.stdout.strip().splitlines()[-1])
 
 
-def bench_serving(model: DynamicModel, batches: tuple[int, ...] = (1, 16, 64),
+# worker side: each engine lives in a process of its own (see bench_serving)
+_ENGINE: dict[str, Any] = {}
+
+
+def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> None:
+    model = factory().eval()
+    _ENGINE["runner"] = model if engine == "eager" else Server(
+        model, repack_weights=engine == "onnxruntime-repacked")
+    _ENGINE["numpy"] = engine != "eager"
+
+
+def _engine_input(batch: int, shape: tuple[int, ...]) -> Any:
+    x = torch.randn(batch, *shape)
+    return x.numpy() if _ENGINE["numpy"] else x
+
+
+@torch.inference_mode()
+def _engine_latency(k: int, batch: int, shape: tuple[int, ...], min_run_time: float) -> float:
+    runner, x = _ENGINE["runner"], _engine_input(batch, shape)
+    runner.set_active_groups(k)
+    return _median_s(lambda: runner(x), min_run_time)
+
+
+@torch.inference_mode()
+def _engine_switch(shape: tuple[int, ...], rounds: int) -> list[dict[str, Any]]:
+    return switch_costs(_ENGINE["runner"], _engine_input(1, shape), rounds)
+
+
+def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] = (1, 16, 64),
                   min_run_time: float = 1.0, rounds: int = 3,
                   switch_rounds: int = 100) -> dict[str, Any]:
-    """Every measurement of the serving section (see the module docstring)."""
+    """Every measurement of the serving section (see the module docstring).
+
+    ``factory`` (picklable, e.g. a ``functools.partial``) builds the model. Each engine runs in
+    a worker process of its own on every core this process may use, and the workers take turns
+    (one configuration of one engine at a time): in one process, onnxruntime's thread pool and
+    PyTorch's OpenMP threads spun against each other on two cores and made eager inferences
+    50-100x slower at times.
+    """
+    model = factory().eval()
     G, spec = model.groups, model.spec
-    model.eval()
-    runners = {"eager": model, "onnxruntime": Server(model),
-               "onnxruntime-repacked": Server(model, repack_weights=True)}
+    shape = (spec.in_channels, spec.image_size, spec.image_size)
     macs = {k: model.macs(k) for k in range(1, G + 1)}
     out: dict[str, Any] = {"macs": macs, "mac_ratio": macs[G] / macs[1], "batches": {}}
-    with torch.inference_mode():
+    with contextlib.ExitStack() as stack:
+        workers = {e: stack.enter_context(MappedWorker(Mapping("cpu"))) for e in ENGINES}
+        for engine, worker in workers.items():
+            worker.call(_engine_start, factory, engine)
         for batch in batches:
-            x = torch.randn(batch, spec.in_channels, spec.image_size, spec.image_size)
-            inputs = {"eager": x, "onnxruntime": x.numpy(), "onnxruntime-repacked": x.numpy()}
             runs: dict[str, dict[int, list[float]]] = {e: {k: [] for k in macs} for e in ENGINES}
             for _ in range(rounds):  # interleaved: a burst of load hits every engine alike
                 for k in macs:
-                    for engine, runner in runners.items():
-                        runner.set_active_groups(k)
-                        runs[engine][k].append(_median_s(
-                            lambda r=runner, i=inputs[engine]: r(i), min_run_time / rounds))
+                    for engine, worker in workers.items():
+                        runs[engine][k].append(worker.call(
+                            _engine_latency, k, batch, shape, min_run_time / rounds).value)
             latency = {e: {k: sorted(v)[len(v) // 2] for k, v in per.items()}
                        for e, per in runs.items()}
             row: dict[str, Any] = {"latency_s": latency}
@@ -98,11 +150,9 @@ def bench_serving(model: DynamicModel, batches: tuple[int, ...] = (1, 16, 64),
                 row[engine]["speedup_k1"] = latency["eager"][1] / latency[engine][1]
                 row[engine]["speedup_kG"] = latency["eager"][G] / latency[engine][G]
             out["batches"][batch] = row
-        x = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
-        out["switch"] = {engine: switch_costs(runner, x if engine == "eager" else x.numpy(),
-                                              switch_rounds)
-                         for engine, runner in runners.items()}
-    server = runners["onnxruntime"]
+        out["switch"] = {e: w.call(_engine_switch, shape, switch_rounds).value
+                         for e, w in workers.items()}
+    server = Server(model)
     with tempfile.TemporaryDirectory() as folder:
         write_bundle(model, folder)
         out["memory"] = {

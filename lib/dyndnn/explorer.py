@@ -29,41 +29,46 @@ from dyndnn.plots import energy_note, plot_tradeoff
 from dyndnn.runtime import UPPER, Choice, choose, describe_point
 
 ALL = "all mappings"
+ALL_BACKENDS = "all backends"
 
 
 @dataclass(frozen=True)
 class ExplorerView:
     """What the explorer shows for one set of picker and slider values."""
 
-    points: pd.DataFrame  # the points on the plot (board, batch and mapping applied)
+    points: pd.DataFrame  # the points on the plot (board, batch, mapping and backend applied)
     choice: Choice
     board: str
     batch: int
     mapping: str | None  # None: all mappings
     note: str  # where the energy comes from (modelled or measured)
+    backend: str | None = None  # None: all backends
 
 
 def explore(points: pd.DataFrame, board: str | None = None, batch: int | None = None,
-            mapping: str | None = None, latency_s: float | None = None,
-            energy_j: float | None = None, power_w: float | None = None,
-            min_accuracy: float | None = None) -> ExplorerView:
-    """Choose the best point of a board and batch (one mapping or all) within the budgets.
+            mapping: str | None = None, backend: str | None = None,
+            latency_s: float | None = None, energy_j: float | None = None,
+            power_w: float | None = None, min_accuracy: float | None = None) -> ExplorerView:
+    """Choose the best point of a board and batch (one mapping or all, one backend or all).
 
     ``board``/``batch`` None take the first one; ``mapping`` None or ``"all mappings"`` lets
-    the choice range over every mapping. Nothing meeting the budgets is a valid answer: the
-    view's ``choice`` then names the closest point (see ``runtime.choose``).
+    the choice range over every mapping, ``backend`` None or ``"all backends"`` over every
+    engine. Nothing meeting the budgets is a valid answer: the view's ``choice`` then names
+    the closest point (see ``runtime.choose``).
 
-    >>> view = explore(points, batch=1, latency_s=0.002, min_accuracy=0.8)  # doctest: +SKIP
+    >>> view = explore(points, batch=1, backend="onnxruntime", latency_s=0.002)
+    ... # doctest: +SKIP
     >>> view.choice.met, view.choice.point["mapping"]  # doctest: +SKIP
     """
     board = board if board is not None else sorted(points["board"].unique())[0]
     on_board = select(points, board=board)
     batch = int(batch if batch is not None else sorted(on_board["batch"].unique())[0])
     mapping = None if mapping in (None, ALL) else mapping
-    shown = select(on_board, batch=batch, mapping=mapping)
+    backend = None if backend in (None, ALL_BACKENDS) else backend
+    shown = select(on_board, batch=batch, mapping=mapping, backend=backend)
     choice = choose(shown, latency_s, energy_j, power_w, min_accuracy)
     note = energy_note(shown) if len(shown) else ""
-    return ExplorerView(shown, choice, board, batch, mapping, note)
+    return ExplorerView(shown, choice, board, batch, mapping, note, backend)
 
 
 def _fmt(point: dict[str, Any], name: str) -> str:
@@ -79,7 +84,7 @@ def _fmt(point: dict[str, Any], name: str) -> str:
 
 
 def render_html(view: ExplorerView) -> str:
-    """The status text: the chosen point's configuration, mapping, clock and predictions.
+    """The status text: the chosen point's configuration, mapping, backend, clock, predictions.
 
     Energy is labelled *modelled* where it is; an impossible budget gives the closest point
     and how much it misses by, in red.
@@ -94,6 +99,7 @@ def render_html(view: ExplorerView) -> str:
     energy = _fmt(p, "energy_j") + (" <b>MODELLED</b>" if p.get("modelled") else " measured")
     rows = [("configuration", f"k = {int(p['groups'])} active groups ({p['model']})"),
             ("mapping", html.escape(str(p["mapping"]))),
+            ("backend", html.escape(str(p.get("backend", "n/a")))),
             ("frequency", html.escape(str(p["freq_label"]))),
             ("batch", str(int(p["batch"]))),
             ("predicted accuracy", f"{p['accuracy']:.4f}"),
@@ -141,14 +147,14 @@ def draw(view: ExplorerView) -> plt.Figure:
                       min_accuracy=budget.min_accuracy)
         if metric == "energy_j":
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
-    where = view.mapping or ALL
+    where = f"{view.mapping or ALL}, {view.backend or ALL_BACKENDS}"
     fig.suptitle(f"{view.board}, batch {view.batch}, {where}; {view.note}", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 class Explorer:
-    """ipywidgets front end: pickers for board, batch and mapping, sliders for the budgets.
+    """ipywidgets front end: pickers for board, batch, mapping, backend; budget sliders.
 
     A budget slider at its right end means "no budget". Every change calls ``update``, which
     runs ``explore``, fills ``status`` (HTML) and redraws the plot into ``image`` (PNG); the
@@ -172,6 +178,7 @@ class Explorer:
         self.board = w.Dropdown(options=boards, value=boards[0], description="board")
         self.batch = w.Dropdown(description="batch")
         self.mapping = w.Dropdown(description="mapping")
+        self.backend = w.Dropdown(description="backend")
         self._sync_pickers()
         style = {"description_width": "initial"}
         layout = w.Layout(width="420px")
@@ -192,7 +199,7 @@ class Explorer:
         for widget in self.controls:
             widget.observe(self._on_change, names="value")
         self.widget = w.VBox([
-            w.HBox([self.board, self.batch, self.mapping]),
+            w.HBox([self.board, self.batch, self.mapping, self.backend]),
             w.HBox([self.latency, self.energy]), w.HBox([self.power, self.min_accuracy]),
             w.HTML("<small>a budget slider at its right end means no budget</small>"),
             self.status, self.image])  # fmt: skip
@@ -214,21 +221,21 @@ class Explorer:
     @property
     def controls(self) -> list[Any]:
         """Every widget whose value changes the view."""
-        return [self.board, self.batch, self.mapping, self.latency, self.energy, self.power,
-                self.min_accuracy]
+        return [self.board, self.batch, self.mapping, self.backend, self.latency, self.energy,
+                self.power, self.min_accuracy]
 
     def _sync_pickers(self) -> None:
-        """Batch and mapping options of the current board (kept if still offered)."""
+        """Batch, mapping and backend options of the current board (kept if still offered)."""
         self._syncing = True  # option changes fire callbacks; one update follows instead
         try:
             part = select(self.points, board=self.board.value)
-            batches = sorted(int(b) for b in part["batch"].unique())
-            mappings = [ALL, *sorted(part["mapping"].unique())]
-            keep_batch, keep_mapping = self.batch.value, self.mapping.value
-            self.batch.options = batches
-            self.batch.value = keep_batch if keep_batch in batches else batches[0]
-            self.mapping.options = mappings
-            self.mapping.value = keep_mapping if keep_mapping in mappings else ALL
+            for picker, offered in (
+                    (self.batch, sorted(int(b) for b in part["batch"].unique())),
+                    (self.mapping, [ALL, *sorted(part["mapping"].unique())]),
+                    (self.backend, [ALL_BACKENDS, *sorted(part["backend"].unique())])):
+                keep = picker.value
+                picker.options = offered
+                picker.value = keep if keep in offered else offered[0]
         finally:
             self._syncing = False
 
@@ -254,7 +261,7 @@ class Explorer:
         """Recompute and redraw from the current widget values; errors are kept, not lost."""
         try:
             view = explore(self.points, self.board.value, self.batch.value, self.mapping.value,
-                           **self.budgets())
+                           self.backend.value, **self.budgets())
             self.status.value = render_html(view)
             if self.plot:
                 self._redraw(view)

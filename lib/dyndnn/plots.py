@@ -11,7 +11,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from dyndnn.analysis import energy_note  # re-exported: figures and tables share one wording
+# energy_note is re-exported: figures and tables share one wording
+from dyndnn.analysis import energy_note, tidy_profile
 
 
 def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> list[Path]:
@@ -64,26 +65,42 @@ def plot_configurations(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def engine_mapping(points: pd.DataFrame) -> pd.Series:
+    """The mapping, with the backend beside it where ``points`` hold more than one engine.
+
+    >>> engine_mapping(pd.DataFrame({"mapping": ["cpu[0]x1"] * 2,
+    ...                              "backend": ["eager", "onnxruntime"]})).tolist()
+    ['cpu[0]x1 eager', 'cpu[0]x1 onnxruntime']
+    """
+    if "backend" not in points or points["backend"].nunique() < 2:
+        return points["mapping"]
+    return points["mapping"] + " " + points["backend"].astype(str)
+
+
 def plot_latency(profile: pd.DataFrame) -> plt.Figure:
     """Latency and energy per inference per configuration (the paper's Fig 4 kind).
 
-    One line per task mapping, one column of panels per batch size.
+    One colour per task mapping and one line style per backend (several models: one colour
+    per model, one line style per mapping and backend), one column of panels per batch size.
     """
-    frame = profile.assign(mapping=profile["device"].astype(str) + "[" +
-                           profile["cores"].astype(str) + "]x" + profile["threads"].astype(str))
-    several = frame["model"].nunique() > 1 if "model" in frame else False
+    frame = tidy_profile(profile)
+    several = frame["model"].nunique() > 1
+    if several:
+        hue, style = "model", "mapping"
+        frame["mapping"] = engine_mapping(frame)
+    else:
+        hue, style = "mapping", "backend" if frame["backend"].nunique() > 1 else None
     batches = sorted(frame["batch"].unique())
     fig, axes = plt.subplots(2, len(batches), figsize=(4.5 * len(batches), 6.5), squeeze=False)
     for col, batch in enumerate(batches):
         part = frame[frame["batch"] == batch]
         for row, (y, label) in enumerate((("latency_s", "latency per inference [s]"),
                                           ("energy_j", "energy per inference [J]"))):
-            sns.lineplot(part, x="groups", y=y, hue="model" if several else "mapping",
-                         style="mapping" if several else None, marker="o", ax=axes[row, col],
-                         errorbar=("pi", 100))
+            sns.lineplot(part, x="groups", y=y, hue=hue, style=style, marker="o",
+                         ax=axes[row, col], errorbar=("pi", 100))
             axes[row, col].set(xlabel="active groups k", ylabel=label, yscale="log",
                                title=f"batch {batch}", xticks=sorted(frame["groups"].unique()))
-    fig.suptitle(f"Per configuration and task mapping; {energy_note(profile)}")
+    fig.suptitle(f"Per configuration, task mapping and backend; {energy_note(frame)}")
     fig.tight_layout()
     return fig
 
@@ -116,19 +133,21 @@ def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s",
                   budget: float | None = None, min_accuracy: float | None = None) -> plt.Axes:
     """Accuracy against ``metric`` on one axis: colour = mapping, marker = k, size = clock.
 
-    ``front`` draws the Pareto front of these points (low ``metric``, high accuracy) as a step
-    line; ``highlight`` rings one point; ``budget``/``min_accuracy`` draw the budget lines.
+    Where ``points`` hold more than one backend, the colour is mapping and backend. ``front``
+    draws the Pareto front of these points (low ``metric``, high accuracy) as a step line;
+    ``highlight`` rings one point; ``budget``/``min_accuracy`` draw the budget lines.
 
     >>> fig, ax = plt.subplots(); plot_tradeoff(ax, points, "energy_j", highlight=best)
     ... # doctest: +SKIP
     """
     from dyndnn.analysis import pareto_mask  # plots stays importable without the analysis
 
-    hue_order = hue_order or sorted(points["mapping"].unique())
-    size_order = size_order or clock_order(points["freq_label"])
-    groups = sorted(int(g) for g in points["groups"].unique())
     # readable legend titles: the columns are renamed for the plot only
     frame = points.rename(columns={"groups": "k", "freq_label": "clock"})
+    frame["mapping"] = engine_mapping(points)
+    hue_order = hue_order or sorted(frame["mapping"].unique())
+    size_order = size_order or clock_order(points["freq_label"])
+    groups = sorted(int(g) for g in points["groups"].unique())
     sns.scatterplot(frame, x=metric, y="accuracy", hue="mapping", hue_order=hue_order,
                     style="k", style_order=groups,
                     markers={g: _MARKERS[i % len(_MARKERS)] for i, g in enumerate(groups)},
@@ -159,36 +178,41 @@ def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s",
     return ax
 
 
+def _panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``(title, rows)`` per (board, batch, backend), sorted: a batch's engines side by side."""
+    return [(f"{board}, {backend}, batch {int(batch)}", part) for (board, batch, backend), part
+            in table.groupby(["board", "batch", "backend"], sort=True)]
+
+
 def plot_operating_points(points: pd.DataFrame,
                           metrics: tuple[str, ...] = ("latency_s", "energy_j", "power_w")
                           ) -> plt.Figure:
     """Every operating point against accuracy (the paper's Fig 5 kind), faceted by board.
 
-    One row per metric, one column per (board, batch); Pareto fronts on latency and energy.
+    One row per metric, one column per (board, backend, batch); Pareto fronts on latency and
+    energy.
 
     >>> save_figure(plot_operating_points(points), run_dir, "operating_points")
     ... # doctest: +SKIP
     """
-    panels = sorted({(str(b), int(n)) for b, n in zip(points["board"], points["batch"],
-                                                        strict=True)})
+    panels = _panels(points)
     fig, axes = plt.subplots(len(metrics), len(panels), figsize=(5 * len(panels),
                                                                   3.6 * len(metrics)),
                              squeeze=False)
     hue_order = sorted(points["mapping"].unique())
     size_order = clock_order(points["freq_label"])
-    for col, (board, batch) in enumerate(panels):
-        part = points[(points["board"] == board) & (points["batch"] == batch)]
+    for col, (title, part) in enumerate(panels):
         for row, metric in enumerate(metrics):
             ax = axes[row, col]
             last = row == 0 and col == len(panels) - 1
             plot_tradeoff(ax, part, metric, front=metric != "power_w", legend=last,
                           hue_order=hue_order, size_order=size_order)
-            ax.set_title(f"{board}, batch {batch}", fontsize=10)
+            ax.set_title(title, fontsize=10)
             if last:
                 ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8,
                           title="mapping / k / clock", title_fontsize=8)
-    fig.suptitle("Operating points: configurations x mappings x clocks (black: Pareto front); "
-                 f"{energy_note(points)}")
+    fig.suptitle("Operating points: configurations x backends x mappings x clocks (black: "
+                 f"Pareto front); {energy_note(points)}")
     fig.tight_layout()
     return fig
 
@@ -196,26 +220,25 @@ def plot_operating_points(points: pd.DataFrame,
 def plot_dynamic_ranges(ranges: pd.DataFrame) -> plt.Figure:
     """Dynamic range (max/min) per level: pruning, + mapping, + DVFS; one panel per batch.
 
-    ``ranges`` is ``dyndnn.analysis.dynamic_ranges``' table.
+    ``ranges`` is ``dyndnn.analysis.dynamic_ranges``' table; each backend has its own panels,
+    side by side.
 
     >>> save_figure(plot_dynamic_ranges(dynamic_ranges(points)), run_dir, "dynamic_ranges")
     ... # doctest: +SKIP
     """
-    panels = sorted({(str(b), int(n)) for b, n in zip(ranges["board"], ranges["batch"],
-                                                        strict=True)})
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
     frame = ranges.assign(quantity=ranges["metric"].map({"latency_s": "time",
                                                          "energy_j": "energy"}).fillna(
                                                              ranges["metric"]))
-    for ax, (board, batch) in zip(axes[0], panels, strict=True):
-        part = frame[(frame["board"] == board) & (frame["batch"] == batch)]
+    panels = _panels(frame)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
+    for ax, (title, part) in zip(axes[0], panels, strict=True):
         sns.barplot(part, x="level", y="range", hue="quantity", ax=ax,
                     hue_order=[q for q in ("time", "energy") if q in set(part["quantity"])],
                     order=[lv for lv in ("pruning", "pruning+mapping", "pruning+mapping+dvfs")
                            if lv in set(part["level"])])
         for container in ax.containers:
             ax.bar_label(container, fmt="%.2fx", fontsize=8)
-        ax.set(title=f"{board}, batch {batch}", xlabel="", ylabel="dynamic range (max / min)")
+        ax.set(title=title, xlabel="", ylabel="dynamic range (max / min)")
         ax.tick_params(axis="x", labelsize=8)
     energy = ranges[ranges["metric"] == "energy_j"]
     note = energy_note(energy) if len(energy) else "no energy"
@@ -228,7 +251,8 @@ def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.F
     """The group model against the baselines: accuracy, time and energy ranges, memory.
 
     ``comparison`` is ``dyndnn.analysis.compare_models``' table. Range bars are the median
-    over the measured mappings and clocks, whiskers their min to max.
+    over the measured mappings and clocks, whiskers their min to max; one colour per batch
+    and backend.
 
     >>> save_figure(plot_comparison(compare_models(evaluation, points), evaluation), run,
     ...             "comparison")  # doctest: +SKIP
@@ -239,10 +263,11 @@ def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.F
                  marker="o", ax=axes[0])
     axes[0].set(xlabel="MACs / full configuration's", ylabel="top-1 accuracy",
                 title="accuracy per configuration")
-    frame = comparison.assign(batch=comparison["batch"].astype(str))
+    hue = comparison["backend"].astype(str) + ", batch " + comparison["batch"].astype(str)
+    frame = comparison.assign(**{"backend, batch": hue})
     for ax, column, title in ((axes[1], "time_range", "time dynamic range"),
                               (axes[2], "energy_range", "energy dynamic range")):
-        sns.barplot(frame, x="model", y=column, hue="batch", order=order, ax=ax,
+        sns.barplot(frame, x="model", y=column, hue="backend, batch", order=order, ax=ax,
                     estimator="median", errorbar=("pi", 100))
         for container in ax.containers:
             ax.bar_label(container, fmt="%.2fx", fontsize=7)

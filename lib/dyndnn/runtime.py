@@ -13,16 +13,19 @@ closest and by how much that point misses each budget (``Choice.met`` is False; 
 the latency it measured, estimates how much a background load slows every configuration, and
 switches ``model.set_active_groups(k)`` with hysteresis (down at once when a budget breaks, up
 only after ``patience`` consecutive steps in which the better point fits with ``margin`` to
-spare), so it does not oscillate. Every switch is logged with its cause and the measured time
-of the ``set_active_groups`` call.
+spare), so it does not oscillate. Every switch is logged with its cause, ``switch_cost_s``
+(the first inference after it minus a steady one, on a probe input ``x``; NaN without it) and
+``assign_s`` (the ``set_active_groups`` call alone: an assignment, not what a switch costs).
 
->>> log = simulate(candidates(points, "cpu[0-1]x2", batch=64), synthetic_trace(...))
+>>> log = simulate(candidates(points, "cpu[0-1]x2", batch=64, backend="onnxruntime"),
+...                synthetic_trace(...), server, x=images)
 >>> result = live_demo(model, accuracy={1: 0.80, 2: 0.85, 3: 0.87, 4: 0.88})  # ~15 s
->>> result.switches[["t_s", "previous_groups", "groups", "cause", "switch_cost_s"]]
+>>> result.switches[["t_s", "previous_groups", "groups", "cause", "switch_cost_s", "assign_s"]]
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -240,19 +243,19 @@ def choose(points: pd.DataFrame, latency_s: float | None = None, energy_j: float
 
 def candidates(points: pd.DataFrame, mapping: str | None = None, batch: int | None = None,
                board: str | None = None, freq_label: str | None = None,
-               model: str | None = None) -> pd.DataFrame:
-    """The points a running model can switch between: one per k at one mapping/clock/batch.
+               model: str | None = None, backend: str | None = None) -> pd.DataFrame:
+    """The points a running model switches between: one per k at one backend, mapping, clock.
 
     With a filter left None the first value (sorted) is taken, so the result always has one
-    row per configuration.
+    row per configuration; a table without a ``backend`` column (hand-made) is taken as is.
 
-    >>> candidates(points, mapping="cpu[0-1]x2", batch=64)[["groups", "latency_s"]]
+    >>> candidates(points, mapping="cpu[0-1]x2", batch=64, backend="onnxruntime")
     ... # doctest: +SKIP
     """
     chosen = {"board": board, "mapping": mapping, "batch": batch, "freq_label": freq_label,
-              "model": model}
+              "model": model, "backend": backend}
     for col, value in chosen.items():
-        if value is None:
+        if value is None and col in points:
             chosen[col] = sorted(points[col].unique())[0]
     part = select(points, **chosen)
     if part.empty:
@@ -262,7 +265,7 @@ def candidates(points: pd.DataFrame, mapping: str | None = None, batch: int | No
 
 LOG_COLUMNS = [
     "t_s", "previous_groups", "groups", "switched", "direction", "cause", "switch_cost_s",
-    "measured_latency_s", "slowdown", "predicted_latency_s", "met", "budget_latency_s",
+    "assign_s", "measured_latency_s", "slowdown", "predicted_latency_s", "met", "budget_latency_s",
     "budget_energy_j", "budget_power_w", "min_accuracy",
 ]  # fmt: skip
 
@@ -270,35 +273,46 @@ LOG_COLUMNS = [
 class RuntimeManager:
     """Switches a running model between configurations as budgets and load change.
 
-    ``table`` has one row per configuration (``groups``) at the mapping, clock and batch the
-    model runs with: ``latency_s`` and ``accuracy``, optionally ``energy_j`` and ``power_w``
-    (``candidates`` gives it). ``model`` is anything with ``set_active_groups(k)``; None
-    simulates without one. A measured latency gives the slowdown of the current configuration
-    over its profiled latency; every configuration is assumed slowed alike, energy with it
-    (the same power drawn for longer), power not.
+    ``table`` has one row per configuration (``groups``) at the backend, mapping, clock and
+    batch the model runs with: ``latency_s`` and ``accuracy``, optionally ``energy_j`` and
+    ``power_w`` (``candidates`` gives it). ``model`` is anything with ``set_active_groups(k)``
+    and ``__call__(x)`` (a ``DynamicModel``, a ``serve.Server``); None simulates without one.
+    A measured latency gives the slowdown of the current configuration over its profiled
+    latency; every configuration is assumed slowed alike, energy with it (the same power drawn
+    for longer), power not.
+
+    With a model and a probe input ``x``, each configuration's steady latency on ``x`` is
+    measured here once (``steady_latency``); a switch's ``switch_cost_s`` is its first
+    inference (after one at the old k) minus that, NaN without ``x``; ``assign_s`` is the
+    ``set_active_groups`` call.
 
     Hysteresis: a broken budget switches at once to the best point that meets it (the closest
     one if none does); a better point is taken only after ``patience`` consecutive steps in
     which it meets every upper budget times ``margin``.
 
-    >>> manager = RuntimeManager(candidates(points, batch=1), model, patience=3)
+    >>> manager = RuntimeManager(candidates(points, batch=1), model, x=images, patience=3)
     >>> record = manager.step(0.0, Budget(latency_s=0.002), measured_latency_s=0.0031)
-    >>> manager.switches  # doctest: +SKIP
+    >>> manager.switches[["groups", "switch_cost_s", "assign_s"]]  # doctest: +SKIP
     """
 
-    def __init__(self, table: pd.DataFrame, model: Any | None = None, *, patience: int = 3,
-                 margin: float = 0.85, start_groups: int | None = None) -> None:
+    def __init__(self, table: pd.DataFrame, model: Any | None = None, *, x: Any = None,
+                 patience: int = 3, margin: float = 0.85, start_groups: int | None = None,
+                 probes: int = 5) -> None:
         if table.empty or table["groups"].duplicated().any():
             raise DyndnnError("the manager needs one row per configuration (groups), "
-                              "at one mapping, clock and batch; see runtime.candidates")
+                              "at one backend, mapping, clock and batch; see runtime.candidates")
         if patience < 1 or not 0 < margin <= 1:
             raise DyndnnError(f"need patience >= 1 and 0 < margin <= 1; got {patience}, {margin}")
         self.table = table.copy().set_index("groups", drop=False)
         for col in ("energy_j", "power_w"):
             if col not in self.table:
                 self.table[col] = np.nan
-        self.model, self.patience, self.margin = model, patience, margin
+        self.model, self.x, self.patience, self.margin = model, x, patience, margin
         self.current = int(start_groups or _ranked(self.table).iloc[0]["groups"])
+        # per k, seconds of a steady inference on x: what a switch's first one is set against
+        self.steady_s: dict[int, float] = {}
+        if model is not None and x is not None:
+            self.steady_s = steady_latency(model, x, [int(k) for k in self.table.index], probes)
         if model is not None:
             model.set_active_groups(self.current)
         self.slowdown = 1.0
@@ -312,14 +326,19 @@ class RuntimeManager:
         est["energy_j"] = est["energy_j"] * self.slowdown
         return est
 
-    def _switch(self, k: int) -> float:
-        cost = math.nan
+    def _switch(self, k: int) -> tuple[float, float]:
+        """Switch to ``k``; ``(switch_cost_s, assign_s)``, NaN where nothing was measured."""
+        cost = assign = math.nan
         if self.model is not None:
+            if self.x is not None:  # warm at the old k, as a serving engine is: no idle in it
+                _time_call(self.model, self.x)
             start = time.perf_counter()
             self.model.set_active_groups(k)
-            cost = time.perf_counter() - start
+            assign = time.perf_counter() - start
+            if self.x is not None:
+                cost = _time_call(self.model, self.x) - self.steady_s[k]
         self.current = k
-        return cost
+        return cost, assign
 
     def step(self, t_s: float, budget: Budget, measured_latency_s: float | None = None,
              **extra: Any) -> dict[str, Any]:
@@ -351,14 +370,14 @@ class RuntimeManager:
                     self._calm = 0
             else:
                 self._calm = 0
-        cost = self._switch(target) if target != before else math.nan
+        cost, assign = self._switch(target) if target != before else (math.nan, math.nan)
         limits = budget.limits()
         record = {
             "t_s": float(t_s), "previous_groups": before, "groups": self.current,
             "switched": target != before,
             "direction": "" if target == before else ("up" if _better(
                 est.loc[target].to_dict(), est.loc[before].to_dict()) else "down"),
-            "cause": cause, "switch_cost_s": cost,
+            "cause": cause, "switch_cost_s": cost, "assign_s": assign,
             "measured_latency_s": measured_latency_s if _finite(measured_latency_s) else math.nan,
             "slowdown": self.slowdown,
             "predicted_latency_s": float(est.loc[self.current, "latency_s"]),
@@ -452,19 +471,19 @@ def _budget_of(row: MappingABC[str, Any]) -> Budget:
 
 
 def simulate(table: pd.DataFrame, trace: pd.DataFrame, model: Any | None = None, *,
-             patience: int = 3, margin: float = 0.85, noise: float = 0.03,
+             x: Any = None, patience: int = 3, margin: float = 0.85, noise: float = 0.03,
              seed: int = 0) -> pd.DataFrame:
     """Run a ``RuntimeManager`` over a trace; returns the manager's log.
 
     The measured latency is the profiled one times the trace's ``slowdown`` times
-    (1 + ``noise`` x a normal draw). A real ``model`` makes the switch costs real; the
-    inferences themselves are simulated.
+    (1 + ``noise`` x a normal draw). A real ``model`` and probe input ``x`` make the switch
+    costs real (``assign_s`` needs the model alone); the inferences themselves are simulated.
 
-    >>> log = simulate(candidates(points, batch=64), synthetic_trace(table))  # doctest: +SKIP
-    >>> log[log["switched"]][["t_s", "groups", "cause"]]  # doctest: +SKIP
+    >>> log = simulate(table, synthetic_trace(table), model, x=images)  # doctest: +SKIP
+    >>> log[log["switched"]][["t_s", "groups", "cause", "switch_cost_s"]]  # doctest: +SKIP
     """
     rng = np.random.default_rng(seed)
-    manager = RuntimeManager(table, model, patience=patience, margin=margin)
+    manager = RuntimeManager(table, model, x=x, patience=patience, margin=margin)
     latency = table.set_index("groups")["latency_s"]
     for row in trace.to_dict(orient="records"):
         slowdown = float(row.get("slowdown", 1.0))
@@ -487,7 +506,7 @@ class LiveDemo:
 
     @property
     def switches(self) -> pd.DataFrame:
-        """The switches, with cause and measured ``set_active_groups`` time."""
+        """The switches, with cause, ``switch_cost_s`` (first inference - steady), ``assign_s``."""
         return self.log[self.log["switched"]].reset_index(drop=True)
 
 
@@ -515,17 +534,44 @@ def stop_cpu_load(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _time_window(model: Any, x: Any, window_s: float) -> float:
-    """Median seconds per inference over a window of back-to-back inferences."""
-    times = []
-    end = time.perf_counter() + window_s
-    while True:
+def _inference(model: Any) -> contextlib.AbstractContextManager:
+    """``torch.inference_mode()`` for a torch module (autograd's bookkeeping is no serving cost)."""
+    torch = sys.modules.get("torch")  # not imported here: a torch model means it is loaded
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return torch.inference_mode()
+    return contextlib.nullcontext()
+
+
+def _time_call(model: Any, x: Any) -> float:
+    """Seconds of one inference ``model(x)``."""
+    with _inference(model):
         start = time.perf_counter()
         model(x)
-        now = time.perf_counter()
-        times.append(now - start)
-        if now >= end:
-            return float(np.median(times))
+        return time.perf_counter() - start
+
+
+def steady_latency(model: Any, x: Any, ks: list[int], probes: int = 5,
+                   warmup: int = 2) -> dict[int, float]:
+    """Per k: median seconds of ``probes`` inferences on ``x`` after ``warmup`` untimed ones.
+
+    >>> steady_latency(server, images, [1, 2, 3, 4])  # doctest: +SKIP
+    """
+    steady = {}
+    for k in ks:
+        model.set_active_groups(k)
+        for _ in range(warmup):  # untimed: the first calls after a switch are its cost
+            _time_call(model, x)
+        steady[k] = float(np.median([_time_call(model, x) for _ in range(probes)]))
+    return steady
+
+
+def _time_window(model: Any, x: Any, window_s: float) -> float:
+    """Median seconds per inference over a window of back-to-back inferences."""
+    times: list[float] = []
+    end = time.perf_counter() + window_s
+    while not times or time.perf_counter() < end:
+        times.append(_time_call(model, x))
+    return float(np.median(times))
 
 
 def calibrate(model: Any, x: Any, ks: list[int], rounds: int = 3,
@@ -562,11 +608,13 @@ def live_demo(model: Any, accuracy: MappingABC[int, float] | None = None, *,
     with head-room (unless ``budget_latency_s`` is given), then runs for ``duration_s``: each
     step measures a ``step_s`` window and lets the manager decide. ``load_s`` = (start, stop)
     of the competing load: one spinning process per core. ``accuracy`` ranks the
-    configurations (eval.csv's); without it more groups count as more accurate.
+    configurations (eval.csv's); without it more groups count as more accurate. Switch costs
+    are probed on the demo's own input.
 
     >>> demo = live_demo(model, dict(zip(evaluation.groups, evaluation.accuracy)))
     ... # doctest: +SKIP
-    >>> demo.switches[["t_s", "direction", "cause", "switch_cost_s"]]  # doctest: +SKIP
+    >>> demo.switches[["t_s", "direction", "cause", "switch_cost_s", "assign_s"]]
+    ... # doctest: +SKIP
     """
     import torch
 
@@ -580,7 +628,7 @@ def live_demo(model: Any, accuracy: MappingABC[int, float] | None = None, *,
         table = pd.DataFrame({"groups": ks, "latency_s": calibrate(model, x, ks),
                               "accuracy": [float(accuracy[k]) for k in ks]})
         budget = budget_latency_s or float(_ranked(table).iloc[0]["latency_s"]) / margin * 1.1
-        manager = RuntimeManager(table, model, patience=patience, margin=margin)
+        manager = RuntimeManager(table, model, x=x, patience=patience, margin=margin)
         t0 = time.perf_counter()
         try:
             while (t := time.perf_counter() - t0) < duration_s:

@@ -46,24 +46,31 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert group["macs"].iloc[1] == 2 * group["macs"].iloc[0]
     independent = evaluation[evaluation["model"] == "independent"]
     assert independent["serving_bytes"].iloc[0] == independent["param_bytes"].sum()
-    assert independent["load_s"].gt(0).all() and evaluation["switch_s"].gt(0).all()
-    assert (run_dir / "export" / "group-alexnet-k2.onnx").is_file()
+    assert independent["load_s"].gt(0).all() and evaluation["assign_s"].gt(0).all()
+    assert evaluation[["switch_eager_s", "switch_onnxruntime_s"]].notna().all().all()
+    # the deployment bundle: both configurations over one weights file, and TorchScript
+    bundle = json.loads((run_dir / "export" / "manifest.json").read_text())
+    assert [c["file"] for c in bundle["configurations"]] == ["k1.onnx", "k2.onnx"]
+    assert [c["accuracy"] for c in bundle["configurations"]] == group["accuracy"].tolist()
+    assert (run_dir / "export" / "weights.bin").is_file()
+    assert (run_dir / "export" / "group-alexnet-k2.pt").is_file()
     assert (run_dir / "figures" / "configurations.svg").is_file()
     profile = pd.read_csv(run_dir / "profile.csv")
     # one row per (mapping, configuration): real latency, modelled energy on this host
     assert set(profile["groups"]) == {1, 2} and (profile["latency_s"] > 0).all()
+    assert set(profile["backend"]) == {"eager", "onnxruntime"}
     assert set(profile["model"]) == set(stages)
     assert profile["threads_read"].tolist() == profile["threads"].tolist()
     assert (run_dir / "figures" / "latency_per_configuration.png").is_file()
     # 04_analyse: one operating point per (mapping, configuration), the summary, the figures
     points = pd.read_csv(run_dir / "operating_points.csv")
-    assert len(points) == profile.groupby(["model", "cores", "groups"]).ngroups
+    assert len(points) == profile.groupby(["model", "backend", "cores", "groups"]).ngroups
     assert points["accuracy"].notna().all()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["points"] == len(points) and summary["dynamic_range"]
     # the comparison with the baselines, one headline row per baseline
-    assert [row["model"] for row in summary["comparison"]] == ["independent", "slimmable",
-                                                                "tann"]
+    assert sorted((row["model"], row["backend"]) for row in summary["comparison"]) == [
+        (m, b) for m in ("independent", "slimmable", "tann") for b in ("eager", "onnxruntime")]
     independent = next(r for r in summary["comparison"] if r["model"] == "independent")
     group_bytes = evaluation.loc[evaluation["model"] == "group-alexnet", "serving_bytes"].iloc[0]
     assert independent["memory_x"] == pytest.approx(

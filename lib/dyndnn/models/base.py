@@ -15,10 +15,11 @@ training step. ``joint_training`` families (slimmable) train every configuration
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from torch import Tensor, nn
+
+from dyndnn.switching import Switchable
 
 
 def tensor_bytes(tensors: Iterable[Tensor]) -> int:
@@ -32,8 +33,8 @@ def module_bytes(module: nn.Module) -> int:
                                                  if not n.endswith("num_batches_tracked"))])
 
 
-class DynamicModel(nn.Module):
-    """Base of the model families: G configurations, one of them active."""
+class DynamicModel(Switchable, nn.Module):
+    """Base of the model families: G configurations, one of them active (``Switchable``)."""
 
     family: str = ""  # the name used in configs, tables and checkpoints
     joint_training = False  # True: one stage trains every configuration (slimmable)
@@ -44,27 +45,6 @@ class DynamicModel(nn.Module):
             raise ValueError(f"groups must be >= 1; got {groups}")
         self.groups = groups
         self._active = groups
-
-    @property
-    def num_active_groups(self) -> int:
-        """The active configuration (1..G)."""
-        return self._active
-
-    def set_active_groups(self, k: int) -> None:
-        """Run configuration k from now on."""
-        if not 1 <= k <= self.groups:
-            raise ValueError(f"active groups must be between 1 and {self.groups}; got {k}")
-        self._active = k
-
-    @contextlib.contextmanager
-    def active_groups(self, k: int) -> Iterator[DynamicModel]:
-        """Run configuration k inside the ``with`` block, then switch back."""
-        previous = self._active
-        self.set_active_groups(k)
-        try:
-            yield self
-        finally:
-            self._active = previous
 
     def _k(self, k: int | None) -> int:
         k = self._active if k is None else k

@@ -23,11 +23,9 @@ spinning on the cores the next one needs, which made the first inference after a
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import numpy as np
 import onnxruntime as ort
 
 from dyndnn.serve.bundle import read_manifest
+from dyndnn.switching import Switchable
 
 _POOL: dict[str, int] = {}  # the size of onnxruntime's process-wide thread pool, once set
 
@@ -76,7 +75,7 @@ def _rss_bytes() -> int | None:
     return psutil.Process().memory_info().rss
 
 
-class Server:
+class Server(Switchable):
     """One onnxruntime session per configuration 1..G; ``set_active_groups`` picks one."""
 
     def __init__(self, model: Any, threads: int | None = None, *,
@@ -135,28 +134,11 @@ class Server:
         count = int(np.prod(shape))
         return self._buffer[offset: offset + 4 * count].view(np.float32).reshape(shape)
 
-    # --- switching -----------------------------------------------------------------------------
-    @property
-    def num_active_groups(self) -> int:
-        """The active configuration (1..G)."""
-        return self._active
-
+    # --- switching (num_active_groups and active_groups(k) come from Switchable) -------------
     def set_active_groups(self, k: int) -> None:
         """Serve configuration k from now on: picks its session (no build, no copy)."""
-        if not 1 <= k <= self.groups:
-            raise ValueError(f"active groups must be between 1 and {self.groups}; got {k}")
-        self._active = k
+        Switchable.set_active_groups(self, k)
         self._run = self._runs[k - 1]
-
-    @contextlib.contextmanager
-    def active_groups(self, k: int) -> Iterator[Server]:
-        """Serve configuration k inside the ``with`` block, then switch back."""
-        previous = self._active
-        self.set_active_groups(k)
-        try:
-            yield self
-        finally:
-            self.set_active_groups(previous)
 
     # --- inference ------------------------------------------------------------------------------
     def __call__(self, images: Any) -> Any:

@@ -1,4 +1,4 @@
-"""``make bench``: the performance targets of DESIGN.md, measured side by side in one run.
+"""``make bench``: the performance targets (``TARGETS``), measured side by side in one run.
 
     python -m dyndnn.bench [--groups 4] [--width 1.0] [--quick] [--out outputs/bench]
 

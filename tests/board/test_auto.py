@@ -5,7 +5,7 @@ import logging
 import pytest
 
 from dyndnn.board.auto import auto_meter, make_meter
-from dyndnn.board.common import BoardError
+from dyndnn.board.errors import BoardError
 
 from .fakesys import make_ina231, make_ina3221_iio, make_rapl
 

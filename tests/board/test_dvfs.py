@@ -9,8 +9,8 @@ import warnings
 
 import pytest
 
-from dyndnn.board.common import BoardError, ReadOnlyWarning
 from dyndnn.board.dvfs import DvfsController, recover
+from dyndnn.board.errors import BoardError, ReadOnlyWarning
 from dyndnn.errors import ConfigError
 
 from .fakesys import get, make_devfreq, make_odroid_xu3, put

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dyndnn.board.common import BoardPermissionError, SensorError
+from dyndnn.board.errors import BoardPermissionError, SensorError
 from dyndnn.board.ina231 import Ina231Meter, find_ina231_rails
 
 from .fakesys import make_ina231, swap

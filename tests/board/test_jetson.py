@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from dyndnn.board.common import BoardError
 from dyndnn.board.dvfs import DvfsController
+from dyndnn.board.errors import BoardError
 from dyndnn.board.jetson import (
     HwmonVoltCurrentReader,
     IioPowerReader,

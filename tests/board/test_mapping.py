@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from dyndnn.board.common import BoardError
+from dyndnn.board.errors import BoardError
 from dyndnn.board.mapping import AFFINITY_ENV_VARS, MappedWorker, Mapping, run_mapped
 from dyndnn.errors import ConfigError
 

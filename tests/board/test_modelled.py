@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from dyndnn.board.common import BoardError
+from dyndnn.board.errors import BoardError
 from dyndnn.board.modelled import CpuPowerModel, ModelledCpuMeter
 
 from .fakesys import make_policy

@@ -5,8 +5,8 @@ import time
 import pytest
 
 from dyndnn.board.auto import auto_meter
-from dyndnn.board.common import SensorError
 from dyndnn.board.discovery import discover
+from dyndnn.board.errors import SensorError
 from dyndnn.board.nvml import NvmlEnergyMeter, NvmlPowerMeter, nvml_meter
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dyndnn.board import profiler
-from dyndnn.board.common import BoardError
+from dyndnn.board.errors import BoardError
 from dyndnn.board.mapping import Mapping
 from dyndnn.board.profiler import COLUMNS, completed_repeats, profile_sweep
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dyndnn.board.common import BoardPermissionError
+from dyndnn.board.errors import BoardPermissionError
 from dyndnn.board.rapl import RaplMeter, find_rapl_zones
 
 from .fakesys import make_rapl

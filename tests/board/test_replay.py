@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import pytest
 
-from dyndnn.board.common import BoardError
+from dyndnn.board.errors import BoardError
 from dyndnn.board.replay import ReplayMeter
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dyndnn.board.common import Measurement, Meter
+from dyndnn.board.meter import Measurement, Meter
 from dyndnn.board.modelled import ModelledCpuMeter
 from dyndnn.board.window import measure, window_length_s
 

@@ -1,29 +1,20 @@
 """Board measurement: discovery, task mapping, DVFS, power/energy meters and the profiler.
 
-Zeus-style: ``common`` holds the bases, records and errors; one module per backend. Nothing
-here imports torch at import time, so a mapped worker can clear the OpenMP affinity
-variables and pin itself before torch loads.
+Zeus-style: ``errors`` holds the errors, ``sysfs`` the sysfs I/O every backend reads through,
+``meter`` the measurement record and the meter bases; one module per backend. Nothing here
+imports torch at import time, so a mapped worker can clear the OpenMP affinity variables and
+pin itself before torch loads.
 
 >>> from dyndnn.board import discover, auto_meter, measure, Mapping, profile_sweep
 >>> print(discover(probe_cuda=False))  # doctest: +SKIP
 """
 
 from dyndnn.board.auto import METERS, auto_meter, make_meter
-from dyndnn.board.common import (
-    BoardError,
-    BoardPermissionError,
-    CounterMeter,
-    Measurement,
-    Meter,
-    PollingMeter,
-    ReadOnlyWarning,
-    SamplingMeter,
-    SensorError,
-)
 from dyndnn.board.cpufreq import CpufreqPolicy, PolicyState, cur_freq_khz, list_policies
 from dyndnn.board.devfreq import Devfreq, DevfreqState, find_gpu_devfreq
 from dyndnn.board.discovery import Platform, board_name, core_types, discover
 from dyndnn.board.dvfs import DvfsController, recover
+from dyndnn.board.errors import BoardError, BoardPermissionError, ReadOnlyWarning, SensorError
 from dyndnn.board.ina231 import Ina231Meter
 from dyndnn.board.jetson import (
     Ina3221Meter,
@@ -34,6 +25,7 @@ from dyndnn.board.jetson import (
     parse_tegrastats,
 )
 from dyndnn.board.mapping import MappedResult, MappedWorker, Mapping, run_mapped
+from dyndnn.board.meter import CounterMeter, Measurement, Meter, PollingMeter, SamplingMeter
 from dyndnn.board.modelled import CpuPowerModel, ModelledCpuMeter
 from dyndnn.board.nvml import NvmlEnergyMeter, NvmlPowerMeter, nvml_meter
 from dyndnn.board.plan import default_mappings, plan_mappings

@@ -16,9 +16,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dyndnn.board.common import BoardError, Meter
+from dyndnn.board.errors import BoardError
 from dyndnn.board.ina231 import Ina231Meter
 from dyndnn.board.jetson import Ina3221Meter
+from dyndnn.board.meter import Meter
 from dyndnn.board.modelled import ModelledCpuMeter
 from dyndnn.board.nvml import nvml_meter
 from dyndnn.board.rapl import RaplMeter

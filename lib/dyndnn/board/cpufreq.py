@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dyndnn.board.common import (
-    BoardError,
+from dyndnn.board.errors import BoardError
+from dyndnn.board.sysfs import (
     bounds_write_order,
     can_write,
     parse_cpu_list,

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dyndnn.board.common import (
+from dyndnn.board.sysfs import (
     bounds_write_order,
     can_write,
     read_int,

@@ -17,9 +17,14 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dyndnn.board.common import (
-    BoardError,
-    SensorError,
+from dyndnn.board.cpufreq import list_policies
+from dyndnn.board.devfreq import find_gpu_devfreq
+from dyndnn.board.errors import BoardError, SensorError
+from dyndnn.board.ina231 import find_ina231_rails
+from dyndnn.board.jetson import find_ina3221_rails
+from dyndnn.board.nvml import load_pynvml
+from dyndnn.board.rapl import find_rapl_zones
+from dyndnn.board.sysfs import (
     can_read,
     can_write,
     format_cpu_list,
@@ -27,12 +32,6 @@ from dyndnn.board.common import (
     read_str,
     sysfs_path,
 )
-from dyndnn.board.cpufreq import list_policies
-from dyndnn.board.devfreq import find_gpu_devfreq
-from dyndnn.board.ina231 import find_ina231_rails
-from dyndnn.board.jetson import find_ina3221_rails
-from dyndnn.board.nvml import load_pynvml
-from dyndnn.board.rapl import find_rapl_zones
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -33,10 +33,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from dyndnn.board.common import BoardError, ReadOnlyWarning, sysfs_path
 from dyndnn.board.cpufreq import CpufreqPolicy, PolicyState, list_policies, policies_for_cpus
 from dyndnn.board.devfreq import DEVFREQ_CLASS, Devfreq, DevfreqState, find_gpu_devfreq
+from dyndnn.board.errors import BoardError, ReadOnlyWarning
 from dyndnn.board.jetson import JetsonClocks, nvpmodel_query, nvpmodel_set
+from dyndnn.board.sysfs import sysfs_path
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dyndnn.board.common import (
-    BoardPermissionError,
-    SamplingMeter,
-    SensorError,
+from dyndnn.board.errors import BoardPermissionError, SensorError
+from dyndnn.board.meter import SamplingMeter
+from dyndnn.board.sysfs import (
     can_read,
     can_write,
     read_float,

@@ -22,17 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from dyndnn.board.common import (
-    BoardError,
-    BoardPermissionError,
-    SamplingMeter,
-    SensorError,
-    can_read,
-    read_float,
-    read_int,
-    read_str,
-    sysfs_path,
-)
+from dyndnn.board.errors import BoardError, BoardPermissionError, SensorError
+from dyndnn.board.meter import SamplingMeter
+from dyndnn.board.sysfs import can_read, read_float, read_int, read_str, sysfs_path
 
 IIO_DRIVER = "/sys/bus/i2c/drivers/ina3221x"
 HWMON_DRIVER = "/sys/bus/i2c/drivers/ina3221"

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from dyndnn.board.common import BoardError, format_cpu_list, parse_cpu_list
+from dyndnn.board.errors import BoardError
+from dyndnn.board.sysfs import format_cpu_list, parse_cpu_list
 from dyndnn.errors import ConfigError
 
 AFFINITY_ENV_VARS = ("GOMP_CPU_AFFINITY", "OMP_PROC_BIND", "KMP_AFFINITY")

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dyndnn.board.common import BoardError, Measurement, Meter
 from dyndnn.board.cpufreq import cur_freq_khz
+from dyndnn.board.errors import BoardError
+from dyndnn.board.meter import Measurement, Meter
 
 
 @dataclass(frozen=True)

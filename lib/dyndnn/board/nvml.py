@@ -14,7 +14,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from dyndnn.board.common import CounterMeter, Meter, SamplingMeter, SensorError
+from dyndnn.board.errors import SensorError
+from dyndnn.board.meter import CounterMeter, Meter, SamplingMeter
 
 # NVML documents neither refresh period; these are assumptions on the safe side of the
 # 10x-window rule. Ampere and newer average the power reading over 1 s.

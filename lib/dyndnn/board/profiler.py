@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dyndnn.board.auto import make_meter
-from dyndnn.board.common import BoardError, Meter, format_cpu_list
 from dyndnn.board.cpufreq import policies_for_cpus
 from dyndnn.board.discovery import board_name
 from dyndnn.board.dvfs import DvfsController
+from dyndnn.board.errors import BoardError
 from dyndnn.board.mapping import MappedWorker, Mapping
+from dyndnn.board.meter import Meter
+from dyndnn.board.sysfs import format_cpu_list
 from dyndnn.board.window import measure
 
 if TYPE_CHECKING:

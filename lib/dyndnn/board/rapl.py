@@ -16,15 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dyndnn.board.common import (
-    BoardPermissionError,
-    CounterMeter,
-    SensorError,
-    can_read,
-    read_int,
-    read_str,
-    sysfs_path,
-)
+from dyndnn.board.errors import BoardPermissionError, SensorError
+from dyndnn.board.meter import CounterMeter
+from dyndnn.board.sysfs import can_read, read_int, read_str, sysfs_path
 
 POWERCAP = "/sys/class/powercap"
 RAPL_UPDATE_PERIOD_S = 0.001  # the counters refresh about every 976 us

@@ -15,7 +15,8 @@ import os
 import time
 from typing import Any
 
-from dyndnn.board.common import BoardError, Measurement, Meter
+from dyndnn.board.errors import BoardError
+from dyndnn.board.meter import Measurement, Meter
 
 
 class ReplayMeter(Meter):

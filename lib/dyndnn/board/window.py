@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dyndnn.board.common import Measurement, Meter
+from dyndnn.board.meter import Measurement, Meter
 
 PERIODS_PER_WINDOW = 10  # a window spans at least this many sensor refresh periods
 

@@ -1,6 +1,6 @@
 """Dense AlexNet pieces the baselines share, and how their configurations are sized.
 
-Sizing (ours; DESIGN.md compares "at the same compression rate"), in two steps:
+Sizing (ours: the families are compared "at the same compression rate"), in two steps:
 
 1. The full configuration (``sized``). ``budget="macs"`` (the default): every layer's width
    is the group model's scaled by one factor, chosen so the baseline's full configuration costs

@@ -8,7 +8,7 @@
 >>> model.macs(1) * 4 == model.macs(4)
 True
 
-Connectivity (DESIGN.md): the first conv reads the whole image; every later layer is
+Connectivity, by design: the first conv reads the whole image; every later layer is
 block-diagonal, so group g is an independent path. How the active groups' logits combine is
 ``combine``: ``sum`` (group g learns a correction on top of groups 1..g-1: it trains on the
 residual) or ``mean`` (group g trains on its own; the configuration averages its groups, an

@@ -1,7 +1,7 @@
 """The *modelled* energy of arithmetic and memory traffic, in one place, with its sources.
 
 Figures at 45 nm from M. Horowitz, "Computing's energy problem (and what we can do about it)",
-ISSCC 2014 (the table DESIGN.md quotes). Everything computed from them is a model, not a
+ISSCC 2014 (its table of energy per operation). Everything computed from them is a model, not a
 measurement, and is labelled *modelled* wherever it is shown.
 
 >>> round(gemm_energy_pj(macs=1000, a_bits=8, w_bits=8), 1)   # int8 mult + int32 add

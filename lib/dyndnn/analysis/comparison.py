@@ -1,0 +1,138 @@
+"""The comparison with the baselines (the paper's 2.73x time, 2.36x energy, 2.4x memory).
+
+Every model's dynamic ranges and memory next to the reference's (the group model), at the same
+board, backend, batch, mapping and clock, and per baseline and backend the widest advantage.
+
+>>> comparison = compare_models(evaluation, points)  # doctest: +SKIP
+>>> comparison_headline(comparison)[["model", "backend", "time_x", "memory_x"]]
+... # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dyndnn.analysis.errors import AnalysisError
+from dyndnn.analysis.memory import memory_footprint
+
+REFERENCE = "group-alexnet"
+COMPRESSION_TOLERANCE = 0.02  # |rate - reference rate| still called "the same compression rate"
+# per backend: a conclusion drawn on eager PyTorch need not hold on the deployed engine
+COMPARE_KEYS = ["board", "backend", "batch", "mapping", "freq_label"]
+
+
+def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
+                   reference: str = REFERENCE) -> pd.DataFrame:
+    """Every model's dynamic ranges and memory next to the reference's, at the same context.
+
+    One row per (board, backend, batch, mapping, clock, model) where the reference was measured
+    too (on the same backend):
+    ``time_range`` and ``energy_range`` are max/min over the model's configurations there
+    (measured ``operating_points`` rows, pruning alone), ``serving_bytes`` what serving all its
+    configurations holds, ``compression_rate`` its smallest configuration's MACs over its
+    full one's. ``*_vs_reference``: how much wider the reference's range is
+    (reference / model) and how much more memory the model needs (model / reference): the
+    paper's "x wider dynamic range, x smaller memory footprint at the same compression rate".
+    ``latency_min_vs_reference`` / ``latency_max_vs_reference``: the model's fastest and
+    slowest configuration over the reference's (a range widened by a slow full configuration
+    is no gain).
+
+    >>> compare_models(evaluation, points)[["model", "batch", "time_range_vs_reference"]]
+    ... # doctest: +SKIP
+    """
+    if reference not in set(points["model"]):
+        raise AnalysisError(f"no operating point of the reference model {reference!r}; "
+                            f"models measured: {sorted(points['model'].unique())}")
+    per_model = memory_footprint(evaluation).set_index("model")
+    macs = evaluation.groupby("model")["macs"]
+    rate = (macs.min() / macs.max()).rename("compression_rate")
+    accuracy = evaluation.groupby("model")["accuracy"].agg(["min", "max"])
+    rows = []
+    for context, part in points.groupby(COMPARE_KEYS, sort=True):
+        for model, mine in part.groupby("model", sort=True):
+            if mine["groups"].nunique() < 2 or model not in per_model.index:
+                continue
+            row = dict(zip(COMPARE_KEYS, context, strict=True))
+            lowest_t, lowest_e = mine["latency_s"].min(), mine["energy_j"].min()
+            row.update({
+                "model": model, "configurations": int(mine["groups"].nunique()),
+                "compression_rate": float(rate[model]),
+                "accuracy_min": float(accuracy.loc[model, "min"]),
+                "accuracy_max": float(accuracy.loc[model, "max"]),
+                "latency_min_s": float(mine["latency_s"].min()),
+                "latency_max_s": float(mine["latency_s"].max()),
+                "time_range": float(mine["latency_s"].max() / lowest_t)
+                if lowest_t > 0 else math.nan,
+                "energy_range": float(mine["energy_j"].max() / lowest_e)
+                if lowest_e > 0 else math.nan,
+                "energy_modelled": bool(mine["modelled"].any()),
+                "serving_bytes": int(per_model.loc[model, "dynamic_bytes"]),
+            })  # fmt: skip
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise AnalysisError("no context (board, backend, batch, mapping, clock) has two or "
+                            "more configurations of a model measured; profile more of them")
+    ref = table[table["model"] == reference].set_index(COMPARE_KEYS)
+    joined = table.merge(ref[["time_range", "energy_range", "serving_bytes", "compression_rate",
+                              "latency_min_s", "latency_max_s"]], how="left",
+                         left_on=COMPARE_KEYS, right_index=True, suffixes=("", "_reference"))
+    joined = joined.dropna(subset=["time_range_reference"])
+    joined["time_range_vs_reference"] = joined["time_range_reference"] / joined["time_range"]
+    joined["energy_range_vs_reference"] = (joined["energy_range_reference"]
+                                           / joined["energy_range"])
+    joined["memory_vs_reference"] = joined["serving_bytes"] / joined["serving_bytes_reference"]
+    # a range can widen because the full configuration is slow: the end points say which
+    for end in ("min", "max"):
+        joined[f"latency_{end}_vs_reference"] = (joined[f"latency_{end}_s"]
+                                                 / joined[f"latency_{end}_s_reference"])
+    # whole channels can only approximate the reference's MAC fractions: say where they miss
+    joined["same_compression_rate"] = (
+        (joined["compression_rate"] - joined["compression_rate_reference"]).abs()
+        <= COMPRESSION_TOLERANCE)
+    return joined.drop(columns=["time_range_reference", "energy_range_reference",
+                                "serving_bytes_reference", "latency_min_s_reference",
+                                "latency_max_s_reference"]).reset_index(drop=True)
+
+
+def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Per baseline and backend, the paper's three numbers: the reference's widest advantage.
+
+    ``time_x`` / ``energy_x``: the largest ``*_vs_reference`` over the measured contexts, with
+    the context it was found at, and the median over contexts next to it; ``memory_x``: bytes
+    to serve all configurations, baseline / reference; ``fastest_`` / ``slowest_vs_reference_
+    median``: its fastest and slowest configuration's latency over the reference's. One row per
+    (baseline, backend): whether a conclusion holds on the deployed engine reads off it.
+
+    >>> comparison_headline(compare_models(evaluation, points))  # doctest: +SKIP
+    """
+    rows = []
+    baselines = comparison[comparison["model"] != reference]
+    for (model, backend), part in baselines.groupby(["model", "backend"], sort=True):
+        row: dict[str, Any] = {"model": model, "backend": backend,
+                               "compression_rate": float(part["compression_rate"].iloc[0]),
+                               "reference_compression_rate":
+                                   float(part["compression_rate_reference"].iloc[0])}
+        row["same_compression_rate"] = bool(part["same_compression_rate"].all())
+        for metric, column in (("time", "time_range_vs_reference"),
+                               ("energy", "energy_range_vs_reference")):
+            valid = part[np.isfinite(part[column])]
+            if valid.empty:  # no positive measurement of this quantity
+                row.update({f"{metric}_x": math.nan, f"{metric}_x_median": math.nan,
+                            f"{metric}_x_at": ""})
+                continue
+            best = valid.loc[valid[column].idxmax()]
+            row[f"{metric}_x"] = float(best[column])
+            row[f"{metric}_x_median"] = float(valid[column].median())
+            row[f"{metric}_x_at"] = (f"{best['board']}, batch {int(best['batch'])}, "
+                                     f"{best['mapping']}, {best['freq_label']}")
+        row["memory_x"] = float(part["memory_vs_reference"].iloc[0])
+        row["fastest_vs_reference_median"] = float(part["latency_min_vs_reference"].median())
+        row["slowest_vs_reference_median"] = float(part["latency_max_vs_reference"].median())
+        row["energy_modelled"] = bool(part["energy_modelled"].any())
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,119 @@
+"""Operating points: one row per configuration, engine, mapping, clock and batch.
+
+An *operating point* is one (board, model, device, backend, cores, threads, freq_khz, batch,
+groups): a configuration k on an engine (``eager`` PyTorch or ``onnxruntime``) under a task
+mapping, a clock and a batch size. ``latency_s`` and ``energy_j`` are per inference (one
+forward pass of ``batch`` inputs), as the profiler writes them. An empty ``freq_khz`` (NaN
+here) means the clocks were left as they were.
+
+>>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
+>>> select(points, board="vm", batch=1, backend="onnxruntime")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dyndnn.analysis.pareto import mark_pareto
+from dyndnn.analysis.tidy import (
+    DEFAULT_BACKEND,
+    EVAL_KEEP,
+    METRICS,
+    POINT_KEYS,
+    _as_bool,
+    freq_label,
+    tidy_profile,
+)
+
+OP_COLUMNS = [
+    *POINT_KEYS, "mapping", "freq_label", "repeats",
+    *(f"{m}{s}" for m in METRICS for s in ("", "_min", "_max", "_iqr")),
+    *EVAL_KEEP, "meter", "modelled", "pareto_latency_s", "pareto_energy_j",
+]  # fmt: skip
+
+
+def _iqr(values: pd.Series) -> float:
+    return float(values.quantile(0.75) - values.quantile(0.25))
+
+
+def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
+    """One row per operating point: median, min, max and IQR of latency, energy and power.
+
+    ``joined`` is ``join_tables``' output (a bare ``profile.csv`` works too, without accuracy).
+    ``modelled`` is True where any repeat's energy was modelled. Pareto flags are per (board,
+    batch, model, backend): ``pareto_latency_s`` and ``pareto_energy_j``.
+
+    >>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
+    >>> points.loc[points["pareto_energy_j"], ["mapping", "groups", "energy_j"]]  # doctest: +SKIP
+    """
+    frame = joined if "mapping" in joined else tidy_profile(joined)
+    frame = frame.copy()
+    for col in EVAL_KEEP:
+        if col not in frame:
+            frame[col] = np.nan
+    # NaN freq_khz ("clocks as set") is a key value of its own: dropna=False keeps those points
+    grouped = frame.groupby(POINT_KEYS, dropna=False, sort=True)
+    agg: dict[str, Any] = {"mapping": ("mapping", "first"), "freq_label": ("freq_label", "first"),
+                           "repeats": ("latency_s", "size")}
+    for m in METRICS:
+        agg[m] = (m, "median")
+        agg[f"{m}_min"] = (m, "min")
+        agg[f"{m}_max"] = (m, "max")
+        agg[f"{m}_iqr"] = (m, _iqr)
+    for col in EVAL_KEEP:
+        agg[col] = (col, "first")
+    agg["meter"] = ("meter", lambda s: "+".join(sorted(set(s.astype(str)))))
+    agg["modelled"] = ("modelled", "any")
+    points = grouped.agg(**agg).reset_index()
+    points = mark_pareto(points)
+    return points[OP_COLUMNS]
+
+
+def point_label(point: pd.Series | dict[str, Any], board: bool = True) -> str:
+    """A point in words: ``vm: m k=2 on cpu[0]x1 (onnxruntime), clocks as set, batch 1``.
+
+    The backend is named where the point has one (a hand-made table may not).
+
+    >>> point_label({"board": "xu3", "model": "m", "groups": 2, "mapping": "cpu[4-7]x4",
+    ...              "backend": "onnxruntime", "freq_label": "1400 MHz", "batch": 1})
+    'xu3: m k=2 on cpu[4-7]x4 (onnxruntime), 1400 MHz, batch 1'
+    """
+    engine = f" ({point['backend']})" if point.get("backend") is not None else ""
+    text = (f"{point['model']} k={int(point['groups'])} on {point['mapping']}{engine}, "
+            f"{point['freq_label']}, batch {int(point['batch'])}")
+    return f"{point['board']}: {text}" if board else text
+
+
+def select(points: pd.DataFrame, board: str | None = None, mapping: str | None = None,
+           batch: int | None = None, freq_label: str | None = None,
+           model: str | None = None, backend: str | None = None) -> pd.DataFrame:
+    """The points of one board / mapping / batch / clock / model / backend; None keeps all.
+
+    >>> select(points, board="vm", batch=1, backend="onnxruntime")  # doctest: +SKIP
+    """
+    keep = pd.Series(True, index=points.index)
+    for col, value in (("board", board), ("mapping", mapping), ("batch", batch),
+                       ("freq_label", freq_label), ("model", model), ("backend", backend)):
+        if value is not None:
+            keep &= points[col] == value
+    return points[keep]
+
+
+def read_operating_points(path: str | Path) -> pd.DataFrame:
+    """``operating_points.csv`` read back with the dtypes ``operating_points`` gave it.
+
+    >>> points = read_operating_points("outputs/run/operating_points.csv")  # doctest: +SKIP
+    """
+    points = pd.read_csv(path, dtype={"cores": str, "board": str, "model": str, "meter": str,
+                                      "backend": str})
+    if "backend" not in points:  # written before the backend column: eager PyTorch
+        points.insert(points.columns.get_loc("device") + 1, "backend", DEFAULT_BACKEND)
+    points["freq_khz"] = pd.to_numeric(points["freq_khz"], errors="coerce").astype(float)
+    points["freq_label"] = [freq_label(f) for f in points["freq_khz"]]
+    for col in ("modelled", "pareto_latency_s", "pareto_energy_j"):
+        points[col] = _as_bool(points[col])
+    return points

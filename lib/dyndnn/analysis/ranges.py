@@ -1,0 +1,91 @@
+"""Dynamic ranges: max/min of latency and energy over what a running model can change.
+
+Three levels, each wider than the last: ``pruning`` (over k at one mapping, clock and batch),
+``pruning+mapping`` (also over mappings) and ``pruning+mapping+dvfs`` (also over clocks).
+Batches and backends are never mixed.
+
+>>> dynamic_ranges(points)[["backend", "batch", "level", "metric", "range"]]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from dyndnn.analysis.points import point_label
+from dyndnn.analysis.tidy import MAPPING_KEYS
+
+# Each level fixes these columns and takes max/min over everything else of its (board, batch);
+# an engine is never mixed with another: each backend's ranges stand side by side
+RANGE_LEVELS = {
+    "pruning": ["board", "model", "backend", "batch", *MAPPING_KEYS, "freq_khz"],
+    "pruning+mapping": ["board", "model", "backend", "batch", "freq_khz"],
+    "pruning+mapping+dvfs": ["board", "model", "backend", "batch"],
+}
+
+
+def _context(row: pd.Series, level: str) -> str:
+    if level == "pruning":
+        return f"{row['mapping']}, {row['freq_label']}"
+    if level == "pruning+mapping":
+        return row["freq_label"]
+    return "all mappings and clocks"
+
+
+def dynamic_range_table(points: pd.DataFrame,
+                        metrics: Sequence[str] = ("latency_s", "energy_j")) -> pd.DataFrame:
+    """Max/min of each metric for every fixed context of every level.
+
+    Levels: ``pruning`` (over k at one mapping, clock and batch), ``pruning+mapping`` (over k
+    and mappings at one clock and batch) and ``pruning+mapping+dvfs`` (over k, mappings and
+    clocks at one batch). Batches are never mixed: a latency per inference of 64 images is no
+    operating point of a batch-1 service; nor are backends: every level is per engine.
+    ``largest``/``smallest`` name the two end points.
+
+    >>> dynamic_range_table(points).query("level == 'pruning'")  # doctest: +SKIP
+    """
+    rows = []
+    for level, keys in RANGE_LEVELS.items():
+        for _, part in points.groupby(keys, dropna=False, sort=True):
+            first = part.iloc[0]
+            for metric in metrics:
+                values = part[metric]
+                if values.notna().sum() == 0:
+                    continue
+                hi, lo = part.loc[values.idxmax()], part.loc[values.idxmin()]
+                rows.append({
+                    "board": first["board"], "model": first["model"],
+                    "backend": first["backend"], "batch": int(first["batch"]),
+                    "level": level, "metric": metric,
+                    "context": _context(first, level), "points": int(values.notna().sum()),
+                    "max": float(hi[metric]), "min": float(lo[metric]),
+                    "range": float(hi[metric] / lo[metric]) if lo[metric] > 0 else math.inf,
+                    "largest": point_label(hi, board=False),
+                    "smallest": point_label(lo, board=False),
+                    "modelled": bool(part["modelled"].any()) and metric != "latency_s",
+                    "meter": "+".join(sorted(set(part["meter"].astype(str)))),
+                })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def dynamic_ranges(points: pd.DataFrame,
+                   metrics: Sequence[str] = ("latency_s", "energy_j")) -> pd.DataFrame:
+    """The widest range of each (board, model, backend, batch, level, metric): the headlines.
+
+    For ``pruning`` this is the best fixed mapping and clock (where pruning alone buys most).
+    Each backend's rows follow one another, so the engines' ranges read side by side.
+
+    >>> dynamic_ranges(points).pivot_table("range", ["backend", "batch", "level"], "metric")
+    ... # doctest: +SKIP
+    """
+    table = dynamic_range_table(points, metrics)
+    if table.empty:
+        return table
+    keys = ["board", "model", "backend", "batch", "level", "metric"]
+    best = table.loc[table.groupby(keys, sort=False)["range"].idxmax()]
+    order = {level: i for i, level in enumerate(RANGE_LEVELS)}
+    best = best.assign(_order=best["level"].map(order))
+    return best.sort_values(["board", "model", "batch", "metric", "_order", "backend"]).drop(
+        columns="_order").reset_index(drop=True)

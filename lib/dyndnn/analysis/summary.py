@@ -1,0 +1,137 @@
+"""The summary of a run: its headline numbers, ``summary.json`` and ``operating_points.csv``.
+
+``write_summary`` reads a run folder's ``eval.csv`` and ``profile.csv``, computes the operating
+points and writes them with the summary next to the two tables.
+
+>>> summary = write_summary("outputs/run")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dyndnn.analysis.comparison import REFERENCE, compare_models, comparison_headline
+from dyndnn.analysis.errors import AnalysisError
+from dyndnn.analysis.memory import memory_footprint
+from dyndnn.analysis.points import operating_points, point_label
+from dyndnn.analysis.ranges import dynamic_ranges
+from dyndnn.analysis.tidy import _as_bool, join_tables
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN/inf; null reads as "not available"
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in frame.to_dict(orient="records")]
+
+
+def energy_note(table: pd.DataFrame) -> str:
+    """How the energy of ``table`` was obtained, in words: 'modelled' or the meters used."""
+    modelled = _as_bool(table["modelled"])
+    if modelled.all():
+        return "energy MODELLED (no power sensor; see dyndnn.board.modelled)"
+    if modelled.any():
+        return "energy partly MODELLED (see the meter column)"
+    return "energy measured by " + ", ".join(sorted(table["meter"].astype(str).unique()))
+
+
+def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
+    """The headline numbers of a run as a plain dict (what ``summary.json`` holds).
+
+    ``backends`` lists the engines; ``dynamic_range`` and ``comparison`` records name their
+    ``backend``; Pareto fronts are keyed ``board/backend/batch n``.
+
+    >>> summarise(evaluation, points)["dynamic_range"][0]  # doctest: +SKIP
+    """
+    accuracy = {}
+    for model, part in evaluation.sort_values("groups").groupby("model"):
+        accuracy[model] = {
+            "per_configuration": {int(k): float(a) for k, a in zip(part["groups"],
+                                                                    part["accuracy"],
+                                                                    strict=True)},
+            "range_points": float(100 * (part["accuracy"].max() - part["accuracy"].min())),
+            "mac_ratio": float(part["macs"].max() / part["macs"].min()),
+        }
+    fronts: dict[str, dict[str, list[str]]] = {}
+    for (board, backend, batch), part in points.groupby(["board", "backend", "batch"]):
+        fronts[f"{board}/{backend}/batch {batch}"] = {
+            metric: [point_label(r, board=False) for _, r in
+                     part[part[f"pareto_{metric}"]].sort_values(metric).iterrows()]
+            for metric in ("latency_s", "energy_j")}
+    return _jsonable({
+        "points": len(points),
+        "boards": sorted(points["board"].unique()),
+        "backends": sorted(points["backend"].unique()),
+        "batches": sorted(int(b) for b in points["batch"].unique()),
+        "mappings": sorted(points["mapping"].unique()),
+        "frequencies": sorted(points["freq_label"].unique()),
+        "energy": energy_note(points),
+        "energy_modelled": bool(points["modelled"].all()),
+        "accuracy": accuracy,
+        "dynamic_range": _records(dynamic_ranges(points)),
+        "pareto": fronts,
+        "memory": _records(memory_footprint(evaluation)),
+        **_comparison(evaluation, points),
+    })
+
+
+def _comparison(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
+    """The baseline comparison for ``summary.json``; empty when only one model was run."""
+    if points["model"].nunique() < 2 or REFERENCE not in set(points["model"]):
+        return {}
+    try:
+        comparison = compare_models(evaluation, points)
+    except AnalysisError as exc:  # the rest of the summary stands without it
+        return {"comparison_note": str(exc)}
+    return {"comparison": _records(comparison_headline(comparison)),
+            "comparison_contexts": _records(comparison)}
+
+
+def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(eval table, operating points)`` of a run folder, computed from its two CSVs.
+
+    >>> evaluation, points = load_run("outputs/run")  # doctest: +SKIP
+    """
+    run = Path(run_dir)
+    paths = {"eval.csv": "02_evaluate", "profile.csv": "03_profile"}
+    for name, notebook in paths.items():
+        if not (run / name).is_file():
+            raise AnalysisError(f"{run / name} does not exist; run notebook {notebook} on this "
+                                "run folder first")
+    evaluation = pd.read_csv(run / "eval.csv")
+    profile = pd.read_csv(run / "profile.csv")
+    if profile.empty:
+        raise AnalysisError(f"{run / 'profile.csv'} has no rows; the profile sweep measured "
+                            "nothing (rerun notebook 03_profile)")
+    return evaluation, operating_points(join_tables(evaluation, profile))
+
+
+def write_summary(run_dir: str | Path) -> dict[str, Any]:
+    """Write ``operating_points.csv`` and ``summary.json`` in the run folder; return the summary.
+
+    >>> summary = write_summary("outputs/run")  # doctest: +SKIP
+    >>> [(r["level"], r["metric"], round(r["range"], 1)) for r in summary["dynamic_range"]]
+    ... # doctest: +SKIP
+    """
+    run = Path(run_dir)
+    evaluation, points = load_run(run)
+    points.to_csv(run / "operating_points.csv", index=False)
+    summary = {"run_dir": str(run.resolve()), **summarise(evaluation, points)}
+    # allow_nan=False: a stray NaN would make the file unreadable by strict JSON parsers
+    (run / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    return summary

@@ -1,0 +1,96 @@
+"""Tidy input: ``profile.csv`` with fixed dtypes, joined with ``eval.csv`` on (model, groups).
+
+A CSV read back gives mixed types (cores "0" as 0, an empty frequency as "", booleans as text);
+``tidy_profile`` fixes them and adds the readable ``mapping`` and ``freq_label`` columns, and
+``join_tables`` gives every profile row its configuration's accuracy, MACs and bytes.
+
+>>> freq_label(1400000.0), freq_label(float("nan"))
+('1400 MHz', 'clocks as set')
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from dyndnn.analysis.errors import AnalysisError
+
+POINT_KEYS = ["board", "model", "device", "backend", "cores", "threads", "freq_khz", "batch",
+              "groups"]
+MAPPING_KEYS = ["device", "cores", "threads"]
+DEFAULT_BACKEND = "eager"  # what a profile.csv without a backend column was measured with
+METRICS = ["latency_s", "energy_j", "power_w"]
+EVAL_KEEP = ["accuracy", "confidence_norm", "macs", "param_bytes"]
+AS_SET = "clocks as set"
+
+
+def _as_bool(series: pd.Series) -> pd.Series:
+    # a CSV read back gives True/False, "True"/"False" or 1/0 depending on what else is there
+    return series.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
+
+
+def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
+    """``profile.csv`` with fixed dtypes and two readable columns, ``mapping`` and ``freq_label``.
+
+    ``cores`` is a string ("0" and "0-1" alike), ``freq_khz`` a float with NaN for "clocks as
+    they were", ``modelled`` a bool, ``backend`` a string ("eager" where the column or a value
+    is missing: such rows come from before the profiler measured more than one engine).
+
+    >>> tidy_profile(pd.read_csv("outputs/run/profile.csv"))["mapping"].unique()
+    ... # doctest: +SKIP
+    array(['cpu[0]x1', 'cpu[0-1]x2'], dtype=object)
+    """
+    missing = sorted({*POINT_KEYS, *METRICS} - {"backend"} - set(profile.columns))
+    if missing:
+        raise AnalysisError(f"profile table lacks column(s) {missing}; is it a profile.csv "
+                            "written by dyndnn.board.profile_sweep (notebook 03_profile)?")
+    out = profile.copy()
+    for col in ("board", "model", "device", "cores"):
+        out[col] = out[col].astype(str)
+    for col in ("threads", "batch", "groups"):
+        out[col] = out[col].astype(int)
+    out["freq_khz"] = pd.to_numeric(out["freq_khz"], errors="coerce").astype(float)
+    for col in METRICS:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    out["modelled"] = _as_bool(out["modelled"]) if "modelled" in out else False
+    out["meter"] = out["meter"].astype(str) if "meter" in out else "unknown"
+    # rows from before the backend column (absent, or left empty in a merged file) ran eager
+    backend = out.get("backend", pd.Series(pd.NA, index=out.index)).astype("string").str.strip()
+    out["backend"] = backend.replace("", pd.NA).fillna(DEFAULT_BACKEND).astype(str)
+    out["mapping"] = out["device"] + "[" + out["cores"] + "]x" + out["threads"].astype(str)
+    out["freq_label"] = [freq_label(f) for f in out["freq_khz"]]
+    return out
+
+
+def freq_label(freq_khz: float | None) -> str:
+    """``"1400 MHz"``, or ``"clocks as set"`` for a missing frequency.
+
+    >>> freq_label(1400000.0), freq_label(float("nan"))
+    ('1400 MHz', 'clocks as set')
+    """
+    if freq_khz is None or (isinstance(freq_khz, float) and math.isnan(freq_khz)):
+        return AS_SET
+    return f"{float(freq_khz) / 1000:g} MHz"
+
+
+def join_tables(evaluation: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame:
+    """Every profile row with its configuration's accuracy, confidence, MACs and bytes.
+
+    Joined on (model, groups). A profile row whose configuration was not evaluated keeps NaN
+    accuracy; if no row matches at all the model names disagree, which raises.
+
+    >>> join_tables(pd.read_csv("eval.csv"), pd.read_csv("profile.csv"))  # doctest: +SKIP
+    """
+    prof = tidy_profile(profile)
+    ev = evaluation[["model", "groups", *EVAL_KEEP]].copy()
+    ev["model"], ev["groups"] = ev["model"].astype(str), ev["groups"].astype(int)
+    if ev.duplicated(["model", "groups"]).any():
+        raise AnalysisError("eval table has more than one row for a (model, groups) pair")
+    joined = prof.drop(columns=[c for c in EVAL_KEEP if c in prof]).merge(
+        ev, on=["model", "groups"], how="left")
+    if len(joined) and joined["accuracy"].isna().all():
+        raise AnalysisError(
+            f"no profile row matches an evaluated configuration: profile models "
+            f"{sorted(prof['model'].unique())}, eval models {sorted(ev['model'].unique())}")
+    return joined

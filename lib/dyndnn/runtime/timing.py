@@ -1,0 +1,87 @@
+"""Timing inferences: one call, each configuration's steady latency, a calibration.
+
+``model`` is anything with ``set_active_groups(k)`` and ``__call__(x)`` (a ``DynamicModel``, a
+``serve.Server``); a torch module is timed under ``torch.inference_mode()``.
+
+>>> class Echo:
+...     def set_active_groups(self, k):
+...         self.k = k
+...     def __call__(self, x):
+...         return x
+>>> sorted(steady_latency(Echo(), 0, [1, 2], probes=3))
+[1, 2]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _inference(model: Any) -> contextlib.AbstractContextManager:
+    """``torch.inference_mode()`` for a torch module (autograd's bookkeeping is no serving cost)."""
+    torch = sys.modules.get("torch")  # not imported here: a torch model means it is loaded
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return torch.inference_mode()
+    return contextlib.nullcontext()
+
+
+def _time_call(model: Any, x: Any) -> float:
+    """Seconds of one inference ``model(x)``."""
+    with _inference(model):
+        start = time.perf_counter()
+        model(x)
+        return time.perf_counter() - start
+
+
+def steady_latency(model: Any, x: Any, ks: list[int], probes: int = 5,
+                   warmup: int = 2) -> dict[int, float]:
+    """Per k: median seconds of ``probes`` inferences on ``x`` after ``warmup`` untimed ones.
+
+    >>> steady_latency(server, images, [1, 2, 3, 4])  # doctest: +SKIP
+    """
+    steady = {}
+    for k in ks:
+        model.set_active_groups(k)
+        for _ in range(warmup):  # untimed: the first calls after a switch are its cost
+            _time_call(model, x)
+        steady[k] = float(np.median([_time_call(model, x) for _ in range(probes)]))
+    return steady
+
+
+def _time_window(model: Any, x: Any, window_s: float) -> float:
+    """Median seconds per inference over a window of back-to-back inferences."""
+    times: list[float] = []
+    end = time.perf_counter() + window_s
+    while not times or time.perf_counter() < end:
+        times.append(_time_call(model, x))
+    return float(np.median(times))
+
+
+def calibrate(model: Any, x: Any, ks: list[int], rounds: int = 3,
+              window_s: float = 0.1) -> list[float]:
+    """Seconds per inference of each configuration in ``ks`` on input ``x``, measured here.
+
+    Rounds go over all k in turn and each k keeps its fastest round: a burst of other work
+    on a shared machine then spoils one round of every k, not every round of one k.
+
+    >>> calibrate(model, torch.randn(16, 1, 28, 28), [1, 2, 3, 4])  # doctest: +SKIP
+    """
+    import torch
+
+    best = {k: math.inf for k in ks}
+    with torch.inference_mode():
+        for k in ks:
+            model.set_active_groups(k)
+            for _ in range(3):  # warm-up: oneDNN builds its kernels on first use
+                model(x)
+        for _ in range(rounds):
+            for k in ks:
+                model.set_active_groups(k)
+                best[k] = min(best[k], _time_window(model, x, window_s))
+    return [best[k] for k in ks]

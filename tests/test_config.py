@@ -42,7 +42,7 @@ def test_int_accepted_where_float_expected():
      "profile.profile_batches must be a list of int values"),
     ({"profile": {"meter": "watt"}}, "profile.meter must be one of"),
     ({"rct": {"t_min": 2.0, "t_max": 1.0}}, "rct needs 0 < t_min < t_max"),
-    ({"rct": {"bits_max": 20}}, "rct bits_max must be between 2 and 16"),
+    ({"rct": {"bits_max": 20}}, "rct.bits_max must be between 2 and 16"),
 ])
 def test_bad_configs_are_clear_errors(raw, message):
     with pytest.raises(ConfigError) as info:
@@ -72,3 +72,73 @@ def test_flat_round_trip_ignores_other_names():
 
 def test_config_models_are_the_registrys_families():
     assert set(MODELS) == set(FAMILIES)
+
+
+# --- the gaps a careless config fell through -------------------------------------------------
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_top_level_list_names_what_a_config_must_hold(tmp_path):
+    with pytest.raises(ConfigError, match="must hold a mapping of sections.*holds a list"):
+        load_config(write(tmp_path, "- model\n- train\n"))
+
+
+@pytest.mark.parametrize("override", ["width=.inf", "lr=.nan", "window_s=-.inf"])
+def test_non_finite_numbers_are_refused(override):
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        load_config(None, [override])
+
+
+def test_yaml_1_1_floats_are_read_as_numbers(tmp_path):
+    cfg = load_config(write(tmp_path, "train:\n  lr: 1e-3\n  weight_decay: 5E-5\n"))
+    assert cfg.train.lr == 0.001 and cfg.train.weight_decay == 5e-5
+    assert load_config(None, ["lr=2e-2"]).train.lr == 0.02
+
+
+def test_groups_bounded_so_no_group_is_narrower_than_a_channel():
+    with pytest.raises(ConfigError, match="model.groups must be at most 16 at width 0.25"):
+        load_config(None, ["groups=1000"])
+    assert load_config(None, ["groups=16"]).model.groups == 16
+    assert load_config(None, ["groups=64", "width=1.0"]).model.groups == 64
+
+
+def test_duplicate_keys_are_refused_with_their_lines(tmp_path):
+    path = write(tmp_path, "train:\n  lr: 0.1\n  momentum: 0.9\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"'lr' is given twice \(lines 2 and 4\)"):
+        load_config(path)
+
+
+def test_names_validated_here_agree_with_the_modules_that_implement_them():
+    from dyndnn import config
+    from dyndnn.board.auto import METERS
+    from dyndnn.models.group import ALEXNET_CHANNELS, ALEXNET_HIDDEN
+    from dyndnn.rct import quant
+
+    assert config.METERS == METERS
+    assert config.ROUNDINGS == quant.ROUNDINGS
+    assert config.RCT_BITS == (quant.MIN_BITS, quant.MAX_BITS)
+    assert config.MODELS == tuple(FAMILIES)
+    assert config.JOINTLY_TRAINED == tuple(n for n, f in FAMILIES.items() if f.joint_training)
+    assert config.NARROWEST_LAYER_CHANNELS == min(ALEXNET_CHANNELS + ALEXNET_HIDDEN)
+
+
+def test_reading_a_config_imports_neither_torch_nor_board_nor_rct():
+    import subprocess
+    import sys
+
+    code = ("import sys, dyndnn.config; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch' "
+            "or m.startswith(('dyndnn.board', 'dyndnn.rct'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_training_differences_name_only_keys_that_change_weights():
+    from dyndnn.config import training_differences
+
+    base = load_config("configs/quick.yaml")
+    changed = load_config("configs/quick.yaml", ["seed=7", "lr=0.01", "repeats=9", "threads=1"])
+    assert training_differences(base.to_dict(), changed) == {"seed": (0, 7), "lr": (0.1, 0.01)}

@@ -23,7 +23,7 @@ from dyndnn.explorer import (  # noqa: E402
     render_html,
     render_text,
 )
-from dyndnn.pipeline import NOTEBOOKS_DIR  # noqa: E402
+from dyndnn.resources import resource_dir  # noqa: E402
 
 
 def point(groups, latency_s, accuracy, energy_j, mapping="cpu[0]x1", board="vm", batch=1,
@@ -201,8 +201,16 @@ def test_slider_ranges_cover_the_data():
 # --- the notebook in a batch run --------------------------------------------------------------
 
 def test_05_explore_renders_its_widgets_under_papermill(tmp_path):
+    from dyndnn.checkpoint import save_checkpoint
+    from dyndnn.layout import RunLayout
+    from dyndnn.models import GroupAlexNet
+
     run = tmp_path / "run"
-    run.mkdir()
+    layout = RunLayout(run)
+    with layout.lock():  # an empty folder becomes a run folder
+        pass
+    save_checkpoint(layout.final_checkpoint("group-alexnet", 3),
+                    GroupAlexNet(groups=3, width=0.25, in_channels=1, image_size=28), stage=3)
     pd.DataFrame({c: [0] * 3 for c in EVAL_COLUMNS} | {
         "model": "group-alexnet", "groups": [1, 2, 3], "accuracy": [0.7, 0.8, 0.9],
         "macs": [1, 2, 3], "param_bytes": [4, 8, 12], "serving_bytes": [12] * 3}
@@ -215,7 +223,7 @@ def test_05_explore_renders_its_widgets_under_papermill(tmp_path):
     pd.DataFrame(rows)[COLUMNS].to_csv(run / "profile.csv", index=False)
     write_summary(run)
     out = tmp_path / "05_explore.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS_DIR / "05_explore.ipynb"), str(out),
+    pm.execute_notebook(str(resource_dir("notebooks") / "05_explore.ipynb"), str(out),
                         parameters={"run_dir": str(run), "groups": 3, "live_demo_s": 0.0},
                         kernel_name="python3", progress_bar=False, cwd=str(run))
     book = json.loads(out.read_text())

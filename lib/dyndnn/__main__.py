@@ -1,31 +1,75 @@
-"""Command line: ``python -m dyndnn run --config configs/quick.yaml [--out DIR] [-p key=value]``.
+"""Command line: the pipeline, or one stage of it, on a run folder.
 
-Other commands: ``fetch NAME`` downloads a data set where a network exists.
+    python -m dyndnn run --config configs/quick.yaml [--out DIR] [-p key=value ...]
+    python -m dyndnn evaluate --out RUN [--config C] [-p key=value ...]
+
+Stages (no Jupyter needed; on a board, ``profile`` is the common one): train, evaluate,
+profile, analyse, explore, rct. A stage on an existing run folder uses the folder's own
+``config.yaml`` unless ``--config`` is given. ``fetch NAME`` downloads a data set where a
+network exists. Exit status: 0 ok, 1 a notebook or stage failed, 2 bad input (config, data,
+run folder, file system), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
-from dyndnn.errors import ConfigError, DyndnnError, NotebookError
+from dyndnn.errors import DyndnnError, NotebookError, RunInterrupted, StageError
+from dyndnn.stages import NOTEBOOKS
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 1 a notebook failed, 2 bad input)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dyndnn", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the notebook pipeline with papermill")
-    run.add_argument("--config", default="configs/quick.yaml", help="YAML config file")
+    run.add_argument("--config", default="configs/quick.yaml",
+                     help="YAML config file, or the name of a shipped one (quick, paper)")
     run.add_argument("--out", help="run folder (default outputs/<time>-<config>); an existing "
-                                   "one is resumed")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config key, e.g. -p groups=2 -p train.lr=0.1")
-    run.add_argument("--no-progress", action="store_true", help="hide progress bars")
+                                   "run folder is resumed")
+    for name, notebook in NOTEBOOKS.items():
+        stage = commands.add_parser(name, help=f"run stage {name} ({notebook}) without Jupyter")
+        stage.add_argument("--config", help="YAML config (default: the run folder's "
+                                            "config.yaml, else configs/quick.yaml)")
+        stage.add_argument("--out", required=name != "train",
+                           help="the run folder" + (" (default outputs/<time>-<config>)"
+                                                    if name == "train" else ""))
+    for sub in commands.choices.values():
+        sub.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config key, e.g. -p groups=2 -p train.lr=0.1")
+        sub.add_argument("--no-progress", action="store_true", help="hide progress bars")
     fetch = commands.add_parser("fetch", help="download a data set (needs a network)")
     fetch.add_argument("name", choices=["fashion-mnist", "cifar10"])
     fetch.add_argument("--root", default="data")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run_stage(name: str, config: str | None, out: str | None, overrides: list[str],
+              progress: bool = True) -> str:
+    """Run one stage on a run folder, recorded in its manifest; returns its report."""
+    from dyndnn.runs import open_run
+    from dyndnn.stages import stage_function
+
+    with open_run(config, out, overrides, command=name) as run:
+        function = stage_function(name)
+        with run.step("stages", name):
+            kwargs = {"progress": progress} if name in ("train", "profile") else {}
+            try:
+                result = function(run.cfg, run.layout, **kwargs)
+            except (DyndnnError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # a bug or a failure in the stage, not bad input
+                raise StageError(f"stage {name} failed: {type(exc).__name__}: {exc}") from exc
+        return f"{result.report()}\nstage {name} complete: {run.layout.root}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 failed, 2 bad input, 130 interrupted)."""
+    args = _parser().parse_args(argv)
+    warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
     try:
         if args.command == "run":
             from dyndnn.pipeline import run_pipeline
@@ -33,17 +77,28 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = run_pipeline(args.config, args.out, args.param,
                                    progress=not args.no_progress)
             print(f"run complete: {run_dir}")
-        else:
+        elif args.command == "fetch":
             from dyndnn.data import fetch as fetch_dataset
 
             print(f"{args.name} is in {fetch_dataset(args.name, args.root)}")
-    except NotebookError as exc:
+        else:
+            print(run_stage(args.command, args.config, args.out, args.param,
+                            progress=not args.no_progress))
+    except (NotebookError, StageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (ConfigError, DyndnnError) as exc:
+        return EXIT_FAILED
+    except DyndnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # the file system refused: a full disk, a permission
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''} (check the --out folder "
+              "and free space)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, RunInterrupted) as exc:
+        message = str(exc) if isinstance(exc, RunInterrupted) else "interrupted"
+        print(message, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

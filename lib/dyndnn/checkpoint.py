@@ -2,41 +2,24 @@
 
 >>> save_checkpoint(path, model, stage=2, epoch=3)
 >>> model, meta = load_checkpoint(path)
->>> model = load_model(final_checkpoint("outputs/run", "tann", groups=4))
+>>> model = load_final_model(RunLayout("outputs/run"), "tann", groups=4)
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from dyndnn.atomic import atomic_write
 from dyndnn.errors import CheckpointError
-from dyndnn.models import FAMILIES, GROUP_MODEL, DynamicModel, build_model
+from dyndnn.layout import RunLayout
+from dyndnn.manifest import sha256_file  # noqa: F401 (re-exported: checkpoint hashes)
+from dyndnn.models import DynamicModel, build_model
 
 FORMAT = "dyndnn-checkpoint-v1"
-
-
-def checkpoint_folder(run_dir: str | Path, family: str = GROUP_MODEL) -> Path:
-    """Where a family's checkpoints live: ``checkpoints/`` (group model) or a subfolder."""
-    root = Path(run_dir) / "checkpoints"
-    return root if family == GROUP_MODEL else root / family
-
-
-def final_checkpoint(run_dir: str | Path, family: str = GROUP_MODEL, groups: int = 4) -> Path:
-    """The checkpoint of a family's last training stage (G stages, or 1 when trained jointly).
-
-    >>> final_checkpoint("run", "slimmable", 4).as_posix()
-    'run/checkpoints/slimmable/stage1.pt'
-    """
-    if family not in FAMILIES:
-        raise CheckpointError(f"unknown model {family!r}; known: {sorted(FAMILIES)}")
-    stages = 1 if FAMILIES[family].joint_training else groups
-    return checkpoint_folder(run_dir, family) / f"stage{stages}.pt"
 
 
 def save_checkpoint(path: str | Path, model: DynamicModel, **meta: Any) -> Path:
@@ -46,11 +29,9 @@ def save_checkpoint(path: str | Path, model: DynamicModel, **meta: Any) -> Path:
     checkpoint intact.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "spec": asdict(model.spec), "model": model.state_dict(),
-                **meta}, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as f:  # a unique temporary name: two writers never share one
+        torch.save({"format": FORMAT, "spec": asdict(model.spec), "model": model.state_dict(),
+                    **meta}, f)
     return path
 
 
@@ -96,10 +77,26 @@ def load_model(path: str | Path) -> DynamicModel:
     return load_checkpoint(path)[0]
 
 
-def sha256_file(path: str | Path) -> str:
-    """SHA-256 of a file, as recorded in the manifest."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def load_final_model(layout: RunLayout, family: str, groups: int) -> DynamicModel:
+    """A family's trained model from a run folder, checked against the run's config.
+
+    The checkpoint must hold ``family`` with ``groups`` groups, saved at the end of its last
+    stage: a checkpoint from another run or another G raises ``CheckpointError``.
+    """
+    path = layout.final_checkpoint(family, groups)
+    model, meta = load_checkpoint(path)
+    if model.family != family:
+        raise CheckpointError(f"{path} holds a {model.family} model, not {family}: the run "
+                              "folder's checkpoints do not match its config; retrain "
+                              "(01_train) or use the run folder they came from")
+    if model.groups != groups:
+        raise CheckpointError(
+            f"{path} holds a model of G={model.groups} groups but the config says "
+            f"groups={groups}: evaluating it would report the wrong configurations. Use "
+            f"groups={model.groups} (the run's own config.yaml), or retrain in a new run folder")
+    last_stage = int(path.stem.removeprefix("stage"))
+    if "stage" in meta and int(meta["stage"]) != last_stage:
+        raise CheckpointError(f"{path} was saved at stage {meta['stage']}, not at the end of "
+                              f"stage {last_stage}; the folder's checkpoints were mixed up: "
+                              "retrain in a new run folder")
+    return model

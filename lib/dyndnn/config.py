@@ -12,6 +12,8 @@ also how the notebooks receive them as papermill parameters.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,12 +21,24 @@ from typing import Any
 
 import yaml
 
-from dyndnn.board.auto import METERS
 from dyndnn.errors import ConfigError
 
+# The names validated here live here; the modules that implement them check they agree
+# (tests/test_config.py), so reading a config never imports torch, the board code or RCT.
 DATASETS = ("fashion-mnist-mini", "fashion-mnist", "cifar10")
 # the model families (dyndnn.models.FAMILIES): the group model and the three baselines
 MODELS = ("group-alexnet", "independent", "tann", "slimmable")
+JOINTLY_TRAINED = ("slimmable",)  # families trained in one joint stage, not G
+# the narrowest layer of AlexNet (its first conv, dyndnn.models.group.ALEXNET_CHANNELS): at
+# width w it has 64 w channels over all groups, so G may not exceed that (one channel a group)
+NARROWEST_LAYER_CHANNELS = 64
+METERS = ("auto", "rapl", "ina231", "ina3221", "nvml", "modelled")  # dyndnn.board.auto
+ROUNDINGS = ("nearest", "stochastic")  # dyndnn.rct.quant
+RCT_BITS = (2, 16)  # the bitwidths dyndnn.rct.quant can hold (MIN_BITS, MAX_BITS)
+# the flat keys that change trained weights: a run folder resumes only when these agree
+TRAINING_KEYS = ("dataset", "train_limit", "batch_size", "augment", "groups", "width",
+                 "dropout", "combine", "baseline_budget", "epochs_per_stage", "optimizer", "lr",
+                 "momentum", "weight_decay", "schedule", "label_smoothing", "seed")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
 # inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards)
@@ -99,6 +113,11 @@ class ModelSection:
                "(its layer widths)", self.baseline_budget)
         _check(self.groups >= 1, "model.groups must be >= 1", self.groups)
         _check(self.width > 0, "model.width must be > 0", self.width)
+        most = max_groups(self.width)
+        _check(self.groups <= most,
+               f"model.groups must be at most {most} at width {self.width}: the narrowest "
+               f"layer has {NARROWEST_LAYER_CHANNELS} x width channels and a group needs at "
+               "least one; lower groups or raise width", self.groups)
         _check(
             0 <= self.active_groups <= self.groups,
             f"model.active_groups must be between 1 and groups ({self.groups}), or 0 for all",
@@ -178,6 +197,20 @@ class ProfileSection:
 
 
 @dataclass(frozen=True)
+class ExploreSection:
+    """The explorer and the runtime manager's demos (05)."""
+
+    manager_batch: int = 0  # batch size of the manager simulation; 0 takes the largest
+    live_demo_s: float = 15.0  # seconds of the live demo under a CPU load; 0 skips it
+
+    def __post_init__(self) -> None:
+        _check(self.manager_batch >= 0, "explore.manager_batch must be >= 0 (0 = the largest)",
+               self.manager_batch)
+        _check(self.live_demo_s >= 0, "explore.live_demo_s must be >= 0 (0 = skip)",
+               self.live_demo_s)
+
+
+@dataclass(frozen=True)
 class RctSection:
     """RCT vs QAT vs fp32 on the same model and data, and a group added under RCT."""
 
@@ -195,20 +228,26 @@ class RctSection:
     err_bits: int = 8
     tile_rows: int = 32  # output rows dequantised at a time (0 = whole layer)
 
-    def settings(self):
-        """The ``dyndnn.rct.RctSettings`` of this section (validated there)."""
-        from dyndnn.rct.controller import RctSettings
-
-        return RctSettings(self.bits_init, self.bits_min, self.bits_max, self.t_min, self.t_max,
-                           self.gavg_interval, self.rounding, self.act_bits, self.err_bits,
-                           self.tile_rows)
-
     def __post_init__(self) -> None:
         _check(self.rct_width > 0, "rct.rct_width must be > 0", self.rct_width)
         _check(self.rct_epochs >= 0, "rct.rct_epochs must be >= 0", self.rct_epochs)
         _check(self.rct_train_limit >= 0, "rct.rct_train_limit must be >= 0",
                self.rct_train_limit)
-        self.settings()  # raises ConfigError on bad bits, thresholds, rounding
+        low, high = RCT_BITS
+        for name in ("bits_init", "bits_min", "bits_max", "act_bits", "err_bits"):
+            _check(low <= getattr(self, name) <= high,
+                   f"rct.{name} must be between {low} and {high}", getattr(self, name))
+        _check(self.bits_min <= self.bits_init <= self.bits_max,
+               "rct needs bits_min <= bits_init <= bits_max",
+               (self.bits_min, self.bits_init, self.bits_max))
+        _check(0 < self.t_min < self.t_max, "rct needs 0 < t_min < t_max",
+               (self.t_min, self.t_max))
+        _check(self.gavg_interval >= 1, "rct.gavg_interval must be >= 1 step",
+               self.gavg_interval)
+        _check(self.rounding in ROUNDINGS, f"rct.rounding must be one of {', '.join(ROUNDINGS)}",
+               self.rounding)
+        _check(self.tile_rows >= 0, "rct.tile_rows must be >= 0 (0 = whole layer)",
+               self.tile_rows)
 
 
 @dataclass(frozen=True)
@@ -221,6 +260,7 @@ class Config:
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
     profile: ProfileSection = field(default_factory=ProfileSection)
+    explore: ExploreSection = field(default_factory=ExploreSection)
     rct: RctSection = field(default_factory=RctSection)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
@@ -241,6 +281,15 @@ def _check(ok: bool, message: str, value: Any) -> None:
         raise ConfigError(f"{message}; got {value!r}")
 
 
+def max_groups(width: float) -> int:
+    """The most groups at ``width`` that leave every group at least one channel.
+
+    >>> max_groups(0.25), max_groups(1.0)
+    (16, 64)
+    """
+    return max(1, math.floor(NARROWEST_LAYER_CHANNELS * width + 1e-9))
+
+
 def _sections() -> dict[str, type]:
     return typing.get_type_hints(Config)
 
@@ -253,6 +302,10 @@ def _key_index() -> dict[str, str]:
             assert f.name not in index, f"config key {f.name} appears in two sections"
             index[f.name] = section
     return index
+
+
+# a decimal number in any notation YAML 1.2 allows, e.g. 1e-3, .5, -2E+4
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _coerce(section: str, key: str, value: Any) -> Any:
@@ -269,8 +322,12 @@ def _coerce(section: str, key: str, value: Any) -> Any:
         if not ok:
             raise ConfigError(f"{where} must be a list of {item.__name__} values; got {value!r}")
         return tuple(value)
+    if hint is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # "1e-3": YAML 1.1 reads it as a string, a float is meant
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number; got {value!r}")
     if hint in (int, float, str, bool):
         # bool is a subclass of int in Python: `groups: true` must not pass as 1
         if not isinstance(value, hint) or (hint is not bool and isinstance(value, bool)):
@@ -308,6 +365,42 @@ def config_from_dict(raw: dict[str, Any] | None) -> Config:
     return Config(**built)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as a config needs it: floats in YAML 1.2 form, and no key given twice."""
+
+
+def _unique_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    first_line: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        line = key_node.start_mark.line + 1
+        if key in first_line:
+            raise ConfigError(
+                f"key {key!r} is given twice (lines {first_line[key]} and {line}); YAML would "
+                "silently keep the last one: delete one of them")
+        first_line[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+# YAML 1.1 (PyYAML's) reads 1e-3 as a string: it wants a dot in the mantissa and a sign in
+# the exponent. YAML 1.2 and every user read it as a number.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d[\d_]*\.?[\d_]*|\.\d[\d_]*)[eE][-+]?\d+$"),
+    list("-+0123456789."))
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse config YAML: ``1e-3`` is a float, a key given twice is a ``ConfigError``.
+
+    >>> parse_yaml("lr: 1e-3")
+    {'lr': 0.001}
+    """
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Return a copy of ``raw`` with ``key=value`` or ``section.key=value`` strings applied.
 
@@ -329,7 +422,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                     f"valid keys: {sorted(index)}")
             section = index[name]
         try:
-            value = yaml.safe_load(text)
+            value = parse_yaml(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({exc})") from exc
         merged.setdefault(section, {})[name] = value
@@ -344,10 +437,42 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (see configs/ for examples)")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = parse_yaml(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        except ConfigError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(
+                f"config file {path} must hold a mapping of sections (run:, data:, model:, "
+                f"...); it holds a {type(raw).__name__}")
     return config_from_dict(apply_overrides(raw, overrides or []))
+
+
+def training_differences(recorded: dict[str, Any], cfg: Config) -> dict[str, tuple]:
+    """Training keys whose value in ``cfg`` differs from a run's ``recorded`` config.
+
+    ``recorded`` is a run folder's ``config.yaml`` (nested) or its flat form; returns
+    ``{key: (recorded value, new value)}``.
+
+    >>> training_differences(Config().to_dict(), load_config(None, ["lr=0.01", "threads=2"]))
+    {'lr': (0.05, 0.01)}
+    """
+    flat_recorded = {k: v for section in recorded.values() if isinstance(section, dict)
+                     for k, v in section.items()} if any(
+        isinstance(v, dict) for v in recorded.values()) else dict(recorded)
+    new = cfg.flat()
+    return {key: (flat_recorded.get(key), new[key]) for key in TRAINING_KEYS
+            if _comparable(flat_recorded.get(key)) != _comparable(new[key])}
+
+
+def _comparable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def describe_differences(differences: dict[str, tuple]) -> str:
+    """``lr 0.05 -> 0.01, seed 0 -> 7``."""
+    return ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in differences.items())
 
 
 def config_from_flat(params: dict[str, Any]) -> Config:

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from dyndnn.errors import DatasetError
+from dyndnn.resources import resource_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -203,7 +203,7 @@ def candidate_folders(name: str, root: str | Path = "data") -> list[Path]:
     """Every folder where data set ``name`` is looked for, in order."""
     root = Path(root)
     if name == "fashion-mnist-mini":
-        return [root / "fashion-mnist-mini", REPO_ROOT / "data" / "fashion-mnist-mini"]
+        return [root / "fashion-mnist-mini", resource_dir("data") / "fashion-mnist-mini"]
     if name == "fashion-mnist":
         return [root / "FashionMNIST" / "raw", root / "fashion-mnist", DEBIAN_FASHION_MNIST]
     if name == "cifar10":

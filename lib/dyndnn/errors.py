@@ -19,3 +19,15 @@ class CheckpointError(DyndnnError):
 
 class NotebookError(DyndnnError):
     """A notebook of the pipeline failed; names the notebook, the cell and the error."""
+
+
+class RunFolderError(DyndnnError):
+    """A run folder cannot be used: busy, foreign, unwritable, or its record disagrees."""
+
+
+class StageError(DyndnnError):
+    """A stage run outside Jupyter failed for a reason other than bad input (exit 1)."""
+
+
+class RunInterrupted(Exception):  # noqa: N818 (it is not an error: the user asked for it)
+    """The user interrupted a run (Ctrl-C); the manifest records it as ``interrupted``."""

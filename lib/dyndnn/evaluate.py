@@ -19,9 +19,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from dyndnn.checkpoint import final_checkpoint, load_checkpoint
+from dyndnn.atomic import write_csv
+from dyndnn.checkpoint import load_final_model
 from dyndnn.config import BACKENDS
 from dyndnn.data import InMemoryDataset, batches
+from dyndnn.layout import RunLayout
 from dyndnn.models import DynamicModel, IndependentModels, PlainAlexNet
 
 EVAL_COLUMNS = ["model", "groups", "accuracy", "confidence", "confidence_norm", "loss",
@@ -137,22 +139,24 @@ def _load_time(model: IndependentModels, k: int, folder: Path, repeats: int) -> 
     return _median_time(load, repeats)
 
 
-def evaluate_run(run_dir: str | Path, models: list[str], dataset: InMemoryDataset, groups: int,
+def evaluate_run(run_dir: str | Path | RunLayout, models: list[str], dataset: InMemoryDataset,
+                 groups: int,
                  batch_size: int = 500, backends: tuple[str, ...] = BACKENDS) -> pd.DataFrame:
     """Evaluate every trained model of a run; writes and returns ``eval.csv``.
 
-    Each model's final checkpoint is loaded (``final_checkpoint``), every configuration scored
+    Each model's final checkpoint is loaded (``load_final_model``: checked against ``groups``
+    and the family), every configuration scored
     (``evaluate_configurations``) and its switch costs measured (``switch_costs``: columns
     ``assign_s``, ``switch_<backend>_s``, ``load_s``; with onnxruntime also
     ``server_weight_bytes``, the weights its server holds for all configurations).
     """
-    run = Path(run_dir)
+    layout = run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
     tables = []
     for name in models:
-        model, _ = load_checkpoint(final_checkpoint(run, name, groups))
+        model = load_final_model(layout, name, groups)
         table = evaluate_configurations(model, dataset, name, batch_size)
-        costs = switch_costs(model, run / "switch", backends=tuple(backends))
+        costs = switch_costs(model, layout.switch_dir, backends=tuple(backends))
         tables.append(table.merge(costs.drop(columns="model"), on="groups"))
     table = pd.concat(tables, ignore_index=True)
-    table.to_csv(run / "eval.csv", index=False)
+    write_csv(table, layout.eval_csv)
     return table

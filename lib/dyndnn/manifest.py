@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -12,8 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dyndnn.checkpoint import sha256_file
-from dyndnn.data import REPO_ROOT
+from dyndnn.atomic import write_text
+from dyndnn.resources import SOURCE_ROOT
 
 PACKAGES = ("dyndnn", "torch", "torchvision", "numpy", "pandas", "papermill", "seaborn",
             "matplotlib", "ipywidgets", "onnx", "onnxruntime", "nvidia-ml-py")
@@ -21,11 +22,14 @@ PACKAGES = ("dyndnn", "torch", "torchvision", "numpy", "pandas", "papermill", "s
 
 def now() -> str:
     """The current time, ISO 8601 with the UTC offset."""
-    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
 
 
-def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
-    """Commit and whether the working tree has uncommitted changes (None outside git)."""
+def git_state(repo: Path = SOURCE_ROOT) -> dict[str, Any]:
+    """Commit and whether the working tree has uncommitted changes (None outside git).
+
+    An installed wheel is not a checkout: git is asked only where ``repo`` holds ``.git``.
+    """
     def git(*args: str) -> str | None:
         try:
             return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True,
@@ -33,6 +37,8 @@ def git_state(repo: Path = REPO_ROOT) -> dict[str, Any]:
         except (OSError, subprocess.SubprocessError):
             return None
 
+    if not (repo / ".git").exists():
+        return {"commit": None, "dirty": None}
     status = git("status", "--porcelain")
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None
             else None}
@@ -56,6 +62,15 @@ def host_info() -> dict[str, Any]:
             "cpu_count": os.cpu_count(), "cpus_allowed": len(os.sched_getaffinity(0))}
 
 
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, as recorded in the manifest."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def checkpoint_hashes(run_dir: Path) -> dict[str, str]:
     """SHA-256 of every checkpoint of the run, keyed by its path under ``checkpoints/``."""
     folder = run_dir / "checkpoints"
@@ -65,8 +80,5 @@ def checkpoint_hashes(run_dir: Path) -> dict[str, str]:
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
     """Write (or rewrite) ``run_dir/manifest.json`` atomically."""
-    path = run_dir / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text(Path(run_dir) / "manifest.json",
+                      json.dumps(manifest, indent=2, default=str) + "\n")

@@ -13,15 +13,17 @@ import seaborn as sns
 
 # energy_note is re-exported: figures and tables share one wording
 from dyndnn.analysis import energy_note, tidy_profile
+from dyndnn.atomic import atomic_write
+from dyndnn.layout import RunLayout
 
 
-def save_figure(fig: plt.Figure, run_dir: str | Path, name: str) -> list[Path]:
-    """Write ``figures/<name>.png`` and ``.svg`` in the run folder."""
-    folder = Path(run_dir) / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{name}.{ext}" for ext in ("png", "svg")]
+def save_figure(fig: plt.Figure, run_dir: str | Path | RunLayout, name: str) -> list[Path]:
+    """Write ``figures/<name>.png`` and ``.svg`` in the run folder (each atomically)."""
+    layout = run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
+    paths = [layout.figure(name, ext) for ext in ("png", "svg")]
     for path in paths:
-        fig.savefig(path, dpi=150, bbox_inches="tight")
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format=path.suffix[1:], dpi=150, bbox_inches="tight")
     return paths
 
 

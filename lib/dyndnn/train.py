@@ -11,14 +11,16 @@ One loop, one strategy per family (``model.joint_training`` picks it):
 - ``joint_step`` (slimmable): one stage; every step runs all widths, largest first, and sums
   their losses (Yu et al. 2018).
 
-Exact freezing (DESIGN.md): the optimiser only ever holds the training group's Parameters, so
+Exact freezing: the optimiser only ever holds the training group's Parameters, so
 weight decay and momentum cannot move a frozen group; frozen groups run without autograd and
 with BN in eval mode, so neither their weights nor their statistics change.
 
 Determinism and resume: the shuffling, the augmentation and dropout of an epoch are seeded
 from (seed, stage, epoch) alone, and the learning rate is a pure function of the step, so a
-run resumed from its last complete epoch (``checkpoints/resume.pt``) ends with the same weights,
-bit for bit, as one never interrupted.
+run resumed from its last complete epoch (``RunLayout.resume_checkpoint``) ends with the same
+weights, bit for bit, as one never interrupted. The resume checkpoint records the training
+settings (``training_record``); a trainer with other settings refuses to resume from it and
+names the settings that differ, instead of mixing two configs in one model.
 """
 
 from __future__ import annotations
@@ -35,14 +37,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from dyndnn.checkpoint import checkpoint_folder, read_checkpoint, save_checkpoint
+from dyndnn.atomic import write_csv
+from dyndnn.checkpoint import read_checkpoint, save_checkpoint
 from dyndnn.config import ModelSection, TrainSection
 from dyndnn.data import DatasetSpec, InMemoryDataset, batches
-from dyndnn.errors import CheckpointError
+from dyndnn.errors import CheckpointError, RunFolderError
 from dyndnn.evaluate import score
+from dyndnn.layout import RunLayout
 from dyndnn.models import GROUP_MODEL, DynamicModel, build_model
-
-RESUME_FILE = "resume.pt"
 
 
 def stage_seed(seed: int, stage: int, epoch: int) -> int:
@@ -123,30 +125,43 @@ class IncrementalTrainer:
 
     def __init__(self, model: DynamicModel, dataset: InMemoryDataset, cfg: TrainSection,
                  batch_size: int = 128, seed: int = 0, augment: bool = True,
-                 run_dir: str | Path | None = None, progress: bool = True,
+                 run_dir: str | Path | RunLayout | None = None, progress: bool = True,
                  on_batch: Callable[[int, int, int], None] | None = None) -> None:
         self.model, self.ds, self.cfg = model, dataset, cfg
         self.batch_size, self.seed, self.augment = batch_size, seed, augment
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.layout = (run_dir if isinstance(run_dir, RunLayout) or run_dir is None
+                       else RunLayout(run_dir))
         self.progress = progress
         self.on_batch = on_batch  # called as on_batch(stage, epoch, batch): a test hook
         self.rows: list[dict] = []
         self.step = joint_step if model.joint_training else staged_step
 
-    @property
-    def checkpoint_dir(self) -> Path | None:
-        """Where stage and resume checkpoints go (None: nothing is written)."""
-        return checkpoint_folder(self.run_dir, self.model.family) if self.run_dir else None
+    def training_record(self) -> dict:
+        """Everything besides the model spec that decides the trained weights."""
+        return {**asdict(self.cfg), "batch_size": self.batch_size, "seed": self.seed,
+                "augment": self.augment, "dataset": self.ds.spec.name,
+                "train_images": len(self.ds.train_y)}
 
     def _resume_point(self) -> tuple[int, int, dict | None]:
         """(stage, first epoch to run, optimiser state) from a resume checkpoint, if any."""
-        if self.checkpoint_dir is None or not (self.checkpoint_dir / RESUME_FILE).is_file():
+        if self.layout is None:
             return 1, 0, None
-        blob = read_checkpoint(self.checkpoint_dir / RESUME_FILE)
+        path = self.layout.resume_checkpoint(self.model.family)
+        if not path.is_file():
+            return 1, 0, None
+        blob = read_checkpoint(path)
         if blob["spec"] != asdict(self.model.spec):
             raise CheckpointError(
-                f"{self.checkpoint_dir / RESUME_FILE} holds a model {blob['spec']}, not "
-                f"{asdict(self.model.spec)}; use a new run folder or delete the checkpoint")
+                f"{path} holds a model {blob['spec']}, not {asdict(self.model.spec)}; use a new "
+                "run folder or delete the checkpoint")
+        recorded, new = blob.get("training", {}), self.training_record()
+        differ = {k: (recorded[k], new[k]) for k in new if k in recorded and recorded[k] != new[k]}
+        if differ:
+            listed = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in differ.items())
+            raise RunFolderError(
+                f"{path} was trained with other settings; these differ: {listed}. Resuming "
+                "would mix two trainings in one model: use the same settings, or a new run "
+                "folder.")
         self.model.load_state_dict(blob["model"])
         self.rows = list(blob["rows"])
         stage, epoch = int(blob["stage"]), int(blob["epoch"])
@@ -171,14 +186,14 @@ class IncrementalTrainer:
         there (the ``model`` column tells them apart).
         """
         frame = pd.DataFrame(self.rows)
-        if self.run_dir is not None:
-            path = self.run_dir / "train.csv"
+        if self.layout is not None:
+            path = self.layout.train_csv
             others = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
             if others is not None and "model" in others:
                 others = others[others["model"] != self.model.family]
-                pd.concat([others, frame], ignore_index=True).to_csv(path, index=False)
+                write_csv(pd.concat([others, frame], ignore_index=True), path)
             else:
-                frame.to_csv(path, index=False)
+                write_csv(frame, path)
         return frame
 
     def _freeze_all_but(self, stage: int) -> list[torch.nn.Parameter]:
@@ -237,14 +252,16 @@ class IncrementalTrainer:
                            f"| test acc {test_acc:.4f} | {seen / elapsed:.0f} images/s")
             self._save(k, epoch, optimizer)
         model.eval()
-        if self.checkpoint_dir is not None:
-            save_checkpoint(self.checkpoint_dir / f"stage{k}.pt", model, stage=k)
+        if self.layout is not None:
+            save_checkpoint(self.layout.stage_checkpoint(model.family, k), model, stage=k,
+                            training=self.training_record())
         self.history()
 
     def _save(self, k: int, epoch: int, optimizer: torch.optim.Optimizer) -> None:
-        if self.checkpoint_dir is not None:
-            save_checkpoint(self.checkpoint_dir / RESUME_FILE, self.model, stage=k, epoch=epoch,
-                            optimizer=optimizer.state_dict(), rows=self.rows)
+        if self.layout is not None:
+            save_checkpoint(self.layout.resume_checkpoint(self.model.family), self.model,
+                            stage=k, epoch=epoch, optimizer=optimizer.state_dict(),
+                            rows=self.rows, training=self.training_record())
 
 
 def setup_torch(seed: int, threads: int = 0) -> None:

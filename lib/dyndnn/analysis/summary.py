@@ -22,6 +22,8 @@ from dyndnn.analysis.memory import memory_footprint
 from dyndnn.analysis.points import operating_points, point_label
 from dyndnn.analysis.ranges import dynamic_ranges
 from dyndnn.analysis.tidy import _as_bool, join_tables
+from dyndnn.atomic import write_csv, write_text
+from dyndnn.layout import RunLayout
 
 
 def _jsonable(value: Any) -> Any:
@@ -102,36 +104,39 @@ def _comparison(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any
             "comparison_contexts": _records(comparison)}
 
 
-def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _layout(run_dir: str | Path | RunLayout) -> RunLayout:
+    return run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
+
+
+def load_run(run_dir: str | Path | RunLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(eval table, operating points)`` of a run folder, computed from its two CSVs.
 
     >>> evaluation, points = load_run("outputs/run")  # doctest: +SKIP
     """
-    run = Path(run_dir)
-    paths = {"eval.csv": "02_evaluate", "profile.csv": "03_profile"}
-    for name, notebook in paths.items():
-        if not (run / name).is_file():
-            raise AnalysisError(f"{run / name} does not exist; run notebook {notebook} on this "
-                                "run folder first")
-    evaluation = pd.read_csv(run / "eval.csv")
-    profile = pd.read_csv(run / "profile.csv")
+    layout = _layout(run_dir)
+    for path, notebook in ((layout.eval_csv, "02_evaluate"), (layout.profile_csv, "03_profile")):
+        if not path.is_file():
+            raise AnalysisError(f"{path} does not exist; run notebook {notebook} on this run "
+                                "folder first")
+    evaluation = pd.read_csv(layout.eval_csv)
+    profile = pd.read_csv(layout.profile_csv)
     if profile.empty:
-        raise AnalysisError(f"{run / 'profile.csv'} has no rows; the profile sweep measured "
+        raise AnalysisError(f"{layout.profile_csv} has no rows; the profile sweep measured "
                             "nothing (rerun notebook 03_profile)")
     return evaluation, operating_points(join_tables(evaluation, profile))
 
 
-def write_summary(run_dir: str | Path) -> dict[str, Any]:
+def write_summary(run_dir: str | Path | RunLayout) -> dict[str, Any]:
     """Write ``operating_points.csv`` and ``summary.json`` in the run folder; return the summary.
 
     >>> summary = write_summary("outputs/run")  # doctest: +SKIP
     >>> [(r["level"], r["metric"], round(r["range"], 1)) for r in summary["dynamic_range"]]
     ... # doctest: +SKIP
     """
-    run = Path(run_dir)
-    evaluation, points = load_run(run)
-    points.to_csv(run / "operating_points.csv", index=False)
-    summary = {"run_dir": str(run.resolve()), **summarise(evaluation, points)}
+    layout = _layout(run_dir)
+    evaluation, points = load_run(layout)
+    write_csv(points, layout.operating_points_csv)
+    summary = {"run_dir": str(layout.root.resolve()), **summarise(evaluation, points)}
     # allow_nan=False: a stray NaN would make the file unreadable by strict JSON parsers
-    (run / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    write_text(layout.summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
     return summary

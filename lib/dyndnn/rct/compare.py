@@ -14,10 +14,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from dyndnn.checkpoint import load_checkpoint
+from dyndnn.atomic import write_csv
+from dyndnn.checkpoint import load_checkpoint, load_final_model
 from dyndnn.config import TrainSection
 from dyndnn.data import InMemoryDataset, batches
+from dyndnn.errors import ConfigError
 from dyndnn.evaluate import evaluate_configurations
+from dyndnn.layout import GROUP_MODEL, RunLayout
 from dyndnn.models import GroupAlexNet
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.layers import METHODS, convert
@@ -47,13 +50,17 @@ class Comparison:
             "accuracy_minus_fp32": t.loc["rct", "accuracy"] - t.loc["fp32", "accuracy"],
         }
 
-    def write(self, run_dir: str | Path) -> None:
+    def write(self, run_dir: str | Path | RunLayout) -> None:
         """``rct.csv`` (the contract's columns first), ``rct_history.csv``, ``rct_bits.csv``."""
-        run_dir = Path(run_dir)
+        layout = _layout(run_dir)
         extra = [c for c in self.table.columns if c not in RCT_COLUMNS]
-        self.table[RCT_COLUMNS + extra].to_csv(run_dir / "rct.csv", index=False)
-        self.history.to_csv(run_dir / "rct_history.csv", index=False)
-        self.trajectory.to_csv(run_dir / "rct_bits.csv", index=False)
+        write_csv(self.table[RCT_COLUMNS + extra], layout.rct_csv)
+        write_csv(self.history, layout.rct_history_csv)
+        write_csv(self.trajectory, layout.rct_bits_csv)
+
+
+def _layout(run_dir: str | Path | RunLayout) -> RunLayout:
+    return run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
 
 
 def reference_network(width: float, in_channels: int, image_size: int, num_classes: int,
@@ -80,19 +87,22 @@ def compare_methods(dataset: InMemoryDataset, cfg: TrainSection, settings: RctSe
     return Comparison(pd.DataFrame(rows), pd.concat(histories, ignore_index=True), trajectory)
 
 
-def add_group_under_rct(run_dir: str | Path, groups: int, dataset: InMemoryDataset,
+def add_group_under_rct(run_dir: str | Path | RunLayout, groups: int, dataset: InMemoryDataset,
                         cfg: TrainSection, settings: RctSettings, batch_size: int = 128,
                         seed: int = 0, augment: bool = True) -> tuple[pd.DataFrame, dict]:
     """Re-train the last group of a run's dynamic model under RCT; ``rct_group.csv``.
 
-    Group G is reset to its initial weights (as stored before it ever trained, in
-    ``stage1.pt``) and trained under RCT while groups 1..G-1 serve. Returns, per configuration,
+    Group G is reset to its initial weights (as stored before it ever trained, in the stage-1
+    checkpoint) and trained under RCT while groups 1..G-1 serve. Returns, per configuration,
     the accuracy with the RCT-trained group next to the fp32 run's (``eval.csv``), and whether
     the smaller configurations' outputs stayed bit-for-bit the same; plus the RCT summary.
     """
-    run_dir = Path(run_dir)
-    model, _ = load_checkpoint(run_dir / "checkpoints" / f"stage{groups}.pt")
-    initial, _ = load_checkpoint(run_dir / "checkpoints" / "stage1.pt")
+    layout = _layout(run_dir)
+    if groups < 2:
+        raise ConfigError("adding a group under RCT needs groups >= 2: with one group there is "
+                          "no earlier configuration to keep serving")
+    model = load_final_model(layout, GROUP_MODEL, groups)
+    initial, _ = load_checkpoint(layout.stage_checkpoint(GROUP_MODEL, 1))
     with torch.no_grad():
         for mine, start in zip(model.group_state(groups - 1), initial.group_state(groups - 1),
                                strict=True):
@@ -104,7 +114,7 @@ def add_group_under_rct(run_dir: str | Path, groups: int, dataset: InMemoryDatas
     with torch.no_grad(), model.active_groups(groups - 1):
         unchanged = bool(torch.equal(model(x), served_before))
     table = evaluate_configurations(model, dataset, "group-alexnet+rct-last-group")
-    fp32 = pd.read_csv(run_dir / "eval.csv")
+    fp32 = pd.read_csv(layout.eval_csv)
     summary = trainer.summary()
     out = pd.DataFrame({
         "groups": table["groups"], "accuracy_rct_last_group": table["accuracy"],
@@ -112,7 +122,7 @@ def add_group_under_rct(run_dir: str | Path, groups: int, dataset: InMemoryDatas
         "earlier_groups_unchanged": unchanged,
         "stage_param_bytes": summary["param_bytes"], "stage_mean_bits": summary["mean_bits"],
     })
-    out.to_csv(run_dir / "rct_group.csv", index=False)
+    write_csv(out, layout.rct_group_csv)
     return out, summary
 
 

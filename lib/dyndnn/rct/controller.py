@@ -13,9 +13,13 @@ to spare: it loses a bit. Checked every ``interval`` steps on the mean Gavg sinc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from dyndnn.errors import ConfigError
 from dyndnn.rct.quant import MAX_BITS, MIN_BITS, ROUNDINGS
+
+if TYPE_CHECKING:
+    from dyndnn.config import RctSection
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,13 @@ class RctSettings:
     act_bits: int = 8  # activations, quantised per tensor in the forward GEMMs
     err_bits: int = 8  # errors (output gradients), quantised per tensor in the backward GEMMs
     tile_rows: int = 32  # output rows dequantised at a time (0 = the whole layer)
+
+    @classmethod
+    def from_section(cls, section: RctSection) -> RctSettings:
+        """The settings of a config's ``rct`` section (validated there and here)."""
+        return cls(section.bits_init, section.bits_min, section.bits_max, section.t_min,
+                   section.t_max, section.gavg_interval, section.rounding, section.act_bits,
+                   section.err_bits, section.tile_rows)
 
     def __post_init__(self) -> None:
         for name in ("bits_init", "bits_min", "bits_max", "act_bits", "err_bits"):

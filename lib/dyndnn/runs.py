@@ -1,0 +1,203 @@
+"""Opening a run folder for writing: the checks that keep its record true, and its manifest.
+
+>>> with open_run("configs/quick.yaml", "outputs/r1", ["groups=2"], command="run") as run:
+...     with run.step("notebooks", "01_train.ipynb"):
+...         ...                                                  # doctest: +SKIP
+
+Before anything is written: the config is validated, the data set resolved (a fallback warns
+and is recorded as ``dataset_used``), the folder claimed (a file, a foreign non-empty folder or
+an unwritable place is refused) and locked (a second writer is refused, naming the holder),
+and a folder that already holds checkpoints is resumed only with the same training config
+(``RunFolderError`` lists the keys that differ). Then ``config.yaml`` and ``manifest.json`` are
+written; the manifest ends ``ok``, ``failed`` or ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dyndnn.atomic import write_text
+from dyndnn.config import Config, describe_differences, load_config, training_differences
+from dyndnn.errors import DatasetError, RunFolderError, RunInterrupted
+from dyndnn.layout import RUN_FORMAT, RunLayout
+from dyndnn.manifest import (
+    checkpoint_hashes,
+    git_state,
+    host_info,
+    now,
+    package_versions,
+    write_manifest,
+)
+from dyndnn.resources import find_config
+
+DEFAULT_CONFIG = "quick"  # the shipped quick config
+
+
+class DatasetFallbackWarning(UserWarning):
+    """The configured data set is absent and its fallback is used instead."""
+
+
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """A validated config whose data set is the one actually used."""
+
+    cfg: Config
+    config_file: Path | None
+    dataset_requested: str
+    dataset_used: str
+
+    @property
+    def fell_back(self) -> bool:
+        """True when the fallback data set replaced the requested one."""
+        return self.dataset_used != self.dataset_requested
+
+
+def resolve_config(config: str | Path | None, overrides: list[str] | None = None
+                   ) -> ResolvedConfig:
+    """Validate ``config`` + ``overrides``; fix ``data_root`` (absolute) and the data set used.
+
+    A shipped config may be named without its folder (``quick``). When ``data.dataset`` is
+    absent and ``data.fallback_dataset`` is set, a ``DatasetFallbackWarning`` says so.
+    """
+    from dyndnn.data import locate  # torch is imported only when a run really starts
+
+    path = find_config(config) if config is not None else None
+    overrides = list(overrides or [])
+    cfg = load_config(path, overrides)
+    fixed = [f"data_root={Path(cfg.data.data_root).resolve()}"]
+    requested = used = cfg.data.dataset
+    try:
+        locate(requested, cfg.data.data_root)
+    except DatasetError as exc:
+        if not cfg.data.fallback_dataset:
+            raise
+        used = cfg.data.fallback_dataset
+        locate(used, cfg.data.data_root)  # the fallback must be there: name where it looked
+        warnings.warn(
+            f"data set {requested} is not available ({str(exc).splitlines()[0]}); running on "
+            f"the fallback {used} instead. The run folder is named after it and the manifest "
+            f"records dataset_used={used}.", DatasetFallbackWarning, stacklevel=2)
+    if cfg.data.fallback_dataset:
+        fixed += [f"dataset={used}", "fallback_dataset=''"]
+    return ResolvedConfig(load_config(path, [*overrides, *fixed]), path, requested, used)
+
+
+def new_run_dir(resolved: ResolvedConfig, outputs: Path | None = None) -> Path:
+    """``outputs/<UTC time>-<config name>``, ``-<data set>`` appended after a fallback."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    name = resolved.config_file.stem if resolved.config_file else "defaults"
+    if resolved.fell_back:
+        name += f"-{resolved.dataset_used}"
+    return (outputs or Path.cwd() / "outputs") / f"{stamp}-{name}"
+
+
+def check_training_config(layout: RunLayout, cfg: Config) -> None:
+    """Refuse a config whose training keys differ from those the folder's checkpoints had."""
+    if not layout.config_file.is_file() or not any(layout.checkpoints_dir.rglob("*.pt")):
+        return  # nothing trained here yet: any config may start
+    try:
+        recorded = yaml.safe_load(layout.config_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RunFolderError(f"{layout.config_file} is not valid YAML ({exc}); the folder's "
+                             "record is damaged: choose a new --out") from exc
+    differences = training_differences(recorded, cfg)
+    if differences:
+        raise RunFolderError(
+            f"run folder {layout.root} was trained with another training config; this one "
+            f"differs in: {describe_differences(differences)}. Its checkpoints would not match "
+            "its record. Drop those overrides to resume it, or choose a new --out for the new "
+            "config.")
+
+
+@dataclass
+class Run:
+    """An open run folder: its config, paths and manifest (written on every change)."""
+
+    cfg: Config
+    layout: RunLayout
+    manifest: dict[str, Any]
+
+    def save(self) -> None:
+        """Write the manifest (atomically), with the checkpoints' hashes as they are now."""
+        self.manifest["checkpoints_sha256"] = checkpoint_hashes(self.layout.root)
+        write_manifest(self.layout.root, self.manifest)
+
+    @contextlib.contextmanager
+    def step(self, kind: str, name: str, **record: Any) -> Iterator[dict[str, Any]]:
+        """Record one notebook or stage under ``manifest[kind]``: its status and seconds."""
+        entry: dict[str, Any] = {"name": name, **record, "status": "running"}
+        self.manifest.setdefault(kind, []).append(entry)
+        self.save()
+        start = time.perf_counter()
+        try:
+            yield entry
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt | RunInterrupted)
+            entry.setdefault("error", {"ename": type(exc).__name__, "evalue": str(exc)[:2000]})
+            entry["status"] = "interrupted" if interrupted else "failed"
+            raise
+        else:
+            entry["status"] = "ok"
+        finally:
+            entry["seconds"] = round(time.perf_counter() - start, 2)
+            self.save()
+
+
+@contextlib.contextmanager
+def open_run(config: str | Path | None, out: str | Path | None,
+             overrides: list[str] | None = None, command: str = "run") -> Iterator[Run]:
+    """Check, lock and record a run folder for ``command``; see the module docstring.
+
+    ``out=None`` makes a new folder under ``outputs/``; with ``config=None`` an existing
+    folder's own ``config.yaml`` is used (the shipped quick config for a new one).
+    """
+    if config is None:
+        existing = RunLayout(out).config_file if out is not None else None
+        config = existing if existing is not None and existing.is_file() else DEFAULT_CONFIG
+    resolved = resolve_config(config, overrides)
+    cfg = resolved.cfg
+    layout = RunLayout(Path(out or new_run_dir(resolved)).absolute())
+    with layout.lock():
+        check_training_config(layout, cfg)
+        previous = _read_manifest(layout) if command != "run" else {}
+        write_text(layout.config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        manifest = {
+            **previous, "format": RUN_FORMAT, "run_dir": str(layout.root), "command": command,
+            "config_file": str(resolved.config_file) if resolved.config_file else None,
+            "overrides": list(overrides or []), "config": cfg.to_dict(), "seed": cfg.run.seed,
+            "dataset_requested": resolved.dataset_requested,
+            "dataset_used": resolved.dataset_used, "git": git_state(),
+            "packages": package_versions(), "host": host_info(), "start": now(), "end": None,
+            "status": "running"}
+        run = Run(cfg, layout, manifest)
+        run.save()
+        try:
+            yield run
+        except BaseException as exc:
+            interrupted = isinstance(exc, KeyboardInterrupt | RunInterrupted)
+            manifest.update(status="interrupted" if interrupted else "failed", end=now())
+            run.save()
+            if isinstance(exc, KeyboardInterrupt):
+                raise RunInterrupted(f"interrupted; {layout.root} is recorded as interrupted "
+                                     "and resumes where it stopped when run again") from None
+            raise
+        manifest.update(status="ok", end=now())
+        run.save()
+
+
+def _read_manifest(layout: RunLayout) -> dict[str, Any]:
+    try:
+        manifest = json.loads(layout.manifest_file.read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}

@@ -1,0 +1,34 @@
+"""One function per notebook: each takes a validated ``Config`` and a ``RunLayout``.
+
+>>> from dyndnn.stages import stage_function
+>>> evaluate = stage_function("evaluate")      # dyndnn.stages.evaluate.evaluate
+>>> result = evaluate(cfg, RunLayout("outputs/run1"))   # doctest: +SKIP
+>>> print(result.report())                              # doctest: +SKIP
+
+The notebooks call them (parameters, ``config_from_flat(globals())``, one call, display), and
+so does the command line (``python -m dyndnn evaluate --out RUN``), so a stage runs the same
+with or without Jupyter. Each returns what its notebook shows; each holds the run folder's
+lock while it writes, and checks that the folder's record agrees with the config it got.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+# stage -> its notebook; the CLI's subcommands, in pipeline order
+NOTEBOOKS = {"train": "01_train", "evaluate": "02_evaluate", "profile": "03_profile",
+             "analyse": "04_analyse", "explore": "05_explore", "rct": "06_rct"}
+
+
+def stage_module(name: str) -> Any:
+    """The module of stage ``name`` (imported on demand: the stages need torch, the CLI not)."""
+    if name not in NOTEBOOKS:
+        raise ValueError(f"unknown stage {name!r}; known: {', '.join(NOTEBOOKS)}")
+    return importlib.import_module(f"dyndnn.stages.{name}")
+
+
+def stage_function(name: str) -> Callable[..., Any]:
+    """The function of stage ``name``, e.g. ``stage_function("profile")``."""
+    return getattr(stage_module(name), name)

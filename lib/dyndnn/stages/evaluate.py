@@ -1,0 +1,71 @@
+"""Stage 02: every configuration of every trained family; ``eval.csv`` and the bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from dyndnn.checkpoint import load_final_model
+from dyndnn.config import Config
+from dyndnn.data import load_dataset
+from dyndnn.evaluate import evaluate_run
+from dyndnn.export import export_deployment
+from dyndnn.layout import GROUP_MODEL, RunLayout
+from dyndnn.plots import plot_configurations, save_figure
+from dyndnn.stages.common import check_record
+
+KEYS = ("dataset", "data_root", "test_limit", "groups", "models", "active_groups",
+        "eval_batch_size", "backends")
+
+
+@dataclass
+class EvaluateResult:
+    """``eval.csv``'s table, the deployment bundle's check, and the figure."""
+
+    table: pd.DataFrame
+    export: dict[str, Any]
+    figure: plt.Figure
+    backends: tuple[str, ...]
+
+    def report(self) -> str:
+        """Per family: accuracy range, MAC range, serving bytes, switch costs; the export."""
+        lines = []
+        for name, part in self.table.groupby("model", sort=False):
+            first, full = part.iloc[0], part.iloc[-1]
+            switch = ", ".join(f"{b} {1e6 * part[f'switch_{b}_s'].median():.1f} us"
+                               for b in self.backends)
+            load = (f", load {1e3 * part.load_s.median():.1f} ms"
+                    if part.load_s.notna().any() else "")
+            lines.append(
+                f"{name}: accuracy k=1 {first.accuracy:.4f}, k=G {full.accuracy:.4f} "
+                f"({100 * (full.accuracy - first.accuracy):+.2f} points); MAC range "
+                f"{full.macs / first.macs:.2f}x; {full.serving_bytes:,} bytes serve all "
+                f"configurations; switch {switch}{load}")
+        done = self.export
+        lines.append(f"bundle {done['bundle']}: max |onnxruntime - library| per configuration "
+                     + str({k: f"{d:.1e}" for k, d in done["max_diff_onnxruntime"].items()}))
+        lines.append(f"TorchScript {done['torchscript'].name}: max |difference| "
+                     f"{done['max_diff_torchscript']:.1e}")
+        return "\n".join(lines)
+
+
+def evaluate(cfg: Config, layout: RunLayout) -> EvaluateResult:
+    """Score, time the switches, export the group model's deployment bundle; ``eval.csv``."""
+    with layout.lock():
+        check_record(layout, cfg, KEYS)
+        groups = cfg.model.groups
+        models = [load_final_model(layout, name, groups) for name in cfg.model.models]
+        del models  # every checkpoint checked before the first is evaluated
+        ds = load_dataset(cfg.data.dataset, cfg.data.data_root, test_limit=cfg.data.test_limit)
+        table = evaluate_run(layout, list(cfg.model.models), ds, groups,
+                             cfg.eval.eval_batch_size, cfg.profile.backends)
+        figure = plot_configurations(table)
+        save_figure(figure, layout, "configurations")
+        group = table[table["model"] == GROUP_MODEL]
+        export = export_deployment(load_final_model(layout, GROUP_MODEL, groups),
+                                   layout.export_dir, cfg.model.active_groups or None,
+                                   dict(zip(group.groups, group.accuracy, strict=True)))
+    return EvaluateResult(table, export, figure, cfg.profile.backends)

@@ -1,0 +1,117 @@
+"""Stage 05: choose an operating point for a budget; the runtime manager, simulated and live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from dyndnn.analysis import read_operating_points, select, write_summary
+from dyndnn.checkpoint import load_final_model
+from dyndnn.config import Config
+from dyndnn.layout import GROUP_MODEL, RunLayout
+from dyndnn.plots import plot_manager_trace, save_figure
+from dyndnn.runtime import candidates, choose, live_demo, simulate, synthetic_trace
+from dyndnn.stages.common import check_record
+
+KEYS = ("groups", "manager_batch", "live_demo_s")
+SWITCH_COLUMNS = ["t_s", "previous_groups", "groups", "direction", "cause", "switch_cost_s",
+                  "assign_s"]
+
+
+@dataclass
+class ExploreResult:
+    """The group model's operating points and what the runtime manager did with them."""
+
+    points: pd.DataFrame
+    evaluation: pd.DataFrame
+    impossible: Any  # the choice for an impossible budget: names the closest point
+    simulation: pd.DataFrame
+    simulation_context: str
+    demo: Any | None  # dyndnn.runtime live demo result, None when skipped
+    figures: dict[str, plt.Figure] = field(default_factory=dict)
+
+    def explorer(self) -> Any:
+        """The interactive explorer over the points (sliders need ipywidgets)."""
+        from dyndnn.explorer import Explorer
+
+        return Explorer(self.points)
+
+    def switches(self) -> pd.DataFrame:
+        """The simulated manager's switches."""
+        return self.simulation.loc[self.simulation["switched"], SWITCH_COLUMNS]
+
+    def report(self) -> str:
+        """The simulation's and the live demo's switches."""
+        log = self.simulation
+        lines = [f"{self.simulation_context}: {int(log['switched'].sum())} switches in "
+                 f"{len(log)} steps"]
+        if self.demo is None:
+            lines.append("live demo skipped (explore.live_demo_s is 0)")
+        else:
+            d = self.demo
+            lines.append(
+                f"live: latency budget {d.budget_latency_s * 1e3:.3g} ms per batch; "
+                f"{len(d.switches)} switches; first inference after a switch minus a steady "
+                f"one {(d.switches['switch_cost_s'] * 1e6).round(1).tolist()} us; "
+                f"set_active_groups {(d.switches['assign_s'] * 1e6).round(1).tolist()} us")
+        return "\n".join(lines)
+
+
+def explore(cfg: Config, layout: RunLayout) -> ExploreResult:
+    """Operating points of the group model, an impossible budget, the manager simulated/live."""
+    with layout.lock():
+        check_record(layout, cfg, KEYS)
+        model = load_final_model(layout, GROUP_MODEL, cfg.model.groups)
+        if not layout.operating_points_csv.is_file():
+            write_summary(layout)  # 04_analyse has not run on this folder: make the table
+        points = select(read_operating_points(layout.operating_points_csv), model=GROUP_MODEL)
+        evaluation = pd.read_csv(layout.eval_csv)
+        evaluation = evaluation[evaluation["model"] == GROUP_MODEL]
+        smallest = select(points, batch=int(points["batch"].min()))
+        impossible = choose(smallest, latency_s=smallest["latency_s"].min() / 2,
+                            min_accuracy=1.0)
+        log, context = _simulate(points, model, cfg.explore.manager_batch)
+        figures = {"runtime_simulation": plot_manager_trace(
+            log, "Runtime manager, synthetic trace")}
+        demo = None
+        if cfg.explore.live_demo_s > 0:
+            seconds = cfg.explore.live_demo_s
+            accuracy = dict(zip(evaluation["groups"], evaluation["accuracy"], strict=True))
+            demo = live_demo(model, accuracy, duration_s=seconds,
+                             load_s=(0.3 * seconds, 0.65 * seconds))
+            figures["runtime_live"] = plot_manager_trace(demo.log,
+                                                         "Runtime manager, live with a CPU load")
+        for name, figure in figures.items():
+            save_figure(figure, layout, name)
+    return ExploreResult(points, evaluation, impossible, log, context, demo, figures)
+
+
+def _simulate(points: pd.DataFrame, model: Any, batch: int) -> tuple[pd.DataFrame, str]:
+    """The manager on a synthetic trace at the fastest point's backend, mapping and clock.
+
+    The model is switched for real on that backend (eager: the model; onnxruntime: a
+    ``Server`` over it), so the switch costs are measured on a probe input.
+    """
+    batch = batch or int(points["batch"].max())
+    at_batch = select(points, batch=batch, model=GROUP_MODEL)
+    if at_batch.empty:
+        raise ValueError(f"explore.manager_batch={batch} was not profiled; profiled batches: "
+                         f"{sorted(points['batch'].unique().tolist())}")
+    fastest = at_batch.loc[at_batch["latency_s"].idxmin()]
+    backend = fastest["backend"]
+    table = candidates(at_batch, mapping=fastest["mapping"], batch=batch, board=fastest["board"],
+                       freq_label=fastest["freq_label"], backend=backend)
+    engine = model
+    if backend == "onnxruntime":
+        from dyndnn.serve import Server
+
+        engine = Server(model, threads=int(fastest["threads"]))
+    spec = model.spec
+    x = torch.randn(batch, spec.in_channels, spec.image_size, spec.image_size)  # the probe
+    log = simulate(table, synthetic_trace(table), engine, x=x)
+    return log, (f"{fastest['board']}, {fastest['mapping']} ({backend}), "
+                 f"{fastest['freq_label']}, batch {batch}")

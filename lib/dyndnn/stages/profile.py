@@ -1,0 +1,62 @@
+"""Stage 03: every configuration x mapping x clock x batch x engine on this board."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from dyndnn.board import discover, plan_mappings, profile_sweep
+from dyndnn.checkpoint import load_final_model, load_model
+from dyndnn.config import Config
+from dyndnn.layout import RunLayout
+from dyndnn.plots import energy_note, plot_latency, save_figure
+from dyndnn.stages.common import check_record
+
+KEYS = ("groups", "models", "mappings", "frequencies_khz", "profile_batches", "repeats",
+        "warmup", "window_s", "meter", "board", "backends")
+POINT = ["model", "device", "backend", "cores", "threads", "freq_khz", "batch", "groups"]
+
+
+@dataclass
+class ProfileResult:
+    """The platform found, the mappings run, and ``profile.csv``'s rows."""
+
+    platform: pd.DataFrame
+    mappings: list[str]
+    profile: pd.DataFrame
+    figure: plt.Figure
+
+    def medians(self) -> pd.DataFrame:
+        """Median latency, energy and power per operating point (over its repeats)."""
+        return self.profile.groupby(POINT, dropna=False, sort=False)[
+            ["latency_s", "energy_j", "power_w"]].median()
+
+    def report(self) -> str:
+        """The mappings and how the energy was obtained (measured or modelled)."""
+        return f"mappings: {self.mappings}\n{energy_note(self.profile)}"
+
+
+def profile(cfg: Config, layout: RunLayout, progress: bool = True) -> ProfileResult:
+    """Measure each family's final checkpoint; appends to (and resumes) ``profile.csv``."""
+    section, groups = cfg.profile, cfg.model.groups
+    with layout.lock():
+        check_record(layout, cfg, KEYS)
+        models = {name: load_final_model(layout, name, groups) for name in cfg.model.models}
+        platform = discover()
+        plan = plan_mappings(list(section.mappings), platform)
+        table = None
+        for name, model in models.items():  # one after another: never two at once on a core
+            spec = model.spec
+            table = profile_sweep(
+                partial(load_model, str(layout.final_checkpoint(name, groups))),
+                (spec.in_channels, spec.image_size, spec.image_size), list(range(1, groups + 1)),
+                plan, list(section.frequencies_khz) or [None], list(section.profile_batches),
+                layout.profile_csv, warmup=section.warmup, repeats=section.repeats,
+                meter=section.meter, board=section.board or None, model_name=name,
+                min_window_s=section.window_s, backends=section.backends, progress=progress)
+        figure = plot_latency(table)
+        save_figure(figure, layout, "latency_per_configuration")
+    return ProfileResult(platform.summary(), [m.label for m in plan], table, figure)

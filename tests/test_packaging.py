@@ -47,3 +47,73 @@ def test_ci_runs_exactly_the_readme_test_command():
                                                                                   "cd "))]
     assert commands == ["make test"]
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+# --- thin notebooks: parameters, config_from_flat, one stage call, display ---------------------
+STAGE_OF = {"01_train": "train", "02_evaluate": "evaluate", "03_profile": "profile",
+            "04_analyse": "analyse", "05_explore": "explore", "06_rct": "rct"}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_hold_no_logic_beyond_the_stage_call_and_display(path):
+    import ast
+    import importlib
+
+    import papermill as pm
+
+    stage = STAGE_OF[path.stem]
+    keys = importlib.import_module(f"dyndnn.stages.{stage}").KEYS
+    declared = set(pm.inspect_notebook(str(path)))
+    assert set(keys) | {"run_dir"} == declared  # every key the stage reads, nothing else
+    code = [c for c in json.loads(path.read_text())["cells"]
+            if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])]
+    source = "\n".join("".join(c["source"]) for c in code)
+    tree = ast.parse(source)
+    logic = (ast.For, ast.While, ast.If, ast.With, ast.FunctionDef, ast.ClassDef, ast.Try,
+             ast.ListComp, ast.DictComp, ast.Lambda)
+    assert not [type(n).__name__ for n in ast.walk(tree) if isinstance(n, logic)]
+    assert "config_from_flat(globals())" in source
+    calls = [n.func.id for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+    assert calls.count(stage) == 1
+
+
+# --- an installed wheel, run from another folder ------------------------------------------------
+def test_floors_are_what_the_code_needs():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floors = {re.split(r"[<>=!~ ]", d, maxsplit=1)[0]: d for d in project["dependencies"]}
+    assert floors["numpy"] == "numpy>=2.0"  # np.trapezoid
+    assert floors["torch"] == "torch>=2.5"  # the dynamo ONNX exporter
+    assert project["requires-python"] == ">=3.11"  # tomllib
+
+
+def test_a_wheel_installed_elsewhere_runs_the_chain_from_another_folder(tmp_path):
+    import subprocess
+    import sys
+
+    wheels, target, work = tmp_path / "wheels", tmp_path / "site", tmp_path / "elsewhere"
+    work.mkdir()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps",
+                    "--no-build-isolation", "-q", "-w", str(wheels)], check=True,
+                   capture_output=True)
+    wheel = next(wheels.glob("dyndnn-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
+                    str(target), str(wheel)], check=True, capture_output=True)
+    tiny = ["groups=2", "models=[group-alexnet]", "train_limit=256", "test_limit=200",
+            "epochs_per_stage=1", "batch_size=64", "threads=1", "repeats=1", "warmup=1",
+            "profile_batches=[1]", "window_s=0.05", "live_demo_s=0", "backends=[onnxruntime]",
+            "notebooks=[01_train, 02_evaluate, 03_profile, 04_analyse]"]
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)  # the installed copy, ahead of the editable checkout
+    where = subprocess.run([sys.executable, "-c", "import dyndnn; print(dyndnn.__file__)"],
+                           env=env, cwd=work, capture_output=True, text=True, check=True)
+    assert where.stdout.startswith(str(target))
+    done = subprocess.run([sys.executable, "-m", "dyndnn", "run", "--config", "quick",
+                           "--no-progress", *sum((["-p", p] for p in tiny), [])], env=env,
+                          cwd=work, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = next((work / "outputs").iterdir())
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "ok" and manifest["dataset_used"] == "fashion-mnist-mini"
+    assert all(e["executed"].startswith(str(run)) for e in manifest["notebooks"])
+    assert (run / "operating_points.csv").is_file()

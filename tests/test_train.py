@@ -126,3 +126,26 @@ def test_mean_rule_stages_train_alone_and_keep_the_invariant(mini_dataset):
             both = model(x)
         alone = model.forward_groups(x, 1, 2)
     torch.testing.assert_close(both, (after_stage1 + alone) / 2)
+
+
+@pytest.mark.parametrize("change, listed", [
+    (dict(epochs_per_stage=2), "epochs_per_stage 1 -> 2"),  # stage 1 kept 1, stage 2 got 2
+    (dict(lr=0.01), "lr 0.05 -> 0.01"),
+])
+def test_resume_with_other_training_settings_is_refused_naming_them(mini_dataset, tmp_path,
+                                                                    change, listed):
+    from dataclasses import replace
+
+    from dyndnn.errors import RunFolderError
+
+    first = TrainSection(epochs_per_stage=1)
+    IncrementalTrainer(new_model(groups=2), mini_dataset, first, batch_size=128,
+                       run_dir=tmp_path, progress=False).fit()
+    before = (tmp_path / "checkpoints" / "resume.pt").read_bytes()
+    with pytest.raises(RunFolderError, match=listed):
+        IncrementalTrainer(new_model(groups=2), mini_dataset, replace(first, **change),
+                           batch_size=128, run_dir=tmp_path, progress=False).fit()
+    with pytest.raises(RunFolderError, match="seed 0 -> 7"):
+        IncrementalTrainer(new_model(groups=2), mini_dataset, first, batch_size=128, seed=7,
+                           run_dir=tmp_path, progress=False).fit()
+    assert (tmp_path / "checkpoints" / "resume.pt").read_bytes() == before

@@ -44,6 +44,23 @@ def plan(cfg: Config, notebooks_dir: Path | None = None) -> list[Path]:
     return paths
 
 
+def kernel_manager(log: Path) -> type:
+    """A kernel manager whose kernels write their own stderr to ``log``, not the terminal.
+
+    A kernel's warnings and, on Ctrl-C, its shutdown tracebacks belong in the run folder;
+    the user's terminal gets the pipeline's one-line messages.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(log, "ab") as stderr:  # the kernel keeps its own copy of the descriptor
+                kw["stderr"] = stderr
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
+
+
 def describe_failure(exc: Exception, name: str, executed: Path) -> tuple[dict, str]:
     """The manifest's error record and the user's message for a notebook that failed."""
     if isinstance(exc, pm.PapermillExecutionError):
@@ -64,7 +81,8 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
                  overrides: list[str] | None = None, notebooks_dir: Path | None = None,
                  progress: bool = True) -> Path:
     """Run the chain; returns the run folder. An existing ``out`` run folder is resumed."""
-    with open_run(config_path, out, overrides, command="run") as run:
+    with open_run(config_path, out, overrides, command="run",
+                  check=lambda cfg: plan(cfg, notebooks_dir)) as run:
         paths = plan(run.cfg, notebooks_dir)
         flat = {**run.cfg.flat(), "run_dir": str(run.layout.root)}
         chain = tqdm(paths, desc="pipeline", unit="notebook", disable=not progress)
@@ -79,7 +97,9 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
                     pm.execute_notebook(str(path), str(executed), parameters=params,
                                         kernel_name=KERNEL, progress_bar=False,
                                         cwd=str(run.layout.root),
-                                        execution_timeout=run.cfg.run.cell_timeout_s or None)
+                                        execution_timeout=run.cfg.run.cell_timeout_s or None,
+                                        kernel_manager_class=kernel_manager(
+                                            executed.with_suffix(".kernel.log")))
                 except pm.PapermillExecutionError as exc:
                     if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
                         raise KeyboardInterrupt from None

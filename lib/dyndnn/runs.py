@@ -19,7 +19,7 @@ import datetime as dt
 import json
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,17 +155,21 @@ class Run:
 
 @contextlib.contextmanager
 def open_run(config: str | Path | None, out: str | Path | None,
-             overrides: list[str] | None = None, command: str = "run") -> Iterator[Run]:
+             overrides: list[str] | None = None, command: str = "run",
+             check: Callable[[Config], Any] | None = None) -> Iterator[Run]:
     """Check, lock and record a run folder for ``command``; see the module docstring.
 
     ``out=None`` makes a new folder under ``outputs/``; with ``config=None`` an existing
-    folder's own ``config.yaml`` is used (the shipped quick config for a new one).
+    folder's own ``config.yaml`` is used (the shipped quick config for a new one). ``check``
+    runs on the config before the folder is touched (the pipeline checks its notebooks so).
     """
     if config is None:
         existing = RunLayout(out).config_file if out is not None else None
         config = existing if existing is not None and existing.is_file() else DEFAULT_CONFIG
     resolved = resolve_config(config, overrides)
     cfg = resolved.cfg
+    if check is not None:
+        check(cfg)
     layout = RunLayout(Path(out or new_run_dir(resolved)).absolute())
     with layout.lock():
         check_training_config(layout, cfg)

@@ -1,0 +1,67 @@
+"""Opening a run folder: the record is written only after every check passes."""
+
+import json
+
+import pytest
+import yaml
+
+from dyndnn.errors import RunFolderError, RunInterrupted
+from dyndnn.layout import RunLayout
+from dyndnn.runs import DatasetFallbackWarning, open_run
+
+
+def test_a_new_run_records_config_and_manifest(tmp_path):
+    with open_run("configs/quick.yaml", tmp_path / "r", ["groups=2"]) as run:
+        assert run.manifest["status"] == "running"
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["format"] == "dyndnn-run" and manifest["status"] == "ok"
+    assert manifest["dataset_used"] == "fashion-mnist-mini"
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["model"]["groups"] == 2
+
+
+def test_training_keys_that_differ_from_a_trained_folder_are_refused_and_listed(tmp_path):
+    layout = RunLayout(tmp_path / "r")
+    with open_run("configs/quick.yaml", layout.root, ["groups=2"]):
+        layout.stage_checkpoint("group-alexnet", 1).parent.mkdir(parents=True)
+        layout.stage_checkpoint("group-alexnet", 1).write_bytes(b"trained")
+    before = {p: p.read_bytes() for p in (layout.config_file, layout.manifest_file)}
+    with pytest.raises(RunFolderError, match=r"differs in: lr 0.1 -> 0.01, seed 0 -> 7\. .*new "
+                                             r"--out"):
+        with open_run("configs/quick.yaml", layout.root, ["groups=2", "seed=7", "lr=0.01"]):
+            pass
+    assert {p: p.read_bytes() for p in before} == before  # nothing was written
+    with open_run("configs/quick.yaml", layout.root, ["groups=2", "repeats=1"]) as run:
+        assert run.cfg.profile.repeats == 1  # keys that do not change weights may change
+
+
+def test_a_data_set_fallback_warns_is_recorded_and_names_the_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    overrides = ["data_root=nowhere", "fallback_dataset=fashion-mnist-mini"]
+    with pytest.warns(DatasetFallbackWarning, match="cifar10 is not available.*fallback "
+                                                    "fashion-mnist-mini"):
+        with open_run("paper", None, overrides) as run:
+            root = run.layout.root
+    assert root.parent == tmp_path / "outputs" and root.name.endswith("-paper-fashion-mnist-mini")
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["dataset_requested"] == "cifar10"
+    assert manifest["dataset_used"] == "fashion-mnist-mini"
+    assert manifest["config"]["data"]["dataset"] == "fashion-mnist-mini"
+
+
+def test_ctrl_c_is_recorded_as_interrupted(tmp_path):
+    with pytest.raises(RunInterrupted, match="recorded as interrupted"):
+        with open_run("configs/quick.yaml", tmp_path / "r") as run:
+            with run.step("stages", "train"):
+                raise KeyboardInterrupt
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["end"]
+    assert manifest["stages"][0]["status"] == "interrupted"
+
+
+def test_a_failure_is_recorded_as_failed(tmp_path):
+    with pytest.raises(ValueError), open_run("configs/quick.yaml", tmp_path / "r") as run:
+        with run.step("stages", "evaluate"):
+            raise ValueError("boom")
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert manifest["status"] == "failed"
+    assert manifest["stages"][0]["error"] == {"ename": "ValueError", "evalue": "boom"}

@@ -25,7 +25,6 @@ from torch.utils.benchmark import Timer
 from dyndnn.bench_serving import bench_serving, print_serving, write_serving
 from dyndnn.config import TrainSection
 from dyndnn.models import GroupAlexNet
-from dyndnn.pipeline import OUTPUTS_DIR
 from dyndnn.train import make_optimizer
 
 TARGETS = {"range_vs_macs": 0.85, "switch_us": 50.0, "train_ratio": 0.9, "matmul_fraction": 0.5}
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--in-channels", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
-    parser.add_argument("--out", default=str(OUTPUTS_DIR / "bench"))
+    parser.add_argument("--out", default="outputs/bench")
     parser.add_argument("--only", choices=["all", "serving"], default="all",
                         help="serving: eager vs onnxruntime alone")
     args = parser.parse_args(argv)

@@ -1,0 +1,53 @@
+"""Run configuration: one frozen dataclass per section, validated once, before any work starts.
+
+A config file is YAML with the sections below; every key is optional and defaults as shown.
+Keys are unique across sections, so the flat form (``groups=2``) names one value, which is
+also how the notebooks receive them as papermill parameters.
+
+>>> cfg = load_config("configs/quick.yaml", overrides=["groups=2", "train.epochs_per_stage=1"])
+>>> cfg.model.groups
+2
+"""
+
+from dyndnn.config.loading import (
+    apply_overrides,
+    config_from_dict,
+    config_from_flat,
+    load_config,
+    parse_yaml,
+)
+from dyndnn.config.names import (
+    BACKENDS,
+    DATASETS,
+    JOINTLY_TRAINED,
+    METERS,
+    MODELS,
+    NARROWEST_LAYER_CHANNELS,
+    OPTIMIZERS,
+    RCT_BITS,
+    ROUNDINGS,
+    SCHEDULES,
+    TRAINING_KEYS,
+)
+from dyndnn.config.sections import (
+    Config,
+    DataSection,
+    EvalSection,
+    ExploreSection,
+    ModelSection,
+    ProfileSection,
+    RctSection,
+    RunSection,
+    TrainSection,
+    max_groups,
+)
+from dyndnn.config.training import describe_differences, training_differences
+
+__all__ = [
+    "BACKENDS", "DATASETS", "JOINTLY_TRAINED", "METERS", "MODELS", "NARROWEST_LAYER_CHANNELS",
+    "OPTIMIZERS", "RCT_BITS", "ROUNDINGS", "SCHEDULES", "TRAINING_KEYS", "Config",
+    "DataSection", "EvalSection", "ExploreSection", "ModelSection", "ProfileSection",
+    "RctSection", "RunSection", "TrainSection", "apply_overrides", "config_from_dict",
+    "config_from_flat", "describe_differences", "load_config", "max_groups", "parse_yaml",
+    "training_differences",
+]

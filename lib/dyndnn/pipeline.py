@@ -10,6 +10,7 @@ The folder's checks and record (lock, resume rules, manifest) are ``dyndnn.runs.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,34 @@ def plan(cfg: Config, notebooks_dir: Path | None = None) -> list[Path]:
     if missing:
         raise ConfigError(f"run.notebooks names notebook(s) that do not exist: {missing}")
     return paths
+
+
+def execute_interruptibly(grace_s: float = 60.0, **kwargs: Any) -> None:
+    """``papermill.execute_notebook(**kwargs)`` in a worker thread; Ctrl-C stays ours.
+
+    In the main thread nbclient installs its own SIGINT handler, which kills the kernel and
+    races the kernel's own KeyboardInterrupt (a dead-kernel error, tracebacks, sometimes exit
+    1). Off the main thread it installs none: Ctrl-C raises KeyboardInterrupt here, the kernel
+    (same process group) stops its cell, and the worker ends within ``grace_s``.
+    """
+    outcome: dict[str, BaseException] = {}
+
+    def work() -> None:
+        try:
+            pm.execute_notebook(**kwargs)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="papermill", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        worker.join(grace_s)  # let the interrupted cell end and the kernel shut down
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
 
 
 def kernel_manager(log: Path) -> type:
@@ -94,12 +123,11 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
             with run.step("notebooks", path.name, notebook=path.name, executed=str(executed),
                           parameters=params) as entry:
                 try:
-                    pm.execute_notebook(str(path), str(executed), parameters=params,
-                                        kernel_name=KERNEL, progress_bar=False,
-                                        cwd=str(run.layout.root),
-                                        execution_timeout=run.cfg.run.cell_timeout_s or None,
-                                        kernel_manager_class=kernel_manager(
-                                            executed.with_suffix(".kernel.log")))
+                    execute_interruptibly(
+                        input_path=str(path), output_path=str(executed), parameters=params,
+                        kernel_name=KERNEL, progress_bar=False, cwd=str(run.layout.root),
+                        execution_timeout=run.cfg.run.cell_timeout_s or None,
+                        kernel_manager_class=kernel_manager(executed.with_suffix(".kernel.log")))
                 except pm.PapermillExecutionError as exc:
                     if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
                         raise KeyboardInterrupt from None

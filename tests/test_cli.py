@@ -68,7 +68,7 @@ def test_a_changed_training_config_is_refused_and_lists_the_keys(trained, capsys
     before = record(trained)
     assert main([command, "--out", str(trained), *params(*change)]) == 2
     err = capsys.readouterr().err
-    assert listed in err and ("new --out" in err or "new run folder" in err)
+    assert f"differs in: {listed}." in err and "new --out" in err
     assert record(trained) == before
 
 

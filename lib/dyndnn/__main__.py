@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dyndnn", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the notebook pipeline with papermill")
-    run.add_argument("--config", default="configs/quick.yaml",
-                     help="YAML config file, or the name of a shipped one (quick, paper)")
+    run.add_argument("--config", help="YAML config file, or the name of a shipped one (quick, "
+                                      "paper); default: an existing --out folder's own "
+                                      "config.yaml, else configs/quick.yaml")
     run.add_argument("--out", help="run folder (default outputs/<time>-<config>); an existing "
                                    "run folder is resumed")
     for name, notebook in NOTEBOOKS.items():

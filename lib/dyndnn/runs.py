@@ -163,9 +163,10 @@ def open_run(config: str | Path | None, out: str | Path | None,
     folder's own ``config.yaml`` is used (the shipped quick config for a new one). ``check``
     runs on the config before the folder is touched (the pipeline checks its notebooks so).
     """
-    if config is None:
-        existing = RunLayout(out).config_file if out is not None else None
-        config = existing if existing is not None and existing.is_file() else DEFAULT_CONFIG
+    if config is None:  # a run folder's own record; never a foreign folder's config.yaml
+        existing = RunLayout(out) if out is not None else None
+        config = (existing.config_file if existing is not None and existing.is_run_folder()
+                  and existing.config_file.is_file() else DEFAULT_CONFIG)
     resolved = resolve_config(config, overrides)
     cfg = resolved.cfg
     if check is not None:

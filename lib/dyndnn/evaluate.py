@@ -150,7 +150,7 @@ def evaluate_run(run_dir: str | Path | RunLayout, models: list[str], dataset: In
     ``assign_s``, ``switch_<backend>_s``, ``load_s``; with onnxruntime also
     ``server_weight_bytes``, the weights its server holds for all configurations).
     """
-    layout = run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
+    layout = RunLayout.of(run_dir)
     tables = []
     for name in models:
         model = load_final_model(layout, name, groups)

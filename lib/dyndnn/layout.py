@@ -40,6 +40,11 @@ class RunLayout:
     def __init__(self, root: str | os.PathLike) -> None:
         object.__setattr__(self, "root", Path(root))
 
+    @classmethod
+    def of(cls, run_dir: str | os.PathLike | RunLayout) -> RunLayout:
+        """``run_dir`` as a layout: the library's functions take either."""
+        return run_dir if isinstance(run_dir, RunLayout) else cls(run_dir)
+
     # --- the record ---------------------------------------------------------------------
     @property
     def config_file(self) -> Path:

@@ -19,7 +19,7 @@ from dyndnn.layout import RunLayout
 
 def save_figure(fig: plt.Figure, run_dir: str | Path | RunLayout, name: str) -> list[Path]:
     """Write ``figures/<name>.png`` and ``.svg`` in the run folder (each atomically)."""
-    layout = run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
+    layout = RunLayout.of(run_dir)
     paths = [layout.figure(name, ext) for ext in ("png", "svg")]
     for path in paths:
         with atomic_write(path, "wb") as f:

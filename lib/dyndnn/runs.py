@@ -27,7 +27,13 @@ from typing import Any
 import yaml
 
 from dyndnn.atomic import write_text
-from dyndnn.config import Config, describe_differences, load_config, training_differences
+from dyndnn.config import (
+    TRAINING_KEYS,
+    Config,
+    describe_differences,
+    load_config,
+    training_differences,
+)
 from dyndnn.errors import DatasetError, RunFolderError, RunInterrupted
 from dyndnn.layout import RUN_FORMAT, RunLayout
 from dyndnn.manifest import (
@@ -101,16 +107,24 @@ def new_run_dir(resolved: ResolvedConfig, outputs: Path | None = None) -> Path:
     return (outputs or Path.cwd() / "outputs") / f"{stamp}-{name}"
 
 
-def check_training_config(layout: RunLayout, cfg: Config) -> None:
-    """Refuse a config whose training keys differ from those the folder's checkpoints had."""
-    if not layout.config_file.is_file() or not any(layout.checkpoints_dir.rglob("*.pt")):
-        return  # nothing trained here yet: any config may start
+def recorded_differences(layout: RunLayout, cfg: Config, keys: tuple[str, ...] = TRAINING_KEYS
+                         ) -> dict[str, tuple]:
+    """Training keys among ``keys`` where ``cfg`` differs from the folder's ``config.yaml``."""
+    if not layout.config_file.is_file():
+        return {}
     try:
         recorded = yaml.safe_load(layout.config_file.read_text()) or {}
     except yaml.YAMLError as exc:
         raise RunFolderError(f"{layout.config_file} is not valid YAML ({exc}); the folder's "
                              "record is damaged: choose a new --out") from exc
-    differences = training_differences(recorded, cfg)
+    return {k: v for k, v in training_differences(recorded, cfg).items() if k in keys}
+
+
+def check_training_config(layout: RunLayout, cfg: Config) -> None:
+    """Refuse a config whose training keys differ from those the folder's checkpoints had."""
+    if not any(layout.checkpoints_dir.rglob("*.pt")):
+        return  # nothing trained here yet: any config may start
+    differences = recorded_differences(layout, cfg)
     if differences:
         raise RunFolderError(
             f"run folder {layout.root} was trained with another training config; this one "

@@ -129,8 +129,7 @@ class IncrementalTrainer:
                  on_batch: Callable[[int, int, int], None] | None = None) -> None:
         self.model, self.ds, self.cfg = model, dataset, cfg
         self.batch_size, self.seed, self.augment = batch_size, seed, augment
-        self.layout = (run_dir if isinstance(run_dir, RunLayout) or run_dir is None
-                       else RunLayout(run_dir))
+        self.layout = RunLayout.of(run_dir) if run_dir is not None else None
         self.progress = progress
         self.on_batch = on_batch  # called as on_batch(stage, epoch, batch): a test hook
         self.rows: list[dict] = []

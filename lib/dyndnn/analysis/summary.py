@@ -104,16 +104,13 @@ def _comparison(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any
             "comparison_contexts": _records(comparison)}
 
 
-def _layout(run_dir: str | Path | RunLayout) -> RunLayout:
-    return run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
-
 
 def load_run(run_dir: str | Path | RunLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(eval table, operating points)`` of a run folder, computed from its two CSVs.
 
     >>> evaluation, points = load_run("outputs/run")  # doctest: +SKIP
     """
-    layout = _layout(run_dir)
+    layout = RunLayout.of(run_dir)
     for path, notebook in ((layout.eval_csv, "02_evaluate"), (layout.profile_csv, "03_profile")):
         if not path.is_file():
             raise AnalysisError(f"{path} does not exist; run notebook {notebook} on this run "
@@ -133,7 +130,7 @@ def write_summary(run_dir: str | Path | RunLayout) -> dict[str, Any]:
     >>> [(r["level"], r["metric"], round(r["range"], 1)) for r in summary["dynamic_range"]]
     ... # doctest: +SKIP
     """
-    layout = _layout(run_dir)
+    layout = RunLayout.of(run_dir)
     evaluation, points = load_run(layout)
     write_csv(points, layout.operating_points_csv)
     summary = {"run_dir": str(layout.root.resolve()), **summarise(evaluation, points)}

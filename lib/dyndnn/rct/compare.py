@@ -52,15 +52,12 @@ class Comparison:
 
     def write(self, run_dir: str | Path | RunLayout) -> None:
         """``rct.csv`` (the contract's columns first), ``rct_history.csv``, ``rct_bits.csv``."""
-        layout = _layout(run_dir)
+        layout = RunLayout.of(run_dir)
         extra = [c for c in self.table.columns if c not in RCT_COLUMNS]
         write_csv(self.table[RCT_COLUMNS + extra], layout.rct_csv)
         write_csv(self.history, layout.rct_history_csv)
         write_csv(self.trajectory, layout.rct_bits_csv)
 
-
-def _layout(run_dir: str | Path | RunLayout) -> RunLayout:
-    return run_dir if isinstance(run_dir, RunLayout) else RunLayout(run_dir)
 
 
 def reference_network(width: float, in_channels: int, image_size: int, num_classes: int,
@@ -97,7 +94,7 @@ def add_group_under_rct(run_dir: str | Path | RunLayout, groups: int, dataset: I
     the accuracy with the RCT-trained group next to the fp32 run's (``eval.csv``), and whether
     the smaller configurations' outputs stayed bit-for-bit the same; plus the RCT summary.
     """
-    layout = _layout(run_dir)
+    layout = RunLayout.of(run_dir)
     if groups < 2:
         raise ConfigError("adding a group under RCT needs groups >= 2: with one group there is "
                           "no earlier configuration to keep serving")

@@ -1,29 +1,21 @@
-"""What every stage does first: hold the folder and check its record agrees with the config."""
+"""What every stage does first: check the folder's record agrees with the config it got."""
 
 from __future__ import annotations
 
-import yaml
-
-from dyndnn.config import TRAINING_KEYS, Config, describe_differences, training_differences
+from dyndnn.config import Config, describe_differences
 from dyndnn.errors import RunFolderError
 from dyndnn.layout import RunLayout
+from dyndnn.runs import recorded_differences
 
 
 def check_record(layout: RunLayout, cfg: Config, keys: tuple[str, ...]) -> None:
     """Refuse a config whose training keys among ``keys`` differ from the folder's record.
 
     A notebook declares only the keys its stage reads; those that also decide the trained
-    weights (``groups``, ``dataset``, ...) must be what the run trained with.
+    weights (``groups``, ``dataset``, ...) must be what the run trained with. A folder that
+    notebooks alone wrote has no ``config.yaml``: its checkpoints are checked instead.
     """
-    if not layout.config_file.is_file():
-        return  # a folder written by notebooks alone: the checkpoints are checked instead
-    try:
-        recorded = yaml.safe_load(layout.config_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise RunFolderError(f"{layout.config_file} is not valid YAML ({exc}): the folder's "
-                             "record is damaged") from exc
-    differences = {k: v for k, v in training_differences(recorded, cfg).items()
-                   if k in keys and k in TRAINING_KEYS}
+    differences = recorded_differences(layout, cfg, keys)
     if differences:
         raise RunFolderError(
             f"run folder {layout.root} was trained with {describe_differences(differences)} "

@@ -156,9 +156,8 @@ class Run:
         try:
             yield entry
         except BaseException as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt | RunInterrupted)
             entry.setdefault("error", {"ename": type(exc).__name__, "evalue": str(exc)[:2000]})
-            entry["status"] = "interrupted" if interrupted else "failed"
+            entry["status"] = _ended_by(exc)
             raise
         else:
             entry["status"] = "ok"
@@ -203,8 +202,7 @@ def open_run(config: str | Path | None, out: str | Path | None,
         try:
             yield run
         except BaseException as exc:
-            interrupted = isinstance(exc, KeyboardInterrupt | RunInterrupted)
-            manifest.update(status="interrupted" if interrupted else "failed", end=now())
+            manifest.update(status=_ended_by(exc), end=now())
             run.save()
             if isinstance(exc, KeyboardInterrupt):
                 raise RunInterrupted(f"interrupted; {layout.root} is recorded as interrupted "
@@ -212,6 +210,11 @@ def open_run(config: str | Path | None, out: str | Path | None,
             raise
         manifest.update(status="ok", end=now())
         run.save()
+
+
+def _ended_by(exc: BaseException) -> str:
+    """The manifest status of a run or step that raised ``exc``."""
+    return "interrupted" if isinstance(exc, KeyboardInterrupt | RunInterrupted) else "failed"
 
 
 def _read_manifest(layout: RunLayout) -> dict[str, Any]:

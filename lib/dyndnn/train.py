@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 
 from dyndnn.atomic import write_csv
 from dyndnn.checkpoint import read_checkpoint, save_checkpoint
-from dyndnn.config import ModelSection, TrainSection
+from dyndnn.config import ModelSection, TrainSection, describe_differences
 from dyndnn.data import DatasetSpec, InMemoryDataset, batches
 from dyndnn.errors import CheckpointError, RunFolderError
 from dyndnn.evaluate import score
@@ -156,9 +156,9 @@ class IncrementalTrainer:
         recorded, new = blob.get("training", {}), self.training_record()
         differ = {k: (recorded[k], new[k]) for k in new if k in recorded and recorded[k] != new[k]}
         if differ:
-            listed = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in differ.items())
             raise RunFolderError(
-                f"{path} was trained with other settings; these differ: {listed}. Resuming "
+                f"{path} was trained with other settings; these differ: "
+                f"{describe_differences(differ)}. Resuming "
                 "would mix two trainings in one model: use the same settings, or a new run "
                 "folder.")
         self.model.load_state_dict(blob["model"])

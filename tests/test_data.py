@@ -95,7 +95,7 @@ def test_cifar_pickles_load_and_corruption_is_detected(tmp_path, monkeypatch):
     folder = tmp_path / data.CIFAR10_FOLDER
     sums = write_cifar(folder)
     monkeypatch.setattr(data, "CIFAR10_MD5", sums)
-    ds = load_dataset("cifar10", tmp_path)
+    ds = load_dataset("cifar10", tmp_path, val_fraction=0.0)
     assert ds.train_x.shape == (40, 3, 32, 32) and ds.test_x.shape == (8, 3, 32, 32)
     x, y = read_cifar_batch(folder / "test_batch")
     np.testing.assert_array_equal(ds.test_x.numpy(), x)
@@ -107,7 +107,7 @@ def test_cifar_pickles_load_and_corruption_is_detected(tmp_path, monkeypatch):
 
 
 def test_embedded_mini_is_balanced_and_verified():
-    ds = load_dataset("fashion-mnist-mini")
+    ds = load_dataset("fashion-mnist-mini", val_fraction=0.0)
     assert len(ds.train_y) == 10_000 and len(ds.test_y) == 2_000
     assert ds.train_y.bincount().tolist() == [1000] * 10
     assert ds.test_y.bincount().tolist() == [200] * 10
@@ -133,3 +133,35 @@ def test_random_crop_shifts_each_image_independently():
         padded = torch.nn.functional.pad(x[i], (2, 2, 2, 2))
         windows = [padded[:, dy:dy + 6, dx:dx + 6] for dy in range(5) for dx in range(5)]
         assert any(torch.equal(out[i], w) for w in windows)
+
+
+def test_validation_split_is_disjoint_class_balanced_and_seeded():
+    full = load_dataset("fashion-mnist-mini", val_fraction=0.0)
+    ds = load_dataset("fashion-mnist-mini", val_fraction=0.1)
+    # disjoint from train, and the union is the training file (nothing lost, nothing added)
+    assert len(ds.train_y) + len(ds.val_y) == len(full.train_y)
+    key = lambda x: {bytes(img.numpy().tobytes()) for img in x}  # noqa: E731
+    train, val, test = key(ds.train_x), key(ds.val_x), key(ds.test_x)
+    assert not train & val and not val & test
+    assert train | val == key(full.train_x)
+    # class-balanced: 10 % of every class (the mini set's training file has 1000 per class)
+    assert ds.val_y.bincount(minlength=10).tolist() == [100] * 10
+    # seeded: the same split again, another with another seed
+    again = load_dataset("fashion-mnist-mini", val_fraction=0.1)
+    other = load_dataset("fashion-mnist-mini", val_fraction=0.1, val_seed=1)
+    assert torch.equal(again.val_x, ds.val_x) and not torch.equal(other.val_x, ds.val_x)
+
+
+def test_validation_split_of_a_limited_training_file_keeps_the_fraction_per_class():
+    ds = load_dataset("fashion-mnist-mini", train_limit=500, val_fraction=0.2)
+    whole = load_dataset("fashion-mnist-mini", train_limit=500, val_fraction=0.0)
+    expected = [round(0.2 * n) for n in whole.train_y.bincount(minlength=10).tolist()]
+    assert ds.val_y.bincount(minlength=10).tolist() == expected
+
+
+def test_no_validation_split_is_refused_by_name():
+    ds = load_dataset("fashion-mnist-mini", train_limit=100, val_fraction=0.0)
+    with pytest.raises(DatasetError, match="no validation split"):
+        ds.split("val")
+    with pytest.raises(ValueError, match="val_fraction"):
+        load_dataset("fashion-mnist-mini", train_limit=100, val_fraction=1.0)

@@ -21,3 +21,9 @@ def test_one_row_per_configuration_with_consistent_columns(mini_dataset):
     assert abs(table["accuracy"].iloc[1] - (probs.argmax(1) == y).float().mean().item()) < 1e-6
     expected = probs.gather(1, y[:, None]).sum().item()
     assert abs(table["confidence"].iloc[1] - expected) < 1e-3
+    # the validation split's accuracy beside the test one, recomputed the same way
+    assert table["val_images"].eq(len(mini_dataset.val_y)).all()
+    with torch.no_grad():
+        val = model((mini_dataset.val_x.float() / 255 - 0.2860) / 0.3530).argmax(1)
+    expected_val = (val == mini_dataset.val_y).float().mean().item()
+    assert abs(table["val_accuracy"].iloc[1] - expected_val) < 1e-6

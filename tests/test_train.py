@@ -89,7 +89,14 @@ def test_kill_and_resume_gives_identical_weights(mini_dataset, tmp_path):
                        reference.state_dict()["fcs.2.bias_groups.2"])
 
 
-def test_train_csv_follows_the_contract(mini_dataset, tmp_path):
+def test_train_csv_follows_the_contract(mini_dataset, tmp_path, monkeypatch):
+    from dyndnn import evaluate
+
+    splits = []
+    real = evaluate.batches
+    monkeypatch.setattr(evaluate, "batches",
+                        lambda ds, split, *a, **k: splits.append(split) or real(ds, split, *a,
+                                                                                **k))
     model = new_model(groups=2)
     IncrementalTrainer(model, mini_dataset, TrainSection(epochs_per_stage=1), batch_size=128,
                        run_dir=tmp_path, progress=False).fit()
@@ -97,8 +104,11 @@ def test_train_csv_follows_the_contract(mini_dataset, tmp_path):
 
     frame = pd.read_csv(tmp_path / "train.csv")
     assert list(frame["stage"]) == [1, 2]
-    for column in ("train_loss", "train_accuracy", "test_accuracy", "time_s", "images_per_s"):
+    for column in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "time_s",
+                   "images_per_s"):
         assert (frame[column] > 0).all()
+    # the curves are the validation split's: training never reads the test split
+    assert "test_accuracy" not in frame and splits == ["val", "val"]
 
 
 def test_learning_rate_schedules():

@@ -1,10 +1,16 @@
 """Data sets by name, loaded once into memory as uint8 tensors and batched on tensors.
 
 >>> ds = load_dataset("fashion-mnist-mini")          # the embedded default, committed in data/
->>> ds.train_x.shape, ds.train_x.dtype
-(torch.Size([10000, 1, 28, 28]), torch.uint8)
+>>> ds.train_x.shape, ds.train_x.dtype                # 10 % of the training file is validation
+(torch.Size([9000, 1, 28, 28]), torch.uint8)
+>>> len(ds.val_y), len(ds.test_y)
+(1000, 2000)
 >>> for x, y in batches(ds, "train", batch_size=128, augment=True, seed=0):
 ...     pass                                          # x: float32, normalised, augmented
+
+The validation split is carved from the training file, seeded and class-balanced (the same
+fraction of every class, ``validation_split``): it chooses every setting, and the test split is
+read once, for the final tables.
 
 Augmentation (random crop with zero padding, horizontal flip where it suits the data) runs on
 whole batches, never image by image. Files are checked before use: an IDX or CIFAR file that is
@@ -18,7 +24,7 @@ import gzip
 import hashlib
 import pickle
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -93,7 +99,11 @@ SPECS = {
 
 @dataclass(frozen=True)
 class InMemoryDataset:
-    """A whole data set as uint8 image tensors (N, C, H, W) and int64 labels."""
+    """A whole data set as uint8 image tensors (N, C, H, W) and int64 labels.
+
+    ``val_*`` is carved from the training file (``validation_split``); it may be empty when a
+    caller asked for ``val_fraction=0``.
+    """
 
     spec: DatasetSpec
     train_x: torch.Tensor
@@ -101,12 +111,21 @@ class InMemoryDataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     source: str  # the folder the files were read from
+    val_x: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.uint8))
+    val_y: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.int64))
 
     def split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (images, labels) of ``"train"`` or ``"test"``."""
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
-        return (self.train_x, self.train_y) if split == "train" else (self.test_x, self.test_y)
+        """The (images, labels) of ``"train"``, ``"val"`` or ``"test"``."""
+        if split == "train":
+            return self.train_x, self.train_y
+        if split == "val":
+            if len(self.val_y) == 0:
+                raise DatasetError("this data set has no validation split (val_fraction=0); "
+                                   "load it with data.val_fraction > 0")
+            return self.val_x, self.val_y
+        if split == "test":
+            return self.test_x, self.test_y
+        raise ValueError(f"split must be 'train', 'val' or 'test'; got {split!r}")
 
 
 # --- file formats -------------------------------------------------------------------------
@@ -240,11 +259,42 @@ def _load_idx_split(folder: Path, split: str, sha: dict[str, str] | None):
     return torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
+def validation_split(labels: torch.Tensor, fraction: float,
+                     seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, val) that hold out ``fraction`` of every class, chosen by ``seed``.
+
+    Stratified by hand (a few lines) rather than with scikit-learn, which nothing else needs.
+
+    >>> labels = torch.tensor([0] * 10 + [1] * 20)
+    >>> train, val = validation_split(labels, 0.1)
+    >>> labels[val].bincount().tolist(), len(train)
+    ([1, 2], 27)
+    >>> set(train.tolist()) & set(val.tolist())
+    set()
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1); got {fraction}")
+    generator = torch.Generator().manual_seed(seed)
+    held = []
+    for cls in labels.unique(sorted=True):
+        members = (labels == cls).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        held.append(members[:round(fraction * len(members))])
+    val = torch.cat(held).sort().values if held else torch.empty(0, dtype=torch.int64)
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[val] = False
+    return keep.nonzero().flatten(), val
+
+
 def load_dataset(name: str, root: str | Path = "data", train_limit: int = 0,
-                 test_limit: int = 0, verify: bool = True) -> InMemoryDataset:
+                 test_limit: int = 0, verify: bool = True, val_fraction: float = 0.1,
+                 val_seed: int = 0) -> InMemoryDataset:
     """Load data set ``name`` into memory once; ``*_limit`` keep only the first N images.
 
-    ``verify`` checks the published checksums where they are known (full-size files only).
+    ``val_fraction`` of every class of the (limited) training file becomes the validation
+    split, chosen by ``val_seed`` (fixed by default, so runs with different training seeds
+    are chosen on the same images). ``verify`` checks the published checksums where they are
+    known (full-size files only).
     """
     if name not in SPECS:
         raise DatasetError(f"unknown data set {name!r}; known: {', '.join(SPECS)}")
@@ -265,7 +315,9 @@ def load_dataset(name: str, root: str | Path = "data", train_limit: int = 0,
         tx, ty = tx[:train_limit], ty[:train_limit]
     if test_limit:
         vx, vy = vx[:test_limit], vy[:test_limit]
-    return InMemoryDataset(SPECS[name], tx, ty, vx, vy, str(folder))
+    keep, held = validation_split(ty, val_fraction, val_seed)
+    return InMemoryDataset(SPECS[name], tx[keep], ty[keep], vx, vy, str(folder),
+                           tx[held], ty[held])
 
 
 def fetch(name: str, root: str | Path = "data") -> Path:
@@ -319,8 +371,8 @@ def batches(ds: InMemoryDataset, split: str, batch_size: int, shuffle: bool | No
             augment: bool = False, seed: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield normalised float batches; the order and augmentation depend only on ``seed``.
 
-    Shuffling defaults to on for ``train`` and off for ``test``. Augmentation is applied to
-    the training split only when ``augment`` is true.
+    Shuffling defaults to on for ``train`` and off for ``val`` and ``test``. Augmentation is
+    applied to the training split only when ``augment`` is true.
     """
     images, labels = ds.split(split)
     shuffle = split == "train" if shuffle is None else shuffle

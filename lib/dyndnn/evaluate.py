@@ -5,6 +5,8 @@
 >>> switch_costs(model, folder="outputs/run/switch")   # what a switch costs, per backend
 >>> evaluate_run("outputs/run", ["group-alexnet", "tann"], dataset, groups=4)  # eval.csv
 
+``accuracy``, ``loss`` and ``confidence`` are the test split's (read once, for the final
+table); ``val_accuracy`` is the validation split's, the one any choice is made on.
 ``confidence`` is the total softmax probability the configuration gives the correct class over
 the test set; ``confidence_norm`` divides it by the full model's, as the paper's Fig 3 does.
 """
@@ -26,28 +28,30 @@ from dyndnn.data import InMemoryDataset, batches
 from dyndnn.layout import RunLayout
 from dyndnn.models import DynamicModel, IndependentModels, PlainAlexNet
 
+# accuracy, confidence and loss are the test split's; val_accuracy is there to choose with
 EVAL_COLUMNS = ["model", "groups", "accuracy", "confidence", "confidence_norm", "loss",
                 "params", "param_bytes", "serving_bytes", "macs", "macs_fraction",
-                "test_images"]
+                "test_images", "val_accuracy", "val_images"]
 
 
 @torch.inference_mode()
-def score(model: DynamicModel, dataset: InMemoryDataset, k: int,
-          batch_size: int = 500) -> dict[str, float]:
-    """One pass over the test split at configuration k (the model must be in eval mode).
+def score(model: DynamicModel, dataset: InMemoryDataset, k: int, batch_size: int = 500,
+          split: str = "test") -> dict[str, float]:
+    """One pass over ``split`` at configuration k (the model must be in eval mode).
 
-    Returns accuracy, mean loss, total correct-class confidence and the number of images.
+    Returns accuracy, mean loss, total correct-class confidence and the number of images
+    (``<split>_images``).
     """
     correct, confidence, loss, n = 0, 0.0, 0.0, 0
     with model.active_groups(k):
-        for x, y in batches(dataset, "test", batch_size):
+        for x, y in batches(dataset, split, batch_size):
             logits = model(x)
             correct += (logits.argmax(1) == y).sum().item()
             confidence += logits.softmax(1).gather(1, y[:, None]).sum().item()
             loss += F.cross_entropy(logits, y, reduction="sum").item()
             n += len(y)
     return {"accuracy": correct / n, "loss": loss / n, "confidence": confidence,
-            "test_images": n}
+            f"{split}_images": n}
 
 
 @torch.inference_mode()
@@ -62,8 +66,11 @@ def evaluate_configurations(model: DynamicModel, dataset: InMemoryDataset,
     model.eval()
     rows = []
     for k in range(1, model.groups + 1):
+        val = (score(model, dataset, k, batch_size, "val") if len(dataset.val_y)
+               else {"accuracy": float("nan"), "val_images": 0})
         rows.append({"model": model_name or model.family, "groups": k,
                      **score(model, dataset, k, batch_size), "params": model.param_count(k),
+                     "val_accuracy": val["accuracy"], "val_images": val["val_images"],
                      "param_bytes": model.param_bytes(k),
                      "serving_bytes": model.serving_bytes(), "macs": model.macs(k)})
     table = pd.DataFrame(rows)

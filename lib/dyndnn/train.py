@@ -111,11 +111,14 @@ def evaluated_configuration(model: DynamicModel, stage: int) -> int:
 
 
 def accuracy_and_loss(model: DynamicModel, ds: InMemoryDataset, k: int,
-                      batch_size: int = 500) -> tuple[float, float]:
-    """Test accuracy and mean loss of configuration k (model left as it was)."""
+                      batch_size: int = 500, split: str = "val") -> tuple[float, float]:
+    """Accuracy and mean loss of configuration k on ``split`` (model left as it was).
+
+    Training reads the validation split only: the test split is for the final tables.
+    """
     was_training = model.training
     model.eval()
-    result = score(model, ds, k, batch_size)
+    result = score(model, ds, k, batch_size, split)
     model.train(was_training)
     return result["accuracy"], result["loss"]
 
@@ -139,7 +142,7 @@ class IncrementalTrainer:
         """Everything besides the model spec that decides the trained weights."""
         return {**asdict(self.cfg), "batch_size": self.batch_size, "seed": self.seed,
                 "augment": self.augment, "dataset": self.ds.spec.name,
-                "train_images": len(self.ds.train_y)}
+                "train_images": len(self.ds.train_y), "val_images": len(self.ds.val_y)}
 
     def _resume_point(self) -> tuple[int, int, dict | None]:
         """(stage, first epoch to run, optimiser state) from a resume checkpoint, if any."""
@@ -236,19 +239,19 @@ class IncrementalTrainer:
                 if i % 10 == 0:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             elapsed = time.perf_counter() - start
-            test_acc, test_loss = accuracy_and_loss(model, self.ds,
-                                                    evaluated_configuration(model, k))
+            val_acc, val_loss = accuracy_and_loss(model, self.ds,
+                                                  evaluated_configuration(model, k))
             self.rows.append({
                 "model": model.family, "stage": k, "epoch": epoch + 1,
                 "train_loss": loss_sum / seen,
-                "train_accuracy": correct / seen, "test_loss": test_loss,
-                "test_accuracy": test_acc, "lr_end": optimizer.param_groups[0]["lr"],
+                "train_accuracy": correct / seen, "val_loss": val_loss,
+                "val_accuracy": val_acc, "lr_end": optimizer.param_groups[0]["lr"],
                 "time_s": elapsed, "images_per_s": seen / elapsed,
             })
             if self.progress:
                 tqdm.write(f"{model.family} stage {k} epoch {epoch + 1}: "
                            f"train loss {loss_sum / seen:.4f} acc {correct / seen:.4f} "
-                           f"| test acc {test_acc:.4f} | {seen / elapsed:.0f} images/s")
+                           f"| val acc {val_acc:.4f} | {seen / elapsed:.0f} images/s")
             self._save(k, epoch, optimizer)
         model.eval()
         if self.layout is not None:

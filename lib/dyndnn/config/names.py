@@ -15,9 +15,9 @@ METERS = ("auto", "rapl", "ina231", "ina3221", "nvml", "modelled")  # dyndnn.boa
 ROUNDINGS = ("nearest", "stochastic")  # dyndnn.rct.quant
 RCT_BITS = (2, 16)  # the bitwidths dyndnn.rct.quant can hold (MIN_BITS, MAX_BITS)
 # the flat keys that change trained weights: a run folder resumes only when these agree
-TRAINING_KEYS = ("dataset", "train_limit", "batch_size", "augment", "groups", "width",
-                 "dropout", "combine", "baseline_budget", "epochs_per_stage", "optimizer", "lr",
-                 "momentum", "weight_decay", "schedule", "label_smoothing", "seed")
+TRAINING_KEYS = ("dataset", "train_limit", "val_fraction", "batch_size", "augment", "groups",
+                 "width", "dropout", "combine", "baseline_budget", "epochs_per_stage", "optimizer",
+                 "lr", "momentum", "weight_decay", "schedule", "label_smoothing", "seed")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
 # inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards)

@@ -48,6 +48,9 @@ class DataSection:
     batch_size: int = 128
     train_limit: int = 0  # use only the first N training images (0 = all); for smoke tests
     test_limit: int = 0  # use only the first N test images (0 = all)
+    # of every class of the training images, held out to choose settings (the test split is
+    # read once, for the final tables); seeded and class-balanced (dyndnn.data)
+    val_fraction: float = 0.1
     augment: bool = True  # random crop with padding (+ flip where the data set suits it)
 
     def __post_init__(self) -> None:
@@ -64,6 +67,8 @@ class DataSection:
         _check(self.batch_size >= 1, "data.batch_size must be >= 1", self.batch_size)
         _check(self.train_limit >= 0, "data.train_limit must be >= 0 (0 = all)", self.train_limit)
         _check(self.test_limit >= 0, "data.test_limit must be >= 0 (0 = all)", self.test_limit)
+        _check(0 < self.val_fraction <= 0.5, "data.val_fraction must be in (0, 0.5]: every "
+               "setting is chosen on the validation split", self.val_fraction)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ ENERGY_PJ = {
     "sram_read_32bit_8kb": 5.0,
     "dram_access_64bit": 2000.0,  # 1.3-2.6 nJ in the source: the middle of that range
 }
-SOURCE = "Horowitz, ISSCC 2014, 45 nm (modelled)"
+MODEL = "Horowitz, ISSCC 2014, 45 nm"  # the energy model, named wherever it is used
+SOURCE = f"{MODEL} (modelled)"
 
 
 def mult_pj(a_bits: int, w_bits: int) -> float:

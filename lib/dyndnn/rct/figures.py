@@ -9,25 +9,37 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+MEMORY_LABELS = {"param_bytes": "parameters (accounted)",
+                 "optimizer_bytes": "optimiser state (accounted)",
+                 "grad_bytes": "gradients' peak (accounted)",
+                 "peak_rss_growth_bytes": "process peak growth (measured)"}
+
 
 def plot_comparison(table: pd.DataFrame, history: pd.DataFrame,
                     trajectory: pd.DataFrame) -> plt.Figure:
     """Four panels for fp32 / QAT / RCT.
 
-    Test accuracy per epoch, RCT bits per layer over steps, measured memory, *modelled* energy.
+    Validation accuracy per epoch, RCT bits per layer over steps, the whole training state
+    (*accounted*: parameters, optimiser state, gradients' peak) beside the process's *measured*
+    peak memory growth, *modelled* energy.
     """
-    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
-    sns.lineplot(history, x="epoch", y="test_accuracy", hue="method", marker="o", ax=axes[0])
-    axes[0].set(title="test accuracy", ylabel="top-1")
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
+    axes = axes.flatten()
+    sns.lineplot(history, x="epoch", y="val_accuracy", hue="method", marker="o", ax=axes[0])
+    axes[0].set(title="validation accuracy per epoch", ylabel="top-1")
     if not trajectory.empty:
         sns.lineplot(trajectory, x="step", y="bits", hue="layer", drawstyle="steps-post",
                      ax=axes[1], palette="viridis")
         axes[1].legend(fontsize=6, title="layer", title_fontsize=7)
     axes[1].set(title="RCT weight bits per layer", ylabel="bits")
-    memory = table.melt(id_vars="method", value_vars=["param_bytes", "optimizer_bytes"],
-                        var_name="kind", value_name="bytes")
+    kinds = [c for c in ("param_bytes", "optimizer_bytes", "grad_bytes", "peak_rss_growth_bytes")
+             if c in table]
+    memory = table.melt(id_vars="method", value_vars=kinds, var_name="kind", value_name="bytes")
+    memory["kind"] = memory["kind"].map(MEMORY_LABELS)
     sns.barplot(memory, x="method", y="bytes", hue="kind", ax=axes[2])
-    axes[2].set(title="memory held in training (measured)", ylabel="bytes")
+    axes[2].set(title="training memory: accounted state, measured peak", ylabel="bytes",
+                yscale="log")
+    axes[2].legend(fontsize=7)
     energy = table.melt(id_vars="method", value_vars=["gemm_energy_j", "movement_energy_j"],
                         var_name="kind", value_name="joules")
     sns.barplot(energy, x="method", y="joules", hue="kind", ax=axes[3])

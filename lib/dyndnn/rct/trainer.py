@@ -5,10 +5,14 @@
 >>> history = trainer.fit()            # per epoch: loss, accuracy, mean bits, memory
 >>> trainer.summary()                  # the rct.csv row of this method
 
-Memory is measured on the tensors that exist: between steps, the bytes of every parameter and
-integer weight store (``measure_param_bytes``); within a step, the transient weight copies
+Memory is *accounted* on the tensors that exist: between steps, the bytes of every parameter
+and integer weight store (``measure_param_bytes``); within a step, the transient weight copies
 (dequantised or fake-quantised) are followed by ``TransientTracker`` from creation to release,
-and their peak is added. Optimiser state (momentum) is counted apart.
+and their peak is added. Optimiser state (torch's momentum and RCT's own momentum buffers) and
+the gradients' peak are counted apart; ``state_bytes`` is the whole training state, their sum.
+Beside it, the process's peak resident memory growth over training is *measured*
+(``dyndnn.peak_memory``): an upper bound that also holds activations and allocator slack.
+Per-epoch curves read the validation split; the test split is read once, after training.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from torch import Tensor, nn
 from dyndnn.config import TrainSection
 from dyndnn.data import InMemoryDataset, batches
 from dyndnn.models import GroupAlexNet
+from dyndnn.peak_memory import PeakMemory
 from dyndnn.rct.controller import BitwidthController, RctSettings
+from dyndnn.rct.energy import MODEL as ENERGY_MODEL
 from dyndnn.rct.energy import gemm_energy_pj, movement_energy_pj
 from dyndnn.rct.layers import QatConv2d, QatLinear, RctLayer, convert, quantised_layers, to_plain
 from dyndnn.train import learning_rate, make_optimizer, stage_seed
@@ -116,6 +122,8 @@ class RctTrainer:
         self.optimizer_bytes_max = 0
         self.grad_bytes_max = 0
         self._macs_cache: int | None = None  # MACs of one image through the plain module
+        self.peak = PeakMemory()
+        self.test_accuracy = math.nan  # read once, by ``summary``
 
     def _logits(self, x: Tensor) -> Tensor:
         logits = self.module(x)
@@ -166,6 +174,11 @@ class RctTrainer:
                            if isinstance(m, (nn.Conv2d, nn.Linear)))
         for layer in self.rct_layers.values():
             layer.generator = torch.Generator().manual_seed(self.seed)
+        with self.peak:
+            self._epochs(epochs, steps_per_epoch, total, fp32_weights)
+        return pd.DataFrame(self.rows)
+
+    def _epochs(self, epochs: int, steps_per_epoch: int, total: int, fp32_weights: int) -> None:
         for epoch in range(epochs):
             seed = stage_seed(self.seed, 0, epoch)
             torch.manual_seed(seed)
@@ -206,12 +219,11 @@ class RctTrainer:
             bits = [m.bits for m in self.rct_layers.values()]
             self.rows.append({
                 "method": self.method, "epoch": epoch + 1, "train_loss": loss_sum / seen,
-                "train_accuracy": correct / seen, "test_accuracy": self.accuracy(),
+                "train_accuracy": correct / seen, "val_accuracy": self.accuracy("val"),
                 "mean_bits": sum(bits) / len(bits) if bits else (8 if self.method == "qat"
                                                                  else 32),
                 "time_s": time.perf_counter() - start,
             })
-        return pd.DataFrame(self.rows)
 
     def _fp32_macs(self, x: Tensor) -> int:
         """MACs of one forward of the plain module on a batch like ``x`` (counted once)."""
@@ -224,24 +236,37 @@ class RctTrainer:
         return self._macs_cache * x.shape[0]
 
     @torch.no_grad()
-    def accuracy(self) -> float:
-        """Test accuracy (with the frozen groups' logits when training a group)."""
+    def accuracy(self, split: str = "val") -> float:
+        """Accuracy on ``split`` (with the frozen groups' logits when training a group)."""
         self.module.eval()
         correct, n = 0, 0
-        for x, y in batches(self.ds, "test", 500):
+        for x, y in batches(self.ds, split, 500):
             correct += (self._logits(x).argmax(1) == y).sum().item()
             n += len(y)
         self.module.train()
         return correct / n
 
     def summary(self) -> dict:
-        """The ``rct.csv`` row of this method (energies *modelled*, joules)."""
+        """The ``rct.csv`` row of this method (the test split is read here, once).
+
+        Test accuracy, accounted bytes, measured peak memory, *modelled* energies (joules).
+        """
+        if math.isnan(self.test_accuracy):
+            self.test_accuracy = self.accuracy("test")
+        param_bytes = self.persistent_bytes_max + self.transient_peak
         return {
-            "method": self.method, "accuracy": self.rows[-1]["test_accuracy"],
-            "param_bytes": self.persistent_bytes_max + self.transient_peak,
+            "method": self.method, "accuracy": self.test_accuracy,
+            "val_accuracy": self.rows[-1]["val_accuracy"],
+            "param_bytes": param_bytes,
             "optimizer_bytes": self.optimizer_bytes_max,
             "grad_bytes": self.grad_bytes_max,
+            "state_bytes": param_bytes + self.optimizer_bytes_max + self.grad_bytes_max,
+            "bytes_provenance": "accounted (tensor sizes)",
+            "peak_rss_growth_bytes": self.peak.peak_growth_bytes,
+            "peak_rss_provenance": ("measured (VmHWM, whole process)" if self.peak.available
+                                    else f"none: {self.peak.reason}"),
             "gemm_energy_j": self.gemm_pj * 1e-12, "movement_energy_j": self.movement_pj * 1e-12,
+            "energy_provenance": f"modelled ({ENERGY_MODEL})",
             "param_bytes_persistent": self.persistent_bytes_max,
             "param_bytes_transient_peak": self.transient_peak,
             "fp32_weight_copies_bytes": _unique_bytes(fp32_weight_tensors(self.module)),
@@ -265,7 +290,7 @@ def train_group_rct(model: GroupAlexNet, k: int, dataset: InMemoryDataset, cfg: 
     serves the new group.
 
     >>> trainer = train_group_rct(model, 2, dataset, TrainSection(epochs_per_stage=2))
-    >>> trainer.summary()["param_bytes"]     # what training group 2 held, measured
+    >>> trainer.summary()["param_bytes"]     # what training group 2 held, accounted
     """
     if not 1 <= k <= model.groups:
         raise ValueError(f"k must be between 1 and {model.groups}; got {k}")

@@ -40,7 +40,7 @@ def profile_row(**values):
     row = {c: "" for c in COLUMNS}
     row.update(board="vm", device="cpu", cores="0", threads=1, freq_khz="", model="m", groups=1,
                batch=1, repeat=0, latency_s=1.0, energy_j=1.0, power_w=1.0, meter="modelled-cpu",
-               modelled=True)
+               energy_provenance="modelled", energy_source="CPU power model")
     row.update(values)
     return row
 
@@ -76,7 +76,20 @@ def test_tidy_profile_reads_back_a_csv_with_empty_freq_and_numeric_cores(tmp_pat
     assert math.isnan(tidy["freq_khz"].iloc[0]) and tidy["freq_khz"].iloc[1] == 1400000
     assert tidy["freq_label"].tolist() == ["clocks as set", "1400 MHz"]
     assert tidy["mapping"].tolist() == ["cpu[0]x1", "cpu[0]x1"]
-    assert tidy["modelled"].dtype == bool and tidy["modelled"].all()
+    assert tidy["energy_provenance"].tolist() == ["modelled", "modelled"]
+    assert tidy["energy_note"].tolist() == ["", ""]  # an empty cell read back is no reason
+
+
+def test_a_profile_from_before_provenance_reads_its_modelled_flag(tmp_path):
+    rows = [profile_row(modelled=m) for m in (True, False, "True")]
+    for row in rows:
+        del row["energy_provenance"], row["energy_source"], row["energy_note"]
+    path = tmp_path / "profile.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    tidy = tidy_profile(pd.read_csv(path))
+    assert tidy["energy_provenance"].tolist() == ["modelled", "measured", "modelled"]
+    assert tidy["energy_source"].tolist() == ["modelled-cpu"] * 3  # the meter named it
+    assert "modelled" not in tidy
 
 
 def test_freq_label():
@@ -86,9 +99,9 @@ def test_freq_label():
 
 def test_operating_points_take_median_spread_and_join_accuracy():
     rows = [profile_row(groups=2, repeat=r, latency_s=t, energy_j=10 * t, power_w=p,
-                        modelled=m)
-            for r, (t, p, m) in enumerate([(1.0, 5.0, True), (3.0, 7.0, False), (2.0, 6.0, True),
-                                           (10.0, 6.0, True)])]
+                        energy_provenance=m)
+            for r, (t, p, m) in enumerate([(1.0, 5.0, "modelled"), (3.0, 7.0, "measured"),
+                                           (2.0, 6.0, "modelled"), (10.0, 6.0, "modelled")])]
     rows.append(profile_row(groups=2, freq_khz=1000000, latency_s=4.0))
     points = points_of(rows)
     assert list(points.columns) == OP_COLUMNS
@@ -101,7 +114,9 @@ def test_operating_points_take_median_spread_and_join_accuracy():
     assert as_set["latency_s_iqr"] == pytest.approx(3.0)
     assert as_set["energy_j"] == pytest.approx(25.0) and as_set["power_w"] == 6.0
     assert as_set["accuracy"] == 0.7 and as_set["param_bytes"] == 20
-    assert bool(as_set["modelled"])  # any modelled repeat makes the point's energy modelled
+    # repeats that mix provenances say so: such a point is neither measured nor modelled
+    assert as_set["energy_provenance"] == "measured+modelled"
+    assert as_set["latency_per_image_s"] == 2.5  # batch 1
     clocked = points[points["freq_khz"] == 1000000].iloc[0]
     assert clocked["freq_label"] == "1000 MHz" and clocked["latency_s"] == 4.0
 
@@ -188,9 +203,13 @@ def test_dynamic_range_table_names_both_ends_and_the_context():
                     & (table["metric"] == "latency_s")]
     assert sorted(pruning["context"]) == ["cpu[0-1]x2, clocks as set", "cpu[0]x1, 1000 MHz",
                                           "cpu[0]x1, clocks as set"]
-    # latency is measured even where energy is modelled
-    assert not table.loc[table["metric"] == "latency_s", "modelled"].any()
-    assert table.loc[table["metric"] == "energy_j", "modelled"].all()
+    # latency is measured (a clock) even where energy is modelled, and each says its source
+    latency = table[table["metric"] == "latency_s"]
+    assert set(latency["provenance"]) == {"measured"} and latency["source"].str.contains(
+        "clock").all()
+    energy = table[table["metric"] == "energy_j"]
+    assert set(energy["provenance"]) == {"modelled"}
+    assert set(energy["source"]) == {"CPU power model"}
 
 
 # --- memory -----------------------------------------------------------------------------------
@@ -223,7 +242,8 @@ def test_write_summary_writes_both_files_and_reads_back(tmp_path):
                          parse_constant=lambda c: pytest.fail(f"{c} in summary.json"))
     assert on_disk == json.loads(json.dumps(summary))
     assert on_disk["points"] == 12 and on_disk["batches"] == [1, 64]
-    assert on_disk["energy_modelled"] is True and "MODELLED" in on_disk["energy"]
+    assert on_disk["energy_provenance"] == ["modelled"]
+    assert on_disk["energy"] == "energy MODELLED by CPU power model"
     assert on_disk["memory"][0]["saving"] == pytest.approx(2.0)  # (10+20+30)/30
     assert on_disk["accuracy"]["m"]["range_points"] == pytest.approx(30.0)
     dvfs = [r for r in on_disk["dynamic_range"] if r["level"] == "pruning+mapping+dvfs"
@@ -270,7 +290,8 @@ def test_comparison_is_computed_from_the_measured_rows():
     assert tann["time_range"] == pytest.approx(2.0)
     assert tann["time_range_vs_reference"] == pytest.approx(4.0 / 2.0)
     assert tann["memory_vs_reference"] == pytest.approx(75 / 30)
-    assert tann["compression_rate"] == pytest.approx(1 / 3) and tann["energy_modelled"]
+    assert tann["compression_rate"] == pytest.approx(1 / 3)
+    assert tann["energy_provenance"] == "modelled"
     assert tann["latency_min_vs_reference"] == pytest.approx(2.0)  # 2.0 s against 1.0 s
     assert tann["latency_max_vs_reference"] == pytest.approx(1.0)
     # another measurement gives another answer: nothing here is a constant
@@ -278,11 +299,16 @@ def test_comparison_is_computed_from_the_measured_rows():
     headline = comparison_headline(compare_models(evaluation, points))
     assert list(headline["model"]) == ["tann"]
     row = headline.iloc[0]
-    # batch 1: 8 / 2 = 4x; batch 64: 8 / 1.5 = 5.33x, the widest ("up to")
-    assert row["time_x"] == pytest.approx(8 / 1.5) and row["memory_x"] == pytest.approx(2.0)
-    assert row["time_x_at"] == "vm, batch 64, cpu[0]x1, clocks as set"
+    # batch 1: 8 / 2 = 4x; batch 64: 8 / 1.5 = 5.33x: the median leads, the spread beside
+    # it, the widest ("up to") after them with its context
     assert row["time_x_median"] == pytest.approx((4.0 + 8 / 1.5) / 2)
-    assert row["energy_x"] == pytest.approx(8 / 1.5)  # energy = latency in these rows
+    assert (row["time_x_min"], row["contexts"]) == (pytest.approx(4.0), 2)
+    assert row["time_x_q25"] < row["time_x_median"] < row["time_x_q75"]
+    assert row["time_x_max"] == pytest.approx(8 / 1.5) and row["memory_x"] == pytest.approx(2.0)
+    assert row["time_x_max_at"] == "vm, batch 64, cpu[0]x1, clocks as set"
+    assert row["energy_x_max"] == pytest.approx(8 / 1.5)  # energy = latency in these rows
+    columns = list(headline.columns)
+    assert columns.index("time_x_median") < columns.index("time_x_max")
     assert row["same_compression_rate"]  # both eval tables: MACs 100, 200, 300
     assert row["slowest_vs_reference_median"] == pytest.approx((4 / 8 + 3 / 8) / 2)
 
@@ -383,9 +409,9 @@ def test_comparison_and_headline_are_per_backend():
     headline = comparison_headline(comparison)
     assert headline[["model", "backend"]].values.tolist() == [["tann", "eager"], ["tann", ONNX]]
     rows = headline.set_index("backend")
-    assert rows.loc["eager", "time_x"] == pytest.approx(4 / 1.5)  # batch 64's, the widest
-    assert rows.loc[ONNX, "time_x"] == pytest.approx(4.0)
-    assert rows.loc[ONNX, "time_x_at"] == "vm, batch 1, cpu[0]x1, clocks as set"
+    assert rows.loc["eager", "time_x_max"] == pytest.approx(4 / 1.5)  # batch 64's, the widest
+    assert rows.loc[ONNX, "time_x_max"] == pytest.approx(4.0)
+    assert rows.loc[ONNX, "time_x_max_at"] == "vm, batch 1, cpu[0]x1, clocks as set"
     assert rows["memory_x"].tolist() == pytest.approx([2.5, 2.5])  # bytes know no engine
     summary = summarise(evaluation, points)
     assert summary["backends"] == ["eager", ONNX]

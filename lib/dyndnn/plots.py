@@ -275,8 +275,9 @@ def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.F
             ax.bar_label(container, fmt="%.2fx", fontsize=7)
         ax.set(xlabel="", ylabel="max / min over configurations", title=title)
         ax.tick_params(axis="x", labelsize=8, rotation=15)
-    if comparison["energy_modelled"].any():
-        axes[2].set_title("energy dynamic range (MODELLED)")
+    provenance = "+".join(sorted(set(comparison["energy_provenance"].astype(str))))
+    if provenance != "measured":
+        axes[2].set_title(f"energy dynamic range ({provenance.upper()})")
     memory = comparison.drop_duplicates("model").assign(
         megabytes=lambda f: f["serving_bytes"] / 1e6)
     sns.barplot(memory, x="model", y="megabytes", order=order, ax=axes[3], color="tab:gray")

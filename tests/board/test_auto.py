@@ -13,7 +13,7 @@ from .fakesys import make_ina231, make_ina3221_iio, make_rapl
 def test_falls_back_to_modelled_and_says_so(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="dyndnn.board.auto"):
         meter = auto_meter(tmp_path)
-    assert meter.name == "modelled-cpu" and meter.modelled
+    assert meter.name == "modelled-cpu" and meter.provenance == "modelled"
     assert "no INA231" in caplog.text and "energy will be modelled" in caplog.text
 
 
@@ -34,7 +34,10 @@ def test_unreadable_rapl_is_skipped(tmp_path, as_non_root, caplog):
 
 
 def test_make_meter_by_name(tmp_path):
-    assert make_meter("modelled", tmp_path).modelled
+    assert make_meter("modelled", tmp_path).provenance == "modelled"
+    # the CPU power model says nothing of a GPU: asked for one, it records no energy, and why
+    gpu = make_meter("modelled", tmp_path, device="cuda:0")
+    assert gpu.provenance == "none" and "models CPUs only" in gpu.reason
     with pytest.raises(BoardError, match="no RAPL"):
         make_meter("rapl", tmp_path)
     with pytest.raises(BoardError, match="unknown meter"):

@@ -10,9 +10,11 @@ from dyndnn.board.meter import Measurement, SamplingMeter
 
 
 def test_measurement_power():
-    m = Measurement(3.0, 1.5, {"a": 3.0}, 0.1, "x", False)
+    m = Measurement(3.0, 1.5, {"a": 3.0}, 0.1, "x", "measured")
     assert m.power_w == pytest.approx(2.0)
     assert Measurement(1.0, 0.0).power_w != Measurement(1.0, 0.0).power_w  # NaN
+    with pytest.raises(ValueError, match="provenance must be one of"):
+        Measurement(1.0, 1.0, provenance="guessed")
 
 
 class _Ramp(SamplingMeter):

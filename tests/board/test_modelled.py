@@ -49,7 +49,8 @@ def test_meter_charges_cpu_time_not_wall_time():
     meter.start()
     _spin(0.1)
     busy = meter.stop()
-    assert idle.modelled and busy.modelled and busy.meter == "modelled-cpu"
+    assert idle.provenance == busy.provenance == "modelled" and busy.meter == "modelled-cpu"
+    assert "f V^2" in busy.source
     assert idle.rail_energy_j["cores"] < 0.2 * busy.rail_energy_j["cores"]
     # one busy core for the window: P ~ 1 W idle + 2 W core
     assert busy.power_w == pytest.approx(3.0, rel=0.25)

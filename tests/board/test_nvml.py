@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -60,7 +61,7 @@ def test_energy_counter_difference():
     m = meter.stop()
     assert m.energy_j == pytest.approx(2.5)
     assert m.rail_energy_j == {"gpu0": pytest.approx(2.5)}
-    assert m.meter == "nvml-energy" and not m.modelled
+    assert m.meter == "nvml-energy" and m.provenance == "measured"
     meter.close()
     assert fake.initialised == 0
 
@@ -91,7 +92,11 @@ def test_auto_meter_prefers_nvml_for_cuda(tmp_path):
     meter = auto_meter(tmp_path, device="cuda:0", pynvml_module=FakeNvml())
     assert meter.name == "nvml-energy"
     fallback = auto_meter(tmp_path, device="cuda:0", pynvml_module=FakeNvml(driver=False))
-    assert fallback.modelled
+    # no GPU sensor: NaN energy with the reason, never the CPU model's
+    assert fallback.provenance == "none" and "no GPU power sensor for cuda:0" in fallback.reason
+    measurement = fallback.measure_nothing()
+    assert math.isnan(measurement.energy_j) and math.isnan(measurement.power_w)
+    assert measurement.duration_s >= 0 and "NVML is unavailable" in measurement.note
 
 
 def test_discovery_lists_nvml_devices(tmp_path):

@@ -13,6 +13,7 @@ from torch import nn
 from dyndnn.board import profiler
 from dyndnn.board.errors import BoardError
 from dyndnn.board.mapping import Mapping
+from dyndnn.board.meter import NoEnergyMeter
 from dyndnn.board.profiler import COLUMNS, completed_repeats, profile_sweep
 
 from .fakesys import get, make_policy
@@ -68,7 +69,8 @@ def test_real_sweep_records_mapping_and_resumes(tmp_path, monkeypatch):
     assert len(df) == 2 * 2 * 2  # mappings x groups x repeats
     assert (df["latency_s"] > 0).all() and (df["energy_j"] > 0).all()
     assert (df["calls"] >= 1).all() and (df["window_s"] >= 0.1).all()  # 10 x 0.01 s period
-    assert df["modelled"].all() and set(df["meter"]) == {"modelled-cpu"}
+    assert set(df["energy_provenance"]) == {"modelled"} and set(df["meter"]) == {"modelled-cpu"}
+    assert df["energy_source"].str.contains("CPU power model").all()
     assert (df["meter_period_s"] == 0.01).all()
     assert (df["cores_read"] == df["cores"]).all()  # read back in the worker
     assert (df["threads_read"] == df["threads"]).all()
@@ -99,6 +101,17 @@ def test_real_sweep_records_mapping_and_resumes(tmp_path, monkeypatch):
     assert not df2.duplicated(key).any()
     pd.testing.assert_frame_equal(df2.iloc[:5], df.iloc[:5])  # kept as they were
     assert len(completed_repeats(out)) == 8
+
+
+def test_a_device_with_no_energy_source_records_nan_and_the_reason(tmp_path):
+    # what auto_meter gives a cuda:N mapping with no GPU sensor, here on a CPU mapping
+    meter = functools.partial(NoEnergyMeter, "no GPU power sensor for cuda:0 (test)")
+    df = profile_sweep(out_csv=tmp_path / "profile.csv", **(SWEEP | dict(
+        meter=meter, groups_list=[1], mappings=[Mapping("cpu", (0,), 1)], repeats=1)))
+    assert len(df) == 1 and (df["latency_s"] > 0).all()  # the clock still measured latency
+    assert df["energy_j"].isna().all() and df["power_w"].isna().all()
+    assert list(df["energy_provenance"]) == ["none"]
+    assert list(df["energy_note"]) == ["no GPU power sensor for cuda:0 (test)"]
 
 
 def test_sweep_with_frequencies_reads_back_and_restores(tmp_path):

@@ -38,7 +38,7 @@ def test_energy_difference_total_is_package_plus_dram(tmp_path):
         {"package-0": 3.0, "package-0/core": 2.0, "package-0/dram": 1.0}
     )
     assert m.energy_j == pytest.approx(4.0)  # core is inside the package: not added again
-    assert m.meter == "rapl" and not m.modelled
+    assert m.meter == "rapl" and m.provenance == "measured"
 
 
 def test_wrap_around(tmp_path):

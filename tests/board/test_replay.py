@@ -26,7 +26,7 @@ def test_replays_recorded_power(profile):
     time.sleep(0.02)
     m = meter.stop()
     assert m.power_w == pytest.approx(3.0)
-    assert m.modelled
+    assert m.provenance == "simulated" and m.meter == "replay:ina231"
     assert ReplayMeter(profile, groups=4).power_w == 6.0
 
 

@@ -4,7 +4,7 @@ Every model's dynamic ranges and memory next to the reference's (the group model
 board, backend, batch, mapping and clock, and per baseline and backend the widest advantage.
 
 >>> comparison = compare_models(evaluation, points)  # doctest: +SKIP
->>> comparison_headline(comparison)[["model", "backend", "time_x", "memory_x"]]
+>>> comparison_headline(comparison)[["model", "backend", "time_x_median", "memory_x"]]
 ... # doctest: +SKIP
 """
 
@@ -69,7 +69,7 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
                 if lowest_t > 0 else math.nan,
                 "energy_range": float(mine["energy_j"].max() / lowest_e)
                 if lowest_e > 0 else math.nan,
-                "energy_modelled": bool(mine["modelled"].any()),
+                "energy_provenance": "+".join(sorted(set(mine["energy_provenance"]))),
                 "serving_bytes": int(per_model.loc[model, "dynamic_bytes"]),
             })  # fmt: skip
             rows.append(row)
@@ -100,13 +100,27 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
 
 
 def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
-    """Per baseline and backend, the paper's three numbers: the reference's widest advantage.
+    """Per baseline and backend, the paper's three numbers: the reference's advantage.
 
-    ``time_x`` / ``energy_x``: the largest ``*_vs_reference`` over the measured contexts, with
-    the context it was found at, and the median over contexts next to it; ``memory_x``: bytes
-    to serve all configurations, baseline / reference; ``fastest_`` / ``slowest_vs_reference_
-    median``: its fastest and slowest configuration's latency over the reference's. One row per
+    Led by the median over the measured contexts (mappings, clocks, batches), with the spread
+    beside it: ``time_x_median``, ``time_x_q25`` .. ``time_x_q75``, ``time_x_min``, and the
+    largest value only after them, with its context (``time_x_max``, ``time_x_max_at``): a
+    maximum over contexts of a ratio of noisy ratios is no headline. ``energy_x_*`` likewise,
+    with its ``energy_provenance``. ``contexts`` counts them. ``memory_x``: bytes to serve all
+    configurations, baseline / reference; ``fastest_`` / ``slowest_vs_reference_median``: its
+    fastest and slowest configuration's latency over the reference's. One row per
     (baseline, backend): whether a conclusion holds on the deployed engine reads off it.
+
+    >>> table = pd.DataFrame({"model": "tann", "backend": "eager", "board": "vm", "batch": 1,
+    ...     "mapping": ["a", "b", "c"], "freq_label": "clocks as set",
+    ...     "compression_rate": 0.25, "compression_rate_reference": 0.25,
+    ...     "same_compression_rate": True, "time_range_vs_reference": [1.1, 1.2, 3.0],
+    ...     "energy_range_vs_reference": [1.0, 1.1, 1.2], "memory_vs_reference": 2.0,
+    ...     "latency_min_vs_reference": 1.0, "latency_max_vs_reference": 1.5,
+    ...     "energy_provenance": "modelled"})
+    >>> row = comparison_headline(table).to_dict(orient="records")[0]
+    >>> row["time_x_median"], row["time_x_max"], row["time_x_max_at"], row["contexts"]
+    (1.2, 3.0, 'vm, batch 1, c, clocks as set', 3)
 
     >>> comparison_headline(compare_models(evaluation, points))  # doctest: +SKIP
     """
@@ -122,17 +136,23 @@ def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) ->
                                ("energy", "energy_range_vs_reference")):
             valid = part[np.isfinite(part[column])]
             if valid.empty:  # no positive measurement of this quantity
-                row.update({f"{metric}_x": math.nan, f"{metric}_x_median": math.nan,
-                            f"{metric}_x_at": ""})
+                row.update({f"{metric}_x_{stat}": math.nan for stat in
+                            ("median", "q25", "q75", "min", "max")})
+                row[f"{metric}_x_max_at"] = ""
                 continue
-            best = valid.loc[valid[column].idxmax()]
-            row[f"{metric}_x"] = float(best[column])
-            row[f"{metric}_x_median"] = float(valid[column].median())
-            row[f"{metric}_x_at"] = (f"{best['board']}, batch {int(best['batch'])}, "
-                                     f"{best['mapping']}, {best['freq_label']}")
+            values = valid[column]
+            best = valid.loc[values.idxmax()]
+            row.update({f"{metric}_x_median": float(values.median()),
+                        f"{metric}_x_q25": float(values.quantile(0.25)),
+                        f"{metric}_x_q75": float(values.quantile(0.75)),
+                        f"{metric}_x_min": float(values.min()),
+                        f"{metric}_x_max": float(best[column]),
+                        f"{metric}_x_max_at": f"{best['board']}, batch {int(best['batch'])}, "
+                                              f"{best['mapping']}, {best['freq_label']}"})
+        row["contexts"] = len(part)
         row["memory_x"] = float(part["memory_vs_reference"].iloc[0])
         row["fastest_vs_reference_median"] = float(part["latency_min_vs_reference"].median())
         row["slowest_vs_reference_median"] = float(part["latency_max_vs_reference"].median())
-        row["energy_modelled"] = bool(part["energy_modelled"].any())
+        row["energy_provenance"] = "+".join(sorted(set(part["energy_provenance"])))
         rows.append(row)
     return pd.DataFrame(rows)

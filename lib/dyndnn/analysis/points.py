@@ -24,16 +24,23 @@ from dyndnn.analysis.tidy import (
     EVAL_KEEP,
     METRICS,
     POINT_KEYS,
+    PROVENANCE_COLUMNS,
     _as_bool,
     freq_label,
     tidy_profile,
+    with_provenance,
 )
 
 OP_COLUMNS = [
     *POINT_KEYS, "mapping", "freq_label", "repeats",
     *(f"{m}{s}" for m in METRICS for s in ("", "_min", "_max", "_iqr")),
-    *EVAL_KEEP, "meter", "modelled", "pareto_latency_s", "pareto_energy_j",
+    "latency_per_image_s", *EVAL_KEEP, "meter", *PROVENANCE_COLUMNS, "pareto_latency_s",
+    "pareto_energy_j",
 ]  # fmt: skip
+
+
+def _joined(values: pd.Series) -> str:
+    return "+".join(sorted(set(values.astype(str))))
 
 
 def _iqr(values: pd.Series) -> float:
@@ -44,7 +51,8 @@ def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
     """One row per operating point: median, min, max and IQR of latency, energy and power.
 
     ``joined`` is ``join_tables``' output (a bare ``profile.csv`` works too, without accuracy).
-    ``modelled`` is True where any repeat's energy was modelled. Pareto flags are per (board,
+    ``energy_provenance`` is the repeats' (``a+b`` where they mix), ``energy_source`` their
+    sources, ``energy_note`` the reason energy is NaN where it is. Pareto flags are per (board,
     batch, model, backend): ``pareto_latency_s`` and ``pareto_energy_j``.
 
     >>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
@@ -66,9 +74,11 @@ def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
         agg[f"{m}_iqr"] = (m, _iqr)
     for col in EVAL_KEEP:
         agg[col] = (col, "first")
-    agg["meter"] = ("meter", lambda s: "+".join(sorted(set(s.astype(str)))))
-    agg["modelled"] = ("modelled", "any")
+    for col in ("meter", "energy_provenance", "energy_source"):
+        agg[col] = (col, _joined)
+    agg["energy_note"] = ("energy_note", lambda s: next((v for v in s if v), ""))
     points = grouped.agg(**agg).reset_index()
+    points["latency_per_image_s"] = points["latency_s"] / points["batch"]
     points = mark_pareto(points)
     return points[OP_COLUMNS]
 
@@ -109,11 +119,13 @@ def read_operating_points(path: str | Path) -> pd.DataFrame:
     >>> points = read_operating_points("outputs/run/operating_points.csv")  # doctest: +SKIP
     """
     points = pd.read_csv(path, dtype={"cores": str, "board": str, "model": str, "meter": str,
-                                      "backend": str})
+                                      "backend": str, "energy_note": str})
     if "backend" not in points:  # written before the backend column: eager PyTorch
         points.insert(points.columns.get_loc("device") + 1, "backend", DEFAULT_BACKEND)
     points["freq_khz"] = pd.to_numeric(points["freq_khz"], errors="coerce").astype(float)
     points["freq_label"] = [freq_label(f) for f in points["freq_khz"]]
-    for col in ("modelled", "pareto_latency_s", "pareto_energy_j"):
+    for col in ("pareto_latency_s", "pareto_energy_j"):
         points[col] = _as_bool(points[col])
-    return points
+    if "latency_per_image_s" not in points:
+        points["latency_per_image_s"] = points["latency_s"] / points["batch"]
+    return with_provenance(points)

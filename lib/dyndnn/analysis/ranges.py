@@ -34,6 +34,14 @@ def _context(row: pd.Series, level: str) -> str:
     return "all mappings and clocks"
 
 
+def _provenance(part: pd.DataFrame, metric: str) -> dict[str, str]:
+    """Where a range's numbers come from: latency from a clock, energy and power as measured."""
+    if metric == "latency_s":
+        return {"provenance": "measured", "source": "clock (time.perf_counter)"}
+    return {"provenance": "+".join(sorted(set(part["energy_provenance"].astype(str)))),
+            "source": "+".join(sorted(set(part["energy_source"].astype(str))))}
+
+
 def dynamic_range_table(points: pd.DataFrame,
                         metrics: Sequence[str] = ("latency_s", "energy_j")) -> pd.DataFrame:
     """Max/min of each metric for every fixed context of every level.
@@ -42,7 +50,9 @@ def dynamic_range_table(points: pd.DataFrame,
     and mappings at one clock and batch) and ``pruning+mapping+dvfs`` (over k, mappings and
     clocks at one batch). Batches are never mixed: a latency per inference of 64 images is no
     operating point of a batch-1 service; nor are backends: every level is per engine.
-    ``largest``/``smallest`` name the two end points.
+    ``largest``/``smallest`` name the two end points; ``provenance`` and ``source`` say where
+    its numbers come from (an energy range with no sensor is ``modelled``: a function of
+    latency and threads, not a second finding). Points with no energy (NaN) give no row.
 
     >>> dynamic_range_table(points).query("level == 'pruning'")  # doctest: +SKIP
     """
@@ -64,8 +74,7 @@ def dynamic_range_table(points: pd.DataFrame,
                     "range": float(hi[metric] / lo[metric]) if lo[metric] > 0 else math.inf,
                     "largest": point_label(hi, board=False),
                     "smallest": point_label(lo, board=False),
-                    "modelled": bool(part["modelled"].any()) and metric != "latency_s",
-                    "meter": "+".join(sorted(set(part["meter"].astype(str)))),
+                    **_provenance(part, metric),
                 })  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -21,7 +21,7 @@ from dyndnn.analysis.errors import AnalysisError
 from dyndnn.analysis.memory import memory_footprint
 from dyndnn.analysis.points import operating_points, point_label
 from dyndnn.analysis.ranges import dynamic_ranges
-from dyndnn.analysis.tidy import _as_bool, join_tables
+from dyndnn.analysis.tidy import join_tables, with_provenance
 from dyndnn.atomic import write_csv, write_text
 from dyndnn.layout import RunLayout
 
@@ -43,13 +43,25 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def energy_note(table: pd.DataFrame) -> str:
-    """How the energy of ``table`` was obtained, in words: 'modelled' or the meters used."""
-    modelled = _as_bool(table["modelled"])
-    if modelled.all():
-        return "energy MODELLED (no power sensor; see dyndnn.board.modelled)"
-    if modelled.any():
-        return "energy partly MODELLED (see the meter column)"
-    return "energy measured by " + ", ".join(sorted(table["meter"].astype(str).unique()))
+    """How the energy of ``table`` was obtained, in words, per provenance with its sources.
+
+    >>> energy_note(pd.DataFrame({"energy_provenance": ["modelled", "none"],
+    ...                           "energy_source": ["CPU power model", "none"],
+    ...                           "energy_note": ["", "no GPU power sensor for cuda:0"]}))
+    'energy MODELLED by CPU power model; energy NOT RECORDED (no GPU power sensor for cuda:0)'
+    """
+    table = with_provenance(table) if "energy_provenance" not in table else table
+    parts = []
+    for provenance, part in table.groupby("energy_provenance", sort=True):
+        sources = ", ".join(sorted(part["energy_source"].astype(str).unique()))
+        if provenance == "none":
+            notes = "; ".join(sorted({n for n in part["energy_note"].astype(str) if n}))
+            parts.append(f"energy NOT RECORDED ({notes or 'no sensor'})")
+        elif provenance == "measured":
+            parts.append(f"energy measured by {sources}")
+        else:
+            parts.append(f"energy {str(provenance).upper()} by {sources}")
+    return "; ".join(parts)
 
 
 def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
@@ -83,7 +95,7 @@ def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
         "mappings": sorted(points["mapping"].unique()),
         "frequencies": sorted(points["freq_label"].unique()),
         "energy": energy_note(points),
-        "energy_modelled": bool(points["modelled"].all()),
+        "energy_provenance": sorted(points["energy_provenance"].astype(str).unique()),
         "accuracy": accuracy,
         "dynamic_range": _records(dynamic_ranges(points)),
         "pareto": fronts,

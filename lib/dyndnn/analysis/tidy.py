@@ -21,7 +21,9 @@ POINT_KEYS = ["board", "model", "device", "backend", "cores", "threads", "freq_k
 MAPPING_KEYS = ["device", "cores", "threads"]
 DEFAULT_BACKEND = "eager"  # what a profile.csv without a backend column was measured with
 METRICS = ["latency_s", "energy_j", "power_w"]
-EVAL_KEEP = ["accuracy", "confidence_norm", "macs", "param_bytes"]
+EVAL_KEEP = ["accuracy", "val_accuracy", "confidence_norm", "macs", "param_bytes"]
+# where energy_j and power_w came from (latency_s is always measured, by a clock)
+PROVENANCE_COLUMNS = ["energy_provenance", "energy_source", "energy_note"]
 AS_SET = "clocks as set"
 
 
@@ -34,12 +36,20 @@ def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
     """``profile.csv`` with fixed dtypes and two readable columns, ``mapping`` and ``freq_label``.
 
     ``cores`` is a string ("0" and "0-1" alike), ``freq_khz`` a float with NaN for "clocks as
-    they were", ``modelled`` a bool, ``backend`` a string ("eager" where the column or a value
-    is missing: such rows come from before the profiler measured more than one engine).
+    they were", ``backend`` a string ("eager" where the column or a value is missing: such
+    rows come from before the profiler measured more than one engine). ``energy_provenance``
+    (measured, modelled, simulated or none), ``energy_source`` and ``energy_note`` are
+    filled in for tables written before them, from their boolean ``modelled`` column.
+    ``latency_per_image_s`` is ``latency_s`` (one forward pass of ``batch`` inputs) / batch.
 
-    >>> tidy_profile(pd.read_csv("outputs/run/profile.csv"))["mapping"].unique()
-    ... # doctest: +SKIP
-    array(['cpu[0]x1', 'cpu[0-1]x2'], dtype=object)
+    >>> row = dict(board="vm", model="m", device="cpu", cores=0, threads=1, freq_khz="",
+    ...            batch=64, groups=1, latency_s=0.0064, energy_j=0.1, power_w=15.6,
+    ...            meter="modelled-cpu", modelled=True)
+    >>> tidy = tidy_profile(pd.DataFrame([row]))
+    >>> tidy.loc[0, ["mapping", "backend", "energy_provenance"]].tolist()
+    ['cpu[0]x1', 'eager', 'modelled']
+    >>> float(tidy.loc[0, "latency_per_image_s"])
+    0.0001
     """
     missing = sorted({*POINT_KEYS, *METRICS} - {"backend"} - set(profile.columns))
     if missing:
@@ -53,14 +63,32 @@ def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
     out["freq_khz"] = pd.to_numeric(out["freq_khz"], errors="coerce").astype(float)
     for col in METRICS:
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
-    out["modelled"] = _as_bool(out["modelled"]) if "modelled" in out else False
     out["meter"] = out["meter"].astype(str) if "meter" in out else "unknown"
+    out = with_provenance(out)
+    out["latency_per_image_s"] = out["latency_s"] / out["batch"]
     # rows from before the backend column (absent, or left empty in a merged file) ran eager
     backend = out.get("backend", pd.Series(pd.NA, index=out.index)).astype("string").str.strip()
     out["backend"] = backend.replace("", pd.NA).fillna(DEFAULT_BACKEND).astype(str)
     out["mapping"] = out["device"] + "[" + out["cores"] + "]x" + out["threads"].astype(str)
     out["freq_label"] = [freq_label(f) for f in out["freq_khz"]]
     return out
+
+
+def with_provenance(out: pd.DataFrame) -> pd.DataFrame:
+    """Energy provenance columns, from the boolean ``modelled`` of older tables if need be."""
+    if "energy_provenance" not in out:
+        legacy = _as_bool(out["modelled"]) if "modelled" in out else pd.Series(False,
+                                                                             index=out.index)
+        out["energy_provenance"] = legacy.map({True: "modelled", False: "measured"})
+    provenance = out["energy_provenance"]
+    out["energy_provenance"] = provenance.astype(object).where(provenance.notna(),
+                                                                "none").astype(str)
+    meter = out["meter"].astype(str) if "meter" in out else pd.Series("unknown", index=out.index)
+    source = out["energy_source"] if "energy_source" in out else meter
+    out["energy_source"] = source.astype(object).where(source.notna(), meter).astype(str)
+    note = out["energy_note"] if "energy_note" in out else pd.Series("", index=out.index)
+    out["energy_note"] = note.astype(object).where(note.notna(), "").astype(str)
+    return out.drop(columns=["modelled"], errors="ignore")
 
 
 def freq_label(freq_khz: float | None) -> str:
@@ -83,7 +111,8 @@ def join_tables(evaluation: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame
     >>> join_tables(pd.read_csv("eval.csv"), pd.read_csv("profile.csv"))  # doctest: +SKIP
     """
     prof = tidy_profile(profile)
-    ev = evaluation[["model", "groups", *EVAL_KEEP]].copy()
+    # an eval.csv from before a column (val_accuracy) gives NaN there
+    ev = evaluation.reindex(columns=["model", "groups", *EVAL_KEEP]).copy()
     ev["model"], ev["groups"] = ev["model"].astype(str), ev["groups"].astype(int)
     if ev.duplicated(["model", "groups"]).any():
         raise AnalysisError("eval table has more than one row for a (model, groups) pair")

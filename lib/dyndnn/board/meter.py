@@ -4,10 +4,17 @@
 ``PollingMeter`` reads a sensor in a background thread, ``SamplingMeter`` integrates power
 readings and ``CounterMeter`` differences energy counters, wrap-around included.
 
+Every measurement says where its energy came from (``provenance``): ``measured`` by a sensor,
+``modelled`` by a model of the hardware, ``simulated`` from a recorded or synthetic trace, or
+``none`` when nothing honest exists for that device (the energy is then NaN and ``note`` says
+why); ``source`` names the sensor or the model.
+
 >>> m = Measurement(energy_j=2.0, duration_s=0.5, rail_energy_j={"cpu": 2.0},
-...                 update_period_s=0.01, meter="demo", modelled=True)
+...                 update_period_s=0.01, meter="demo", provenance="modelled")
 >>> m.power_w
 4.0
+>>> NoEnergyMeter("no GPU sensor").measure_nothing().energy_j
+nan
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import numpy as np
 from dyndnn.board.errors import BoardError, SensorError
 
 log = logging.getLogger(__name__)
+# where an energy comes from; "none": no honest source for this device (NaN, with a note)
+ENERGY_PROVENANCES = ("measured", "modelled", "simulated", "none")
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,14 @@ class Measurement:
     rail_energy_j: dict[str, float] = field(default_factory=dict)
     update_period_s: float = 0.0
     meter: str = ""
-    modelled: bool = False
+    provenance: str = "measured"  # one of ENERGY_PROVENANCES
+    source: str = ""  # the sensor or model, in words (default: the meter's name)
+    note: str = ""  # why the energy is NaN, when it is
+
+    def __post_init__(self) -> None:
+        if self.provenance not in ENERGY_PROVENANCES:
+            raise ValueError(f"provenance must be one of {ENERGY_PROVENANCES}; "
+                             f"got {self.provenance!r}")
 
     @property
     def power_w(self) -> float:
@@ -50,13 +66,22 @@ class Measurement:
 class Meter(ABC):
     """A power or energy meter: ``start()``, run the work, ``stop()`` gives a ``Measurement``.
 
-    >>> meter = ModelledCpuMeter()  # doctest: +SKIP
-    >>> meter.start(); work(); m = meter.stop()  # doctest: +SKIP
+    Usage: ``meter.start(); work(); m = meter.stop()``.
     """
 
     name: str = "meter"
     update_period_s: float = 0.0  # how often the sensor itself refreshes
-    modelled: bool = False
+    provenance: str = "measured"  # of the energies it returns (ENERGY_PROVENANCES)
+
+    @property
+    def source(self) -> str:
+        """The sensor or the model behind the energies, in words."""
+        return self.name
+
+    def _measurement(self, energy_j: float, duration_s: float,
+                     rails: dict[str, float]) -> Measurement:
+        return Measurement(energy_j, duration_s, rails, self.update_period_s, self.name,
+                           self.provenance, self.source)
 
     @abstractmethod
     def start(self) -> None:
@@ -192,7 +217,7 @@ class SamplingMeter(PollingMeter):
         t = np.asarray(self._t)
         rails = {name: float(np.trapezoid([p[name] for p in self._p], t)) for name in self._p[0]}
         total = float(np.trapezoid([self.total_power_w(p) for p in self._p], t))
-        return Measurement(total, t1 - t0, rails, self.update_period_s, self.name, self.modelled)
+        return self._measurement(total, t1 - t0, rails)
 
 
 class CounterMeter(PollingMeter):
@@ -246,11 +271,36 @@ class CounterMeter(PollingMeter):
             * self.joules_per_count
             for zone in self._first
         }
-        return Measurement(
-            self.total_energy_j(zones),
-            t1 - t0,
-            zones,
-            self.update_period_s,
-            self.name,
-            self.modelled,
-        )
+        return self._measurement(self.total_energy_j(zones), t1 - t0, zones)
+
+
+class NoEnergyMeter(Meter):
+    """For a device with no sensor and no model that describes it: NaN energy and the reason.
+
+    A GPU's energy cannot be borrowed from a CPU power model applied to the CPU time spent
+    waiting on the GPU: that number would be labelled, but physically meaningless.
+    """
+
+    name = "none"
+    provenance = "none"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self._t0: float | None = None
+
+    def start(self) -> None:
+        """Note the time (the window's duration is still real)."""
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> Measurement:
+        """NaN energy over the window, with ``note`` saying why."""
+        if self._t0 is None:
+            raise BoardError(f"{self.name}: stop() without start()")
+        duration_s, self._t0 = time.perf_counter() - self._t0, None
+        return Measurement(float("nan"), duration_s, {}, 0.0, self.name, "none", "none",
+                           self.reason)
+
+    def measure_nothing(self) -> Measurement:
+        """A window around no work (for examples and tests)."""
+        self.start()
+        return self.stop()

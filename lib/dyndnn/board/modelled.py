@@ -7,13 +7,14 @@ Model (an assumption, not a measurement; calibrate it against a real meter when 
 
 with V(f) linear between (min_freq_khz, volt_at_min_v) and (ref_freq_khz, volt_at_ref_v):
 dynamic power goes as f V^2. ``busy_cores`` is the process's CPU time over the window's wall
-time, so spinning threads count as busy (they do burn power). Every measurement is marked
-``modelled=True`` with meter ``modelled-cpu``.
+time, so spinning threads count as busy (they do burn power). Every measurement has
+provenance ``modelled`` with meter ``modelled-cpu`` and the model named as its source. It
+models CPUs only: a GPU's energy is never taken from it (``dyndnn.board.auto``).
 
 >>> meter = ModelledCpuMeter()
 >>> meter.start(); _ = sum(range(10_000)); m = meter.stop()
->>> m.modelled, m.meter
-(True, 'modelled-cpu')
+>>> m.provenance, m.meter, m.source
+('modelled', 'modelled-cpu', 'CPU power model: idle + busy cores x f V^2 (assumed parameters)')
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from dyndnn.board.cpufreq import cur_freq_khz
 from dyndnn.board.errors import BoardError
-from dyndnn.board.meter import Measurement, Meter
+from dyndnn.board.meter import Meter
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ class ModelledCpuMeter(Meter):
     """
 
     name = "modelled-cpu"
-    modelled = True
+    provenance = "modelled"
+    source = "CPU power model: idle + busy cores x f V^2 (assumed parameters)"
 
     def __init__(
         self,
@@ -136,6 +138,4 @@ class ModelledCpuMeter(Meter):
             "idle": self.model.idle_power_w * duration_s,
             "cores": cpu_s * self.model.core_power_w(freq),
         }
-        return Measurement(
-            sum(rails.values()), duration_s, rails, self.update_period_s, self.name, True
-        )
+        return self._measurement(sum(rails.values()), duration_s, rails)

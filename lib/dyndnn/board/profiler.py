@@ -41,9 +41,11 @@ if TYPE_CHECKING:
 COLUMNS = [
     "board", "device", "backend", "cores", "threads", "cores_read", "threads_read", "governor",
     "freq_khz", "cur_freq_khz", "dvfs", "model", "groups", "batch", "repeat", "calls",
-    "window_s", "latency_s", "energy_j", "power_w", "meter", "meter_period_s", "modelled",
-    "timestamp",
+    "window_s", "latency_s", "energy_j", "power_w", "meter", "meter_period_s",
+    "energy_provenance", "energy_source", "energy_note", "timestamp",
 ]  # fmt: skip
+# latency_s is always measured (a clock); energy_j and power_w are measured, modelled,
+# simulated or none (NaN) as energy_provenance says, energy_source names the sensor or model
 # A point is done when every repeat of this key is in the CSV
 KEY_COLUMNS = ("model", "device", "backend", "cores", "threads", "freq_khz", "groups", "batch")
 # eager: PyTorch as trained (the research side); onnxruntime: dyndnn.serve.Server, what a
@@ -114,7 +116,7 @@ def _worker_prepare(
     return {
         "meter": meter.name,
         "meter_period_s": meter.update_period_s,
-        "modelled": meter.modelled,
+        "energy_provenance": meter.provenance,
     }
 
 
@@ -135,7 +137,9 @@ def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
         "power_w": r.power_w,
         "meter": r.measurement.meter,
         "meter_period_s": r.measurement.update_period_s,
-        "modelled": r.measurement.modelled,
+        "energy_provenance": r.measurement.provenance,
+        "energy_source": r.measurement.source or r.measurement.meter,
+        "energy_note": r.measurement.note,
         "governor": "/".join(sorted({p.governor for p in policies})),
         "cur_freq_khz": round(sum(freqs) / len(freqs)) if freqs else "",
     }

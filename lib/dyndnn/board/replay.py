@@ -2,11 +2,21 @@
 
 ``ReplayMeter`` charges each window the mean power that the board recorded for one
 configuration, so code downstream of a meter (windows, profiler, notebooks) runs on a laptop
-with a board's figures. The energy is recorded power x this host's window: it is marked
-``modelled=True`` and its meter is ``replay:<the recorded meter>``.
+with a board's figures. The energy is recorded power x this host's window: a replayed trace,
+so its provenance is ``simulated`` and its meter ``replay:<the recorded meter>``.
 
->>> meter = ReplayMeter("outputs/odroid/profile.csv", groups=2, cores="4-7")  # doctest: +SKIP
->>> meter.start(); work(); meter.stop().power_w  # doctest: +SKIP
+Usage: ``ReplayMeter("outputs/odroid/profile.csv", groups=2, cores="4-7")``, then
+``meter.start(); work(); meter.stop().power_w``. The rows may also be a DataFrame:
+
+>>> import pandas as pd
+>>> recorded = pd.DataFrame({"groups": [2, 2, 4], "cores": "4-7", "power_w": [3.0, 3.2, 5.0],
+...                          "meter": "ina231", "meter_period_s": 0.2638})
+>>> meter = ReplayMeter(recorded, groups=2, cores="4-7")
+>>> meter.name, meter.power_w, meter.provenance
+('replay:ina231', 3.1, 'simulated')
+>>> meter.start(); m = meter.stop()
+>>> round(m.power_w, 6), m.meter                     # the recorded mean, over this window
+(3.1, 'replay:ina231')
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import time
 from typing import Any
 
 from dyndnn.board.errors import BoardError
-from dyndnn.board.meter import Measurement, Meter
+from dyndnn.board.meter import Meter
 
 
 class ReplayMeter(Meter):
@@ -26,7 +36,7 @@ class ReplayMeter(Meter):
     meter. ``rows`` may be a DataFrame already loaded instead of a path.
     """
 
-    modelled = True
+    provenance = "simulated"
 
     def __init__(self, profile: str | os.PathLike | Any, **select: Any) -> None:
         import pandas as pd
@@ -58,6 +68,4 @@ class ReplayMeter(Meter):
         duration_s = time.perf_counter() - self._t0
         self._t0 = None
         energy_j = self.power_w * duration_s
-        return Measurement(
-            energy_j, duration_s, {"total": energy_j}, self.update_period_s, self.name, True
-        )
+        return self._measurement(energy_j, duration_s, {"total": energy_j})

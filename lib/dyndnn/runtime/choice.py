@@ -66,10 +66,11 @@ class BudgetError(DyndnnError):
 
 
 def describe_point(point: MappingABC[str, Any]) -> str:
-    """A point and its predicted numbers in words; energy says whether it is modelled.
+    """A point and its predicted numbers in words; energy says where it came from, if not a sensor.
 
-    >>> describe_point(points.iloc[0])  # doctest: +SKIP
-    'vm: group-alexnet k=1 on cpu[0]x1, clocks as set, batch 1: accuracy 0.812, ...'
+    >>> describe_point({"groups": 2, "accuracy": 0.85, "latency_s": 0.002, "energy_j": 0.01,
+    ...                 "energy_provenance": "modelled"})
+    'k=2: accuracy 0.850, latency 2 ms, energy 10 mJ (modelled)'
     """
     text = point_label(point) if "mapping" in point else f"k={int(point['groups'])}"
     parts = []
@@ -77,8 +78,10 @@ def describe_point(point: MappingABC[str, Any]) -> str:
         parts.append(f"accuracy {point['accuracy']:.3f}")
     for name, (label, scale, unit) in UPPER.items():
         if _finite(point.get(name)):
-            modelled = " (modelled)" if name == "energy_j" and point.get("modelled") else ""
-            parts.append(f"{label} {point[name] * scale:.3g} {unit}{modelled}")
+            provenance = point.get("energy_provenance", "measured")
+            note = f" ({provenance})" if name in ("energy_j", "power_w") and \
+                provenance != "measured" else ""
+            parts.append(f"{label} {point[name] * scale:.3g} {unit}{note}")
     return f"{text}: {', '.join(parts)}" if parts else text
 
 
@@ -116,9 +119,19 @@ def choose(points: pd.DataFrame, latency_s: float | None = None, energy_j: float
     relative misses, ties to the best), with ``misses`` saying by how much; ``strict=True``
     raises ``BudgetError`` carrying that ``Choice`` instead.
 
-    >>> choice = choose(points, latency_s=0.001, min_accuracy=0.9)  # doctest: +SKIP
-    >>> print(choice.message)  # doctest: +SKIP
-    No operating point meets latency <= 1 ms, accuracy >= 0.900 (16 points). Closest: ...
+    >>> import pandas as pd
+    >>> points = pd.DataFrame({"groups": [1, 2], "latency_s": [0.0015, 0.003],
+    ...                        "accuracy": [0.80, 0.88]})
+    >>> choice = choose(points, latency_s=0.001, min_accuracy=0.85)
+    >>> choice.met, choice.point["groups"]
+    (False, 1)
+    >>> print(choice.message)
+    No operating point meets latency <= 1 ms, accuracy >= 0.850 (2 points). Closest: k=1:
+    accuracy 0.800, latency 1.5 ms; latency 1.5 ms is 0.5 ms (50%) over the 1 ms budget;
+    accuracy 0.800 is 5.0 points under the minimum 0.850.
+    >>> choose(points, latency_s=0.001, strict=True)
+    Traceback (most recent call last):
+    dyndnn.runtime.choice.BudgetError: No operating point meets latency <= 1 ms (2 points). ...
     """
     budget = Budget(latency_s, energy_j, power_w, min_accuracy)
     if points.empty:

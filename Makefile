@@ -35,8 +35,9 @@ $(LAB_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,lab]"
 	touch $(LAB_STAMP)
 
+# JupyterLab on working copies in lab/ (python -m dyndnn lab): the tracked notebooks/ never change
 lab: $(LAB_STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(PY) -m dyndnn lab
 
 clean-venv:
 	rm -rf $(VENV)

@@ -72,6 +72,26 @@ def test_a_changed_training_config_is_refused_and_lists_the_keys(trained, capsys
     assert record(trained) == before
 
 
+@pytest.mark.parametrize("record", ["config.yaml", "checkpoints alone"])
+def test_evaluate_called_as_its_notebook_does_takes_g_and_families_from_the_run(
+        trained, tmp_path, record):
+    from dyndnn.config import config_from_flat
+    from dyndnn.resources import resource_dir
+    from dyndnn.stages.evaluate import evaluate
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    if record == "checkpoints alone":  # as notebooks run by hand leave a folder
+        (copy / "config.yaml").unlink()
+    # the notebook's parameters: no groups (the default config says 4), no models
+    cfg = config_from_flat({"data_root": str(resource_dir("data")), "test_limit": 100,
+                            "backends": ["eager"]})
+    assert cfg.model.groups == 4
+    result = evaluate(cfg, str(copy))
+    assert result.table["groups"].tolist() == [1, 2]
+    assert set(result.table["model"]) == {"group-alexnet"}
+
+
 def test_a_checkpoint_of_another_g_is_refused(trained, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(trained, copy)

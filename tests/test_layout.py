@@ -5,7 +5,7 @@ import os
 import pytest
 
 from dyndnn.errors import RunFolderError
-from dyndnn.layout import RunLayout
+from dyndnn.layout import DEFAULT_RUN_DIR, RunLayout, resolve_run_dir
 
 
 def test_paths_per_family_and_stage(tmp_path):
@@ -61,3 +61,59 @@ def test_an_empty_folder_becomes_a_run_folder_when_locked(tmp_path):
     assert layout.is_run_folder()
     with layout.lock():  # and is accepted again
         pass
+
+
+# --- resolve_run_dir: the notebooks' default finds the newest run -----------------------------
+def make_runs(outputs, *names):
+    """Run folders, written in the order given (the last is the newest)."""
+    for i, name in enumerate(names):
+        layout = RunLayout(outputs / name)
+        with layout.lock():
+            pass
+        os.utime(layout.manifest_file, (1_700_000_000 + i, 1_700_000_000 + i))
+    return [outputs / name for name in names]
+
+
+@pytest.mark.parametrize("where", ["notebooks", "lab"])  # the tracked folder, make lab's copies
+def test_the_absent_default_run_dir_is_the_newest_run_folder(tmp_path, monkeypatch, where):
+    older, newer = make_runs(tmp_path / "outputs", "b-older", "a-newer")  # by time, not name
+    (tmp_path / "outputs" / "bench").mkdir()  # not a run folder
+    (tmp_path / where).mkdir()
+    monkeypatch.chdir(tmp_path / where)
+    said = []
+    layout = resolve_run_dir(DEFAULT_RUN_DIR, say=said.append)
+    assert layout.root.resolve() == newer.resolve()
+    assert len(said) == 1 and "a-newer" in said[0] and "set run_dir" in said[0]
+    assert not (tmp_path / "outputs" / "interactive").exists()  # nothing was created
+
+
+def test_an_existing_run_dir_is_taken_as_it_is(tmp_path, monkeypatch):
+    make_runs(tmp_path / "outputs", "interactive", "later")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    said = []
+    assert resolve_run_dir(DEFAULT_RUN_DIR, say=said.append).root.name == "interactive"
+    assert resolve_run_dir(tmp_path / "outputs" / "later", say=said.append).root.name == "later"
+    assert said == []
+
+
+def test_a_missing_run_dir_is_named_with_the_run_folders_newest_first(tmp_path):
+    runs = make_runs(tmp_path, *(f"run{i}" for i in range(7)))
+    typo = tmp_path / "rnu6"
+    with pytest.raises(RunFolderError) as info:
+        resolve_run_dir(typo, say=pytest.fail)
+    message = str(info.value)
+    assert message.startswith(f"run folder {typo} does not exist")
+    listed = ", ".join(str(r) for r in reversed(runs[2:]))
+    assert f"newest first: {listed} and 2 more. Set run_dir" in message
+    assert not typo.exists()
+
+
+def test_a_missing_default_without_any_run_says_to_train_first(tmp_path, monkeypatch):
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "lab").mkdir()
+    monkeypatch.chdir(tmp_path / "lab")
+    with pytest.raises(RunFolderError, match=r"does not exist .*holds no run folder: train one "
+                                             r"first \(make run"):
+        resolve_run_dir(DEFAULT_RUN_DIR, say=pytest.fail)
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == []

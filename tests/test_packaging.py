@@ -78,6 +78,26 @@ def test_notebooks_hold_no_logic_beyond_the_stage_call_and_display(path):
     assert calls.count(stage) == 1
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_notebook_defaults_run_dir_to_the_one_the_library_resolves(path):
+    import papermill as pm
+
+    from dyndnn.layout import DEFAULT_RUN_DIR
+
+    # resolve_run_dir falls back to the newest run only for this exact default
+    assert json.loads(pm.inspect_notebook(str(path))["run_dir"]["default"]) == DEFAULT_RUN_DIR
+
+
+@pytest.mark.parametrize("stage", ["evaluate", "profile", "analyse", "explore"])
+def test_stages_that_read_a_trained_run_take_its_training_keys_from_the_run(stage):
+    import importlib
+
+    from dyndnn.stages.common import RECORDED_KEYS
+
+    keys = importlib.import_module(f"dyndnn.stages.{stage}").KEYS
+    assert not set(keys) & set(RECORDED_KEYS)  # G, the families, ... are never a parameter
+
+
 # --- an installed wheel, run from another folder ------------------------------------------------
 def test_floors_are_what_the_code_needs():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]

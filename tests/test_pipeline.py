@@ -109,6 +109,19 @@ def test_failing_notebook_stops_the_chain_and_is_kept(tmp_path):
     assert manifest["notebooks"][-1]["error"]["ename"] == "ValueError"
 
 
+def test_kernels_print_no_transport_warning_and_a_failing_cell_still_shows(tmp_path, capfd):
+    run_dir = tmp_path / "run"
+    with pytest.raises(NotebookError, match="ValueError: boom: purpose-made failure"):
+        run_pipeline(None, run_dir, ["notebooks=[ok, broken]"], notebooks_dir=TEST_NOTEBOOKS,
+                     progress=False)
+    captured = capfd.readouterr()
+    logs = [p.read_text() for p in sorted((run_dir / "notebooks").glob("*.kernel.log"))]
+    assert len(logs) == 2  # both kernels ran, and each kept its own log
+    # the kernels listen on Unix sockets in a private folder: the TCP warning has no cause
+    for text in (captured.out, captured.err, *logs):
+        assert "without encryption" not in text
+
+
 def test_a_hung_cell_fails_the_chain_after_the_cell_timeout(tmp_path):
     with pytest.raises(NotebookError, match="slow.ipynb did not finish: CellTimeoutError"):
         run_pipeline(None, tmp_path / "run", ["notebooks=[slow]", "cell_timeout_s=3"],

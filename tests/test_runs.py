@@ -7,7 +7,7 @@ import yaml
 
 from dyndnn.errors import RunFolderError, RunInterrupted
 from dyndnn.layout import RunLayout
-from dyndnn.runs import DatasetFallbackWarning, open_run
+from dyndnn.runs import DatasetFallbackWarning, open_run, recorded_config
 
 
 def test_a_new_run_records_config_and_manifest(tmp_path):
@@ -65,3 +65,18 @@ def test_a_failure_is_recorded_as_failed(tmp_path):
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert manifest["status"] == "failed"
     assert manifest["stages"][0]["error"] == {"ename": "ValueError", "evalue": "boom"}
+
+
+def test_the_recorded_config_is_the_folders_config_yaml_in_flat_form(tmp_path):
+    layout = RunLayout(tmp_path / "r")
+    assert recorded_config(layout) is None  # no folder, no record
+    with open_run("configs/quick.yaml", layout.root, ["groups=2", "repeats=1"]):
+        pass
+    recorded = recorded_config(layout)
+    assert recorded["groups"] == 2 and recorded["repeats"] == 1 and recorded["lr"] == 0.1
+    layout.config_file.write_text("model: [groups\n")
+    with pytest.raises(RunFolderError, match="config.yaml is not valid YAML"):
+        recorded_config(layout)
+    layout.config_file.write_text("- a list\n")
+    with pytest.raises(RunFolderError, match="holds a list, not a config"):
+        recorded_config(layout)

@@ -2,12 +2,14 @@
 
     python -m dyndnn run --config configs/quick.yaml [--out DIR] [-p key=value ...]
     python -m dyndnn evaluate --out RUN [--config C] [-p key=value ...]
+    python -m dyndnn lab [--dir lab] [-- JUPYTERLAB ARGS]
 
 Stages (no Jupyter needed; on a board, ``profile`` is the common one): train, evaluate,
 profile, analyse, explore, rct. A stage on an existing run folder uses the folder's own
 ``config.yaml`` unless ``--config`` is given. ``fetch NAME`` downloads a data set where a
-network exists. Exit status: 0 ok, 1 a notebook or stage failed, 2 bad input (config, data,
-run folder, file system), 130 interrupted.
+network exists. ``lab`` opens JupyterLab on working copies of the notebooks (``dyndnn.lab``),
+so the tracked ones never change. Exit status: 0 ok, 1 a notebook or stage failed, 2 bad input
+(config, data, run folder, file system), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config key, e.g. -p groups=2 -p train.lr=0.1")
         sub.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    lab = commands.add_parser("lab", help="JupyterLab on working copies of the notebooks "
+                                          "(the tracked notebooks/ never change)")
+    lab.add_argument("--dir", default="lab", help="folder of the working copies (default lab, "
+                                                  "beside notebooks/)")
+    lab.add_argument("--no-launch", action="store_true",
+                     help="make or refresh the copies, do not start JupyterLab")
+    lab.add_argument("jupyter", nargs=argparse.REMAINDER,
+                     help="after --, arguments for JupyterLab, e.g. -- --no-browser")
     fetch = commands.add_parser("fetch", help="download a data set (needs a network)")
     fetch.add_argument("name", choices=["fashion-mnist", "cifar10"])
     fetch.add_argument("--root", default="data")
@@ -78,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = run_pipeline(args.config, args.out, args.param,
                                    progress=not args.no_progress)
             print(f"run complete: {run_dir}")
+        elif args.command == "lab":
+            from dyndnn.lab import launch_lab, prepare_lab
+
+            print(prepare_lab(args.dir).report())
+            if not args.no_launch:
+                launch_lab(args.dir, [a for a in args.jupyter if a != "--"])
         elif args.command == "fetch":
             from dyndnn.data import fetch as fetch_dataset
 

@@ -10,7 +10,9 @@
 
 The library, the notebooks and the command line take their paths from here; no other code
 joins a run folder with a file name. ``claim()`` makes (or checks) the folder before anything
-is written, and ``lock()`` holds it against a second writer.
+is written, and ``lock()`` holds it against a second writer. ``resolve_run_dir`` is how a
+stage that reads a trained run finds it: the notebooks' default ``run_dir`` falls back to the
+newest run folder beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,10 @@ from dyndnn.manifest import now, write_manifest
 
 RUN_FORMAT = "dyndnn-run"  # the manifest's ``format``: what marks a folder as a run folder
 GROUP_MODEL = MODELS[0]
+# the notebooks' default run_dir, relative to the notebook: notebooks/ and make lab's lab/
+# copies are both one level below the folder that holds outputs/, so it names one place
+DEFAULT_RUN_DIR = "../outputs/interactive"
+LISTED_RUNS = 5  # run folders an error lists
 
 
 @dataclass(frozen=True)
@@ -210,3 +216,59 @@ class RunLayout:
 def _check_family(family: str) -> None:
     if family not in MODELS:
         raise RunFolderError(f"unknown model family {family!r}; known: {', '.join(MODELS)}")
+
+
+def run_folders(folder: str | os.PathLike) -> list[RunLayout]:
+    """The run folders directly inside ``folder``, the one whose manifest was written last first.
+
+    >>> import tempfile
+    >>> outputs = Path(tempfile.mkdtemp())
+    >>> for name in ("20260101-000000-quick", "20260102-000000-quick"):
+    ...     with RunLayout(outputs / name).lock():
+    ...         pass
+    >>> (outputs / "notes").mkdir()                          # not a run folder: not listed
+    >>> [run.root.name for run in run_folders(outputs)]
+    ['20260102-000000-quick', '20260101-000000-quick']
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    runs = [RunLayout(p) for p in root.iterdir() if p.is_dir() and RunLayout(p).is_run_folder()]
+    # the manifest is rewritten at every step, so its time is when the run last did something;
+    # the name breaks ties (pipeline folders are named by their start time)
+    return sorted(runs, key=lambda run: (run.manifest_file.stat().st_mtime_ns, run.root.name),
+                  reverse=True)
+
+
+def resolve_run_dir(run_dir: str | os.PathLike | RunLayout, default: str = DEFAULT_RUN_DIR,
+                    say: Callable[[str], object] = print) -> RunLayout:
+    """The run folder a stage reads: ``run_dir`` itself, if it exists.
+
+    When it does not and it is the notebooks' ``default`` (nothing trained interactively yet,
+    only ``make run`` folders), the newest run folder beside it (``run_folders``) is used and
+    ``say`` names it. Otherwise ``RunFolderError`` names the missing folder, lists the run
+    folders that exist (newest first) and says how to point ``run_dir`` at one; nothing is
+    created.
+    """
+    layout = RunLayout.of(run_dir)
+    if layout.root.is_dir():
+        return layout
+    outputs = Path(default).parent
+    if os.path.normpath(layout.root) == os.path.normpath(default):
+        runs = run_folders(outputs)
+        if runs:
+            say(f"run_dir {default} does not exist; using the newest run folder in {outputs}: "
+                f"{runs[0].root} (set run_dir in the parameters cell to choose another)")
+            return runs[0]
+    where = layout.root.parent if layout.root.parent.is_dir() else outputs
+    runs = run_folders(where)
+    if runs:
+        listed = ", ".join(str(run.root) for run in runs[:LISTED_RUNS])
+        more = f" and {len(runs) - LISTED_RUNS} more" if len(runs) > LISTED_RUNS else ""
+        found = (f"The run folders in {where}, newest first: {listed}{more}. Set run_dir "
+                 "(the parameters cell, or --out on the command line) to one of them.")
+    else:
+        found = (f"{where} holds no run folder: train one first (make run, python -m dyndnn "
+                 "train, or notebook 01_train), then set run_dir to it.")
+    raise RunFolderError(f"run folder {layout.root} does not exist "
+                         f"({layout.root.absolute()}). {found}")

@@ -6,10 +6,13 @@ Each notebook gets the config keys its tagged ``parameters`` cell declares, plus
 the executed copies land in ``<run_dir>/notebooks/``. A failing notebook stops the chain with a
 ``NotebookError`` naming the notebook, the cell and the error; its executed copy is kept.
 The folder's checks and record (lock, resume rules, manifest) are ``dyndnn.runs.open_run``'s.
+Kernels talk to the pipeline over Unix sockets in a private folder, not TCP (``kernel_manager``).
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -73,15 +76,30 @@ def execute_interruptibly(grace_s: float = 60.0, **kwargs: Any) -> None:
         raise outcome["error"]
 
 
-def kernel_manager(log: Path) -> type:
+# a Unix socket's path holds at most 107 bytes; longer socket folders keep TCP
+MAX_SOCKET_FOLDER = 80
+
+
+def kernel_manager(log: Path, sockets: Path | None = None) -> type:
     """A kernel manager whose kernels write their own stderr to ``log``, not the terminal.
 
     A kernel's warnings and, on Ctrl-C, its shutdown tracebacks belong in the run folder;
-    the user's terminal gets the pipeline's one-line messages.
+    the user's terminal gets the pipeline's one-line messages. With ``sockets`` (a private
+    folder, POSIX only) the kernel listens on Unix sockets there instead of TCP ports: no other
+    user can connect to them, and ipykernel's "Kernel is running over TCP without encryption"
+    warning, printed once per notebook, has no cause left to report.
     """
     from jupyter_client.manager import AsyncKernelManager
 
+    ipc = sockets is not None and os.name == "posix" and len(str(sockets)) <= MAX_SOCKET_FOLDER
+
     class LoggedKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            if ipc:  # set before the connection file is written (at launch)
+                self.transport = "ipc"
+                self.ip = str(Path(sockets) / "kernel")
+
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             with open(log, "ab") as stderr:  # the kernel keeps its own copy of the descriptor
                 kw["stderr"] = stderr
@@ -111,7 +129,8 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
                  progress: bool = True) -> Path:
     """Run the chain; returns the run folder. An existing ``out`` run folder is resumed."""
     with open_run(config_path, out, overrides, command="run",
-                  check=lambda cfg: plan(cfg, notebooks_dir)) as run:
+                  check=lambda cfg: plan(cfg, notebooks_dir)) as run, \
+            tempfile.TemporaryDirectory(prefix="dyndnn-") as sockets:  # mode 0700: ours alone
         paths = plan(run.cfg, notebooks_dir)
         flat = {**run.cfg.flat(), "run_dir": str(run.layout.root)}
         chain = tqdm(paths, desc="pipeline", unit="notebook", disable=not progress)
@@ -127,7 +146,8 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
                         input_path=str(path), output_path=str(executed), parameters=params,
                         kernel_name=KERNEL, progress_bar=False, cwd=str(run.layout.root),
                         execution_timeout=run.cfg.run.cell_timeout_s or None,
-                        kernel_manager_class=kernel_manager(executed.with_suffix(".kernel.log")))
+                        kernel_manager_class=kernel_manager(executed.with_suffix(".kernel.log"),
+                                                            Path(sockets)))
                 except pm.PapermillExecutionError as exc:
                     if exc.ename == "KeyboardInterrupt":  # Ctrl-C reached the kernel first
                         raise KeyboardInterrupt from None

@@ -107,16 +107,31 @@ def new_run_dir(resolved: ResolvedConfig, outputs: Path | None = None) -> Path:
     return (outputs or Path.cwd() / "outputs") / f"{stamp}-{name}"
 
 
-def recorded_differences(layout: RunLayout, cfg: Config, keys: tuple[str, ...] = TRAINING_KEYS
-                         ) -> dict[str, tuple]:
-    """Training keys among ``keys`` where ``cfg`` differs from the folder's ``config.yaml``."""
+def recorded_config(layout: RunLayout) -> dict[str, Any] | None:
+    """The folder's ``config.yaml`` in flat form (``{"groups": 4, ...}``); None without one.
+
+    A damaged file raises ``RunFolderError``: the record is what a reader trusts.
+    """
     if not layout.config_file.is_file():
-        return {}
+        return None
     try:
         recorded = yaml.safe_load(layout.config_file.read_text()) or {}
     except yaml.YAMLError as exc:
         raise RunFolderError(f"{layout.config_file} is not valid YAML ({exc}); the folder's "
                              "record is damaged: choose a new --out") from exc
+    if not isinstance(recorded, dict):
+        raise RunFolderError(f"{layout.config_file} holds a {type(recorded).__name__}, not a "
+                             "config; the folder's record is damaged: choose a new --out")
+    return {k: v for section in recorded.values() if isinstance(section, dict)
+            for k, v in section.items()}
+
+
+def recorded_differences(layout: RunLayout, cfg: Config, keys: tuple[str, ...] = TRAINING_KEYS
+                         ) -> dict[str, tuple]:
+    """Training keys among ``keys`` where ``cfg`` differs from the folder's ``config.yaml``."""
+    recorded = recorded_config(layout)
+    if recorded is None:
+        return {}
     return {k: v for k, v in training_differences(recorded, cfg).items() if k in keys}
 
 

@@ -7,8 +7,12 @@
 
 The notebooks call them (parameters, ``config_from_flat(globals())``, one call, display), and
 so does the command line (``python -m dyndnn evaluate --out RUN``), so a stage runs the same
-with or without Jupyter. Each returns what its notebook shows; each holds the run folder's
-lock while it writes, and checks that the folder's record agrees with the config it got.
+with or without Jupyter. Each returns what its notebook shows and holds the run folder's lock
+while it writes. ``train`` and ``rct`` train, and check that the folder's record agrees with
+the config they got; the stages that read a trained run (evaluate, profile, analyse, explore)
+take G, the families and every other training key from the run itself
+(``stages.common.trained_config``), so their notebooks do not declare them, and find the run
+with ``dyndnn.layout.resolve_run_dir``. A stage's ``KEYS`` are its notebook's parameters.
 """
 
 from __future__ import annotations

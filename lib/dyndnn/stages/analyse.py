@@ -20,13 +20,14 @@ from dyndnn.analysis import (
     write_summary,
 )
 from dyndnn.config import Config
-from dyndnn.layout import RunLayout
+from dyndnn.layout import RunLayout, resolve_run_dir
 from dyndnn.plots import plot_comparison, plot_dynamic_ranges, plot_operating_points, save_figure
 
 KEYS: tuple[str, ...] = ()  # everything comes from eval.csv and profile.csv
 POINT_COLUMNS = ["board", "model", "backend", "batch", "mapping", "freq_label", "groups",
-                 "accuracy", "latency_s", "latency_s_iqr", "energy_j", "power_w", "repeats",
-                 "modelled", "pareto_latency_s", "pareto_energy_j"]
+                 "accuracy", "val_accuracy", "latency_s", "latency_per_image_s", "latency_s_iqr",
+                 "energy_j", "power_w", "energy_provenance", "energy_source", "repeats",
+                 "pareto_latency_s", "pareto_energy_j"]
 PARETO_COLUMNS = ["board", "batch", "model", "backend", "mapping", "freq_label", "groups",
                   "accuracy", "energy_j", "latency_s"]
 
@@ -49,11 +50,20 @@ class AnalyseResult:
                  f"{sorted(self.points['model'].unique())}, boards {s['boards']}, backends "
                  f"{s['backends']}, batches {s['batches']}, mappings {s['mappings']}, clocks "
                  f"{s['frequencies']}", str(s["energy"])]
-        for r in self.ranges.itertuples():
-            quantity = "time" if r.metric == "latency_s" else "energy"
-            lines.append(f"{r.model}, {r.board}, {r.backend}, batch {r.batch}, {r.level}: "
-                         f"{quantity} range {r.range:.2f}x{' (modelled)' if r.modelled else ''}"
-                         f"  [{r.smallest} .. {r.largest}]")
+        # measured ranges first; modelled or simulated ones apart, under their own heading:
+        # with no sensor an energy range is a function of latency and threads, no finding
+        measured = self.ranges["provenance"] == "measured"
+        for heading, part in (("measured ranges", self.ranges[measured]),
+                              ("NOT measured (modelled or simulated) ranges",
+                               self.ranges[~measured])):
+            if part.empty:
+                continue
+            lines.append(f"-- {heading}:")
+            for r in part.itertuples():
+                quantity = "time" if r.metric == "latency_s" else "energy"
+                lines.append(f"{r.model}, {r.board}, {r.backend}, batch {r.batch}, {r.level}: "
+                             f"{quantity} range {r.range:.2f}x ({r.provenance}: {r.source})"
+                             f"  [{r.smallest} .. {r.largest}]")
         for model, numbers in s["accuracy"].items():
             lines.append(f"{model}: MAC ratio of the largest to the smallest configuration "
                          f"{numbers['mac_ratio']:.2f}x")
@@ -64,9 +74,11 @@ class AnalyseResult:
         if self.headline is None:
             return "only the group model was run: list baselines in model.models to compare"
         return "\n".join(
-            f"{REFERENCE} against {r.model} on {r.backend}: time range up to {r.time_x:.2f}x "
-            f"(median {r.time_x_median:.2f}x), energy up to {r.energy_x:.2f}x, memory "
-            f"{r.memory_x:.2f}x" for r in self.headline.itertuples())
+            f"{REFERENCE} against {r.model} on {r.backend}, median over {r.contexts} contexts: "
+            f"time range {r.time_x_median:.2f}x (IQR {r.time_x_q25:.2f}-{r.time_x_q75:.2f}x, "
+            f"up to {r.time_x_max:.2f}x at {r.time_x_max_at}), energy range "
+            f"{r.energy_x_median:.2f}x ({r.energy_provenance}), memory {r.memory_x:.2f}x"
+            for r in self.headline.itertuples())
 
     def point_table(self) -> pd.DataFrame:
         """The operating points, the columns a reader compares."""
@@ -86,9 +98,14 @@ class AnalyseResult:
         return pareto_front(self.points, x="energy_j")[PARETO_COLUMNS]
 
 
-def analyse(cfg: Config, layout: RunLayout) -> AnalyseResult:
-    """Join ``eval.csv`` with ``profile.csv``; ``operating_points.csv``, ``summary.json``."""
+def analyse(cfg: Config, layout: RunLayout | str) -> AnalyseResult:
+    """Join ``eval.csv`` with ``profile.csv``; ``operating_points.csv``, ``summary.json``.
+
+    ``layout``: an evaluated and profiled run folder (``resolve_run_dir``: the notebooks'
+    absent default is the newest run folder).
+    """
     del cfg  # the tables carry what the analysis needs; the signature is every stage's
+    layout = resolve_run_dir(layout)
     with layout.lock():
         summary = write_summary(layout)
         points = read_operating_points(layout.operating_points_csv)

@@ -13,12 +13,13 @@ from dyndnn.config import Config
 from dyndnn.data import load_dataset
 from dyndnn.evaluate import evaluate_run
 from dyndnn.export import export_deployment
-from dyndnn.layout import GROUP_MODEL, RunLayout
+from dyndnn.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.plots import plot_configurations, save_figure
-from dyndnn.stages.common import check_record
+from dyndnn.stages.common import trained_config
 
-KEYS = ("dataset", "data_root", "test_limit", "groups", "models", "active_groups",
-        "eval_batch_size", "backends")
+# the notebook's keys; G, the families, the data set and its split (train_limit, val_fraction)
+# come from the run (stages.common.RECORDED_KEYS)
+KEYS = ("data_root", "test_limit", "active_groups", "eval_batch_size", "backends")
 
 
 @dataclass
@@ -52,14 +53,20 @@ class EvaluateResult:
         return "\n".join(lines)
 
 
-def evaluate(cfg: Config, layout: RunLayout) -> EvaluateResult:
-    """Score, time the switches, export the group model's deployment bundle; ``eval.csv``."""
+def evaluate(cfg: Config, layout: RunLayout | str) -> EvaluateResult:
+    """Score, time the switches, export the group model's deployment bundle; ``eval.csv``.
+
+    ``layout``: a trained run folder (``resolve_run_dir``: the notebooks' absent default is the
+    newest run folder). G, the families and the data set are the run's (``trained_config``).
+    """
+    layout = resolve_run_dir(layout)
     with layout.lock():
-        check_record(layout, cfg, KEYS)
+        cfg = trained_config(layout, cfg)
         groups = cfg.model.groups
         models = [load_final_model(layout, name, groups) for name in cfg.model.models]
         del models  # every checkpoint checked before the first is evaluated
-        ds = load_dataset(cfg.data.dataset, cfg.data.data_root, test_limit=cfg.data.test_limit)
+        ds = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.train_limit,
+                          cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
         table = evaluate_run(layout, list(cfg.model.models), ds, groups,
                              cfg.eval.eval_batch_size, cfg.profile.backends)
         figure = plot_configurations(table)

@@ -12,12 +12,13 @@ import torch
 from dyndnn.analysis import read_operating_points, select, write_summary
 from dyndnn.checkpoint import load_final_model
 from dyndnn.config import Config
-from dyndnn.layout import GROUP_MODEL, RunLayout
+from dyndnn.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.plots import plot_manager_trace, save_figure
 from dyndnn.runtime import candidates, choose, live_demo, simulate, synthetic_trace
-from dyndnn.stages.common import check_record
+from dyndnn.stages.common import trained_config
 
-KEYS = ("groups", "manager_batch", "live_demo_s")
+# the notebook's keys; G comes from the run (stages.common.RECORDED_KEYS)
+KEYS = ("manager_batch", "live_demo_s")
 SWITCH_COLUMNS = ["t_s", "previous_groups", "groups", "direction", "cause", "switch_cost_s",
                   "assign_s"]
 
@@ -61,10 +62,15 @@ class ExploreResult:
         return "\n".join(lines)
 
 
-def explore(cfg: Config, layout: RunLayout) -> ExploreResult:
-    """Operating points of the group model, an impossible budget, the manager simulated/live."""
+def explore(cfg: Config, layout: RunLayout | str) -> ExploreResult:
+    """Operating points of the group model, an impossible budget, the manager simulated/live.
+
+    ``layout``: a trained, evaluated and profiled run folder (``resolve_run_dir``); G is the
+    run's (``trained_config``).
+    """
+    layout = resolve_run_dir(layout)
     with layout.lock():
-        check_record(layout, cfg, KEYS)
+        cfg = trained_config(layout, cfg)
         model = load_final_model(layout, GROUP_MODEL, cfg.model.groups)
         if not layout.operating_points_csv.is_file():
             write_summary(layout)  # 04_analyse has not run on this folder: make the table

@@ -11,12 +11,13 @@ import pandas as pd
 from dyndnn.board import discover, plan_mappings, profile_sweep
 from dyndnn.checkpoint import load_final_model, load_model
 from dyndnn.config import Config
-from dyndnn.layout import RunLayout
+from dyndnn.layout import RunLayout, resolve_run_dir
 from dyndnn.plots import energy_note, plot_latency, save_figure
-from dyndnn.stages.common import check_record
+from dyndnn.stages.common import trained_config
 
-KEYS = ("groups", "models", "mappings", "frequencies_khz", "profile_batches", "repeats",
-        "warmup", "window_s", "meter", "board", "backends")
+# the notebook's keys; G and the families come from the run (stages.common.RECORDED_KEYS)
+KEYS = ("mappings", "frequencies_khz", "profile_batches", "repeats", "warmup", "window_s",
+        "meter", "board", "backends")
 POINT = ["model", "device", "backend", "cores", "threads", "freq_khz", "batch", "groups"]
 
 
@@ -39,11 +40,16 @@ class ProfileResult:
         return f"mappings: {self.mappings}\n{energy_note(self.profile)}"
 
 
-def profile(cfg: Config, layout: RunLayout, progress: bool = True) -> ProfileResult:
-    """Measure each family's final checkpoint; appends to (and resumes) ``profile.csv``."""
-    section, groups = cfg.profile, cfg.model.groups
+def profile(cfg: Config, layout: RunLayout | str, progress: bool = True) -> ProfileResult:
+    """Measure each family's final checkpoint; appends to (and resumes) ``profile.csv``.
+
+    ``layout``: a trained run folder (``resolve_run_dir``: the notebooks' absent default is the
+    newest run folder). G and the families are the run's (``trained_config``).
+    """
+    layout = resolve_run_dir(layout)
     with layout.lock():
-        check_record(layout, cfg, KEYS)
+        cfg = trained_config(layout, cfg)
+        section, groups = cfg.profile, cfg.model.groups
         models = {name: load_final_model(layout, name, groups) for name in cfg.model.models}
         platform = discover()
         plan = plan_mappings(list(section.mappings), platform)

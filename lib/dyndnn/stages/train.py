@@ -14,10 +14,10 @@ from dyndnn.plots import plot_training, save_figure
 from dyndnn.stages.common import check_record
 from dyndnn.train import IncrementalTrainer, model_from_config, setup_torch
 
-KEYS = ("dataset", "data_root", "train_limit", "test_limit", "batch_size", "augment", "groups",
-        "width", "dropout", "combine", "models", "baseline_budget", "epochs_per_stage",
-        "optimizer", "lr", "momentum", "weight_decay", "schedule", "label_smoothing", "seed",
-        "threads")
+KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
+        "augment", "groups", "width", "dropout", "combine", "models", "baseline_budget",
+        "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+        "label_smoothing", "seed", "threads")
 
 
 @dataclass
@@ -38,7 +38,7 @@ def train(cfg: Config, layout: RunLayout, progress: bool = True) -> TrainResult:
     with layout.lock():
         check_record(layout, cfg, KEYS)
         ds = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.train_limit,
-                          cfg.data.test_limit)
+                          cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
         lines = [f"{ds.spec.name}: {len(ds.train_y)} train / {len(ds.test_y)} test images "
                  f"from {ds.source}"]
         histories = []

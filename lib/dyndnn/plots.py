@@ -28,7 +28,10 @@ def save_figure(fig: plt.Figure, run_dir: str | Path | RunLayout, name: str) -> 
 
 
 def plot_training(history: pd.DataFrame) -> plt.Figure:
-    """Train loss and test accuracy over epochs, one colour per stage, one row per model."""
+    """Train loss and validation accuracy over epochs, one colour per stage, one row per model.
+
+    The curves are the validation split's: training never reads the test split.
+    """
     if "model" not in history:
         history = history.assign(model="group-alexnet")
     models = list(dict.fromkeys(history["model"]))
@@ -36,11 +39,11 @@ def plot_training(history: pd.DataFrame) -> plt.Figure:
     for row, model in enumerate(models):
         part = history[history["model"] == model]
         frame = part.assign(step=range(1, len(part) + 1))
-        for col, y in enumerate(("train_loss", "test_accuracy")):
+        for col, y in enumerate(("train_loss", "val_accuracy")):
             sns.lineplot(frame, x="step", y=y, hue="stage", marker="o", ax=axes[row, col],
                          palette="viridis")
         axes[row, 0].set(xlabel="epoch (all stages)", ylabel="train loss", title=model)
-        axes[row, 1].set(xlabel="epoch (all stages)", ylabel="test accuracy (k = stage)",
+        axes[row, 1].set(xlabel="epoch (all stages)", ylabel="validation accuracy (k = stage)",
                          title=model)
     fig.suptitle("Training: stage k trains what configuration k adds (slimmable: one joint "
                  "stage, scored at full width)")

@@ -3,6 +3,12 @@ import torch
 
 from dyndnn.data import load_dataset
 
+# --doctest-modules (pyproject.toml) would import this file as a module of docstring examples
+# too, under the name "conftest" that lib/conftest.py (the examples' own) also has: pytest then
+# refuses the second one. It holds no examples, so it is not collected; it still loads as a
+# conftest.
+collect_ignore = ["conftest.py"]
+
 
 @pytest.fixture(autouse=True)
 def _torch_defaults():

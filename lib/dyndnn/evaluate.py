@@ -1,9 +1,20 @@
 """Accuracy and correct-class confidence of every configuration 1..G (the paper's Figs 2, 3).
 
+>>> from dyndnn.data import load_dataset
+>>> from dyndnn.models import GroupAlexNet
+>>> dataset = load_dataset("fashion-mnist-mini", train_limit=500, test_limit=100)
+>>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28)  # untrained
 >>> table = evaluate_configurations(model, dataset, model_name="group-alexnet")
->>> table[["groups", "accuracy", "confidence_norm", "macs", "param_bytes"]]
->>> switch_costs(model, folder="outputs/run/switch")   # what a switch costs, per backend
->>> evaluate_run("outputs/run", ["group-alexnet", "tann"], dataset, groups=4)  # eval.csv
+>>> table[["groups", "macs_fraction", "confidence_norm", "test_images", "val_images"]]
+   groups  macs_fraction  confidence_norm  test_images  val_images
+0       1            0.5              ...          100          48
+1       2            1.0         1.000000          100          48
+
+What a switch costs, per backend, and a run folder's ``eval.csv`` (every trained model from
+its final checkpoint, scored, with its switch costs; ``rounds`` of timings take a while)::
+
+    switch_costs(model, folder="outputs/run/switch")
+    evaluate_run("outputs/run", ["group-alexnet", "tann"], dataset, groups=4)
 
 ``accuracy``, ``loss`` and ``confidence`` are the test split's (read once, for the final
 table); ``val_accuracy`` is the validation split's, the one any choice is made on.

@@ -1,8 +1,19 @@
 """Export one configuration as a standalone static module for a board: TorchScript and ONNX.
 
->>> done = export_deployment(model, run_dir / "export", k=4)   # bundle + TorchScript, checked
->>> paths = export_configuration(model, k=2, out_dir=run_dir / "export")
->>> check_onnx(paths["onnx"], model, k=2)      # max |difference| to the library's outputs
+>>> import pathlib, tempfile
+>>> from dyndnn.models import GroupAlexNet
+>>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+>>> run_dir = pathlib.Path(tempfile.mkdtemp())
+>>> done = export_deployment(model, run_dir / "export")   # bundle + TorchScript, checked
+>>> sorted(path.name for path in (run_dir / "export").iterdir())
+['group-alexnet-k2.pt', 'k1.onnx', 'k2.onnx', 'manifest.json', 'weights.bin']
+>>> max(done["max_diff_onnxruntime"].values()) < 1e-4, done["max_diff_torchscript"] < 1e-4
+(True, True)
+
+One configuration through torch's ONNX exporter (dynamo: some ten seconds per export)::
+
+    paths = export_configuration(model, k=2, out_dir=run_dir / "export")
+    check_onnx(paths["onnx"], model, k=2)      # max |difference| to the library's outputs
 
 The exported files need nothing of dyndnn: TorchScript loads with ``torch.jit.load`` and ONNX
 with onnxruntime (both take any batch size). Every configuration at once, over one weights

@@ -1,6 +1,8 @@
 """The pipeline: open the run folder, then run the notebooks in order with papermill.
 
->>> run_dir = run_pipeline("configs/quick.yaml", overrides=["epochs_per_stage=1"])  # doctest: +SKIP
+Usage (it trains, evaluates, profiles and analyses: minutes even with the quick config)::
+
+    run_dir = run_pipeline("configs/quick.yaml", overrides=["epochs_per_stage=1"])
 
 Each notebook gets the config keys its tagged ``parameters`` cell declares, plus ``run_dir``;
 the executed copies land in ``<run_dir>/notebooks/``. A failing notebook stops the chain with a

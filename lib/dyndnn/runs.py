@@ -1,8 +1,14 @@
 """Opening a run folder for writing: the checks that keep its record true, and its manifest.
 
->>> with open_run("configs/quick.yaml", "outputs/r1", ["groups=2"], command="run") as run:
+>>> import json, tempfile
+>>> from dyndnn.resources import find_config
+>>> out = f"{tempfile.mkdtemp()}/r1"
+>>> with open_run(find_config("quick"), out, ["groups=2"], command="run") as run:
 ...     with run.step("notebooks", "01_train.ipynb"):
-...         ...                                                  # doctest: +SKIP
+...         pass                                        # the notebook runs here
+>>> manifest = json.loads(run.layout.manifest_file.read_text())
+>>> manifest["status"], manifest["notebooks"][0]["status"], manifest["config"]["model"]["groups"]
+('ok', 'ok', 2)
 
 Before anything is written: the config is validated, the data set resolved (a fallback warns
 and is recorded as ``dataset_used``), the folder claimed (a file, a foreign non-empty folder or

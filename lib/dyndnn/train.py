@@ -1,8 +1,10 @@
 """The trainer of every model family: stage k trains what configuration k adds.
 
->>> trainer = IncrementalTrainer(model, dataset, cfg.train, batch_size=128, seed=0,
-...                              run_dir="outputs/run1")
->>> history = trainer.fit()          # a DataFrame, also written as train.csv
+Usage (it trains)::
+
+    trainer = IncrementalTrainer(model, dataset, cfg.train, batch_size=128, seed=0,
+                                 run_dir="outputs/run1")
+    history = trainer.fit()          # a DataFrame, also written as train.csv
 
 One loop, one strategy per family (``model.joint_training`` picks it):
 

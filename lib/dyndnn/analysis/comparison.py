@@ -3,9 +3,20 @@
 Every model's dynamic ranges and memory next to the reference's (the group model), at the same
 board, backend, batch, mapping and clock, and per baseline and backend the widest advantage.
 
->>> comparison = compare_models(evaluation, points)  # doctest: +SKIP
+>>> import pandas as pd
+>>> from dyndnn.analysis import operating_points
+>>> models = ["group-alexnet"] * 2 + ["tann"] * 2   # the reference and a baseline, k = 1, 2
+>>> profile = pd.DataFrame({"board": "vm", "model": models, "device": "cpu", "cores": "0",
+...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2, 1, 2],
+...                         "latency_s": [0.001, 0.004, 0.002, 0.004],
+...                         "energy_j": [0.003, 0.012, 0.006, 0.012], "power_w": 3.0})
+>>> evaluation = pd.DataFrame({"model": models, "groups": [1, 2, 1, 2],
+...                            "accuracy": [0.80, 0.88, 0.79, 0.88],
+...                            "macs": [100, 200, 100, 200], "param_bytes": [40, 80, 40, 100]})
+>>> comparison = compare_models(evaluation, operating_points(profile))
 >>> comparison_headline(comparison)[["model", "backend", "time_x_median", "memory_x"]]
-... # doctest: +SKIP
+  model backend  time_x_median  memory_x
+0  tann   eager            2.0      1.25
 """
 
 from __future__ import annotations
@@ -41,8 +52,21 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
     slowest configuration over the reference's (a range widened by a slow full configuration
     is no gain).
 
-    >>> compare_models(evaluation, points)[["model", "batch", "time_range_vs_reference"]]
-    ... # doctest: +SKIP
+    >>> import pandas as pd
+    >>> from dyndnn.analysis import operating_points
+    >>> models = ["group-alexnet"] * 2 + ["tann"] * 2   # the reference and a baseline, k = 1, 2
+    >>> profile = pd.DataFrame({"board": "vm", "model": models, "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2, 1, 2],
+    ...                         "latency_s": [0.001, 0.004, 0.002, 0.004],
+    ...                         "energy_j": [0.003, 0.012, 0.006, 0.012], "power_w": 3.0})
+    >>> evaluation = pd.DataFrame({"model": models, "groups": [1, 2, 1, 2],
+    ...                            "accuracy": [0.80, 0.88, 0.79, 0.88],
+    ...                            "macs": [100, 200, 100, 200], "param_bytes": [40, 80, 40, 100]})
+    >>> comparison = compare_models(evaluation, operating_points(profile))
+    >>> comparison[["model", "time_range", "time_range_vs_reference", "memory_vs_reference"]]
+               model  time_range  time_range_vs_reference  memory_vs_reference
+    0  group-alexnet         4.0                      1.0                 1.00
+    1           tann         2.0                      2.0                 1.25
     """
     if reference not in set(points["model"]):
         raise AnalysisError(f"no operating point of the reference model {reference!r}; "
@@ -122,7 +146,7 @@ def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) ->
     >>> row["time_x_median"], row["time_x_max"], row["time_x_max_at"], row["contexts"]
     (1.2, 3.0, 'vm, batch 1, c, clocks as set', 3)
 
-    >>> comparison_headline(compare_models(evaluation, points))  # doctest: +SKIP
+    On a run's tables: ``comparison_headline(compare_models(evaluation, points))``.
     """
     rows = []
     baselines = comparison[comparison["model"] != reference]

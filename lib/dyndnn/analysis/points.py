@@ -6,8 +6,22 @@ mapping, a clock and a batch size. ``latency_s`` and ``energy_j`` are per infere
 forward pass of ``batch`` inputs), as the profiler writes them. An empty ``freq_khz`` (NaN
 here) means the clocks were left as they were.
 
->>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
->>> select(points, board="vm", batch=1, backend="onnxruntime")  # doctest: +SKIP
+>>> import pandas as pd
+>>> from dyndnn.analysis import join_tables
+>>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 1, 2, 2],
+...                         "latency_s": [0.0020, 0.0024, 0.0040, 0.0041],
+...                         "energy_j": [0.006, 0.007, 0.012, 0.012], "power_w": 3.0})
+>>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88],
+...                            "val_accuracy": [0.79, 0.87], "confidence_norm": [0.9, 1.0],
+...                            "macs": [100, 200], "param_bytes": [40, 80]})
+>>> points = operating_points(join_tables(evaluation, profile))   # two repeats per point
+>>> points[["mapping", "groups", "repeats", "latency_s", "latency_s_min", "accuracy"]]
+    mapping  groups  repeats  latency_s  latency_s_min  accuracy
+0  cpu[0]x1       1        2    0.00220          0.002      0.80
+1  cpu[0]x1       2        2    0.00405          0.004      0.88
+>>> select(points, board="vm", batch=1, backend="eager")["groups"].tolist()
+[1, 2]
 """
 
 from __future__ import annotations
@@ -55,8 +69,15 @@ def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
     sources, ``energy_note`` the reason energy is NaN where it is. Pareto flags are per (board,
     batch, model, backend): ``pareto_latency_s`` and ``pareto_energy_j``.
 
-    >>> points = operating_points(join_tables(evaluation, profile))  # doctest: +SKIP
-    >>> points.loc[points["pareto_energy_j"], ["mapping", "groups", "energy_j"]]  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 8, "groups": 1,
+    ...                         "latency_s": [0.010, 0.012, 0.020], "energy_j": 0.05,
+    ...                         "power_w": 4.0, "meter": "modelled-cpu", "modelled": True})
+    >>> operating_points(profile)[["repeats", "latency_s", "latency_per_image_s",
+    ...                            "energy_provenance", "accuracy"]]
+       repeats  latency_s  latency_per_image_s energy_provenance  accuracy
+    0        3      0.012               0.0015          modelled       NaN
     """
     frame = joined if "mapping" in joined else tidy_profile(joined)
     frame = frame.copy()
@@ -103,7 +124,11 @@ def select(points: pd.DataFrame, board: str | None = None, mapping: str | None =
            model: str | None = None, backend: str | None = None) -> pd.DataFrame:
     """The points of one board / mapping / batch / clock / model / backend; None keeps all.
 
-    >>> select(points, board="vm", batch=1, backend="onnxruntime")  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> points = pd.DataFrame({"board": ["vm", "vm", "xu3"], "batch": [1, 64, 1],
+    ...                        "backend": "onnxruntime", "groups": 1})
+    >>> select(points, board="vm", batch=1, backend="onnxruntime").index.tolist()
+    [0]
     """
     keep = pd.Series(True, index=points.index)
     for col, value in (("board", board), ("mapping", mapping), ("batch", batch),
@@ -116,7 +141,18 @@ def select(points: pd.DataFrame, board: str | None = None, mapping: str | None =
 def read_operating_points(path: str | Path) -> pd.DataFrame:
     """``operating_points.csv`` read back with the dtypes ``operating_points`` gave it.
 
-    >>> points = read_operating_points("outputs/run/operating_points.csv")  # doctest: +SKIP
+    A CSV alone would read cores ``"0"`` back as the number 0 and the flags as text:
+
+    >>> import pandas as pd, tempfile
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": 1,
+    ...                         "latency_s": 0.002, "energy_j": 0.006, "power_w": 3.0},
+    ...                        index=[0])
+    >>> path = f"{tempfile.mkdtemp()}/operating_points.csv"
+    >>> operating_points(profile).to_csv(path, index=False)
+    >>> points = read_operating_points(path)
+    >>> points.loc[0, "cores"], points.loc[0, "freq_label"], points["pareto_energy_j"].dtype
+    ('0', 'clocks as set', dtype('bool'))
     """
     points = pd.read_csv(path, dtype={"cores": str, "board": str, "model": str, "meter": str,
                                       "backend": str, "energy_note": str})

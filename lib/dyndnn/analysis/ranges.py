@@ -4,7 +4,20 @@ Three levels, each wider than the last: ``pruning`` (over k at one mapping, cloc
 ``pruning+mapping`` (also over mappings) and ``pruning+mapping+dvfs`` (also over clocks).
 Batches and backends are never mixed.
 
->>> dynamic_ranges(points)[["backend", "batch", "level", "metric", "range"]]  # doctest: +SKIP
+>>> import pandas as pd
+>>> from dyndnn.analysis import operating_points
+>>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "freq_khz": None,
+...                         "batch": 1, "cores": ["0", "0", "0-1", "0-1"],
+...                         "threads": [1, 1, 2, 2], "groups": [1, 2, 1, 2],
+...                         "latency_s": [0.002, 0.004, 0.0012, 0.0022],
+...                         "energy_j": [0.006, 0.012, 0.005, 0.009], "power_w": 3.0})
+>>> ranges = dynamic_ranges(operating_points(profile))   # a bare profile: no accuracy needed
+>>> print(ranges.query("metric == 'latency_s'")[["level", "context", "range"]].round(2)
+...       .to_string(index=False))
+               level                 context  range
+             pruning cpu[0]x1, clocks as set   2.00
+     pruning+mapping           clocks as set   3.33
+pruning+mapping+dvfs all mappings and clocks   3.33
 """
 
 from __future__ import annotations
@@ -54,7 +67,22 @@ def dynamic_range_table(points: pd.DataFrame,
     its numbers come from (an energy range with no sensor is ``modelled``: a function of
     latency and threads, not a second finding). Points with no energy (NaN) give no row.
 
-    >>> dynamic_range_table(points).query("level == 'pruning'")  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> from dyndnn.analysis import operating_points
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "freq_khz": None,
+    ...                         "batch": 1, "cores": ["0", "0", "0-1", "0-1"],
+    ...                         "threads": [1, 1, 2, 2], "groups": [1, 2, 1, 2],
+    ...                         "latency_s": [0.002, 0.004, 0.0012, 0.0022],
+    ...                         "energy_j": [0.006, 0.012, 0.005, 0.009], "power_w": 3.0,
+    ...                         "meter": "modelled-cpu", "modelled": True})
+    >>> table = dynamic_range_table(operating_points(profile))
+    >>> print(table.query("level == 'pruning' and metric == 'latency_s'")
+    ...       [["context", "range", "smallest"]].round(2).to_string(index=False))
+                      context  range                                            smallest
+      cpu[0]x1, clocks as set   2.00   m k=1 on cpu[0]x1 (eager), clocks as set, batch 1
+    cpu[0-1]x2, clocks as set   1.83 m k=1 on cpu[0-1]x2 (eager), clocks as set, batch 1
+    >>> sorted(set(zip(table["metric"], table["provenance"])))
+    [('energy_j', 'modelled'), ('latency_s', 'measured')]
     """
     rows = []
     for level, keys in RANGE_LEVELS.items():
@@ -86,8 +114,20 @@ def dynamic_ranges(points: pd.DataFrame,
     For ``pruning`` this is the best fixed mapping and clock (where pruning alone buys most).
     Each backend's rows follow one another, so the engines' ranges read side by side.
 
-    >>> dynamic_ranges(points).pivot_table("range", ["backend", "batch", "level"], "metric")
-    ... # doctest: +SKIP
+    >>> import pandas as pd
+    >>> from dyndnn.analysis import operating_points
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "freq_khz": None,
+    ...                         "batch": 1, "cores": ["0", "0", "0-1", "0-1"],
+    ...                         "threads": [1, 1, 2, 2], "groups": [1, 2, 1, 2],
+    ...                         "latency_s": [0.002, 0.004, 0.0012, 0.0022],
+    ...                         "energy_j": [0.006, 0.012, 0.005, 0.009], "power_w": 3.0})
+    >>> ranges = dynamic_ranges(operating_points(profile))
+    >>> ranges.pivot_table("range", ["backend", "batch", "level"], "metric").round(2)
+    metric                              energy_j  latency_s
+    backend batch level
+    eager   1     pruning                    2.0       2.00
+                  pruning+mapping            2.4       3.33
+                  pruning+mapping+dvfs       2.4       3.33
     """
     table = dynamic_range_table(points, metrics)
     if table.empty:

@@ -3,7 +3,8 @@
 ``write_summary`` reads a run folder's ``eval.csv`` and ``profile.csv``, computes the operating
 points and writes them with the summary next to the two tables.
 
->>> summary = write_summary("outputs/run")  # doctest: +SKIP
+Usage: ``summary = write_summary("outputs/run")``; ``write_summary`` shows it on a run
+folder of its own.
 """
 
 from __future__ import annotations
@@ -70,7 +71,20 @@ def summarise(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any]:
     ``backends`` lists the engines; ``dynamic_range`` and ``comparison`` records name their
     ``backend``; Pareto fronts are keyed ``board/backend/batch n``.
 
-    >>> summarise(evaluation, points)["dynamic_range"][0]  # doctest: +SKIP
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
+    ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
+    ...                         "power_w": 3.0})
+    >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88],
+    ...                            "val_accuracy": [0.79, 0.87], "confidence_norm": [0.9, 1.0],
+    ...                            "macs": [100, 200], "param_bytes": [40, 80]})
+    >>> summary = summarise(evaluation, operating_points(join_tables(evaluation, profile)))
+    >>> summary["accuracy"]["m"]["per_configuration"], summary["accuracy"]["m"]["mac_ratio"]
+    ({'1': 0.8, '2': 0.88}, 2.0)
+    >>> {key: summary["dynamic_range"][0][key] for key in ("level", "metric", "range")}
+    {'level': 'pruning', 'metric': 'energy_j', 'range': 2.0}
+    >>> summary["pareto"]["vm/eager/batch 1"]["latency_s"][0]
+    'm k=1 on cpu[0]x1 (eager), clocks as set, batch 1'
     """
     accuracy = {}
     for model, part in evaluation.sort_values("groups").groupby("model"):
@@ -120,7 +134,25 @@ def _comparison(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any
 def load_run(run_dir: str | Path | RunLayout) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(eval table, operating points)`` of a run folder, computed from its two CSVs.
 
-    >>> evaluation, points = load_run("outputs/run")  # doctest: +SKIP
+    >>> import tempfile
+    >>> run = RunLayout(tempfile.mkdtemp())        # a run folder with its two tables
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
+    ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
+    ...                         "power_w": 3.0})
+    >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88],
+    ...                            "val_accuracy": [0.79, 0.87], "confidence_norm": [0.9, 1.0],
+    ...                            "macs": [100, 200], "param_bytes": [40, 80]})
+    >>> profile.to_csv(run.profile_csv, index=False)
+    >>> evaluation.to_csv(run.eval_csv, index=False)
+    >>> evaluation, points = load_run(run)
+    >>> points[["mapping", "groups", "latency_s", "accuracy"]]
+        mapping  groups  latency_s  accuracy
+    0  cpu[0]x1       1      0.002      0.80
+    1  cpu[0]x1       2      0.004      0.88
+    >>> load_run(tempfile.mkdtemp())                # not a run folder, or not evaluated yet
+    Traceback (most recent call last):
+    dyndnn.analysis.errors.AnalysisError: .../eval.csv does not exist; run notebook 02_evaluate ...
     """
     layout = RunLayout.of(run_dir)
     for path, notebook in ((layout.eval_csv, "02_evaluate"), (layout.profile_csv, "03_profile")):
@@ -138,9 +170,23 @@ def load_run(run_dir: str | Path | RunLayout) -> tuple[pd.DataFrame, pd.DataFram
 def write_summary(run_dir: str | Path | RunLayout) -> dict[str, Any]:
     """Write ``operating_points.csv`` and ``summary.json`` in the run folder; return the summary.
 
-    >>> summary = write_summary("outputs/run")  # doctest: +SKIP
-    >>> [(r["level"], r["metric"], round(r["range"], 1)) for r in summary["dynamic_range"]]
-    ... # doctest: +SKIP
+    >>> import tempfile
+    >>> run = RunLayout(tempfile.mkdtemp())        # a run folder with its two tables
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
+    ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
+    ...                         "power_w": 3.0})
+    >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88],
+    ...                            "val_accuracy": [0.79, 0.87], "confidence_norm": [0.9, 1.0],
+    ...                            "macs": [100, 200], "param_bytes": [40, 80]})
+    >>> profile.to_csv(run.profile_csv, index=False)
+    >>> evaluation.to_csv(run.eval_csv, index=False)
+    >>> summary = write_summary(run)
+    >>> run.operating_points_csv.is_file(), run.summary_json.is_file(), summary["points"]
+    (True, True, 2)
+    >>> [(r["level"], r["metric"], round(r["range"], 1)) for r in summary["dynamic_range"]][:3]
+    [('pruning', 'energy_j', 2.0), ('pruning+mapping', 'energy_j', 2.0),
+     ('pruning+mapping+dvfs', 'energy_j', 2.0)]
     """
     layout = RunLayout.of(run_dir)
     evaluation, points = load_run(layout)

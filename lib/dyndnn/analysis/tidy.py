@@ -108,7 +108,22 @@ def join_tables(evaluation: pd.DataFrame, profile: pd.DataFrame) -> pd.DataFrame
     Joined on (model, groups). A profile row whose configuration was not evaluated keeps NaN
     accuracy; if no row matches at all the model names disagree, which raises.
 
-    >>> join_tables(pd.read_csv("eval.csv"), pd.read_csv("profile.csv"))  # doctest: +SKIP
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2, 3],
+    ...                         "latency_s": [0.002, 0.004, 0.006], "energy_j": 0.01,
+    ...                         "power_w": 3.0})
+    >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88],
+    ...                            "val_accuracy": [0.79, 0.87], "confidence_norm": [0.9, 1.0],
+    ...                            "macs": [100, 200], "param_bytes": [40, 80]})
+    >>> join_tables(evaluation, profile)[["groups", "latency_s", "accuracy", "macs"]]
+       groups  latency_s  accuracy   macs
+    0       1      0.002      0.80  100.0
+    1       2      0.004      0.88  200.0
+    2       3      0.006       NaN    NaN
+    >>> join_tables(evaluation.assign(model="other"), profile)
+    Traceback (most recent call last):
+    dyndnn.analysis.errors.AnalysisError: no profile row matches an evaluated configuration:
+    profile models ['m'], eval models ['other']
     """
     prof = tidy_profile(profile)
     # an eval.csv from before a column (val_accuracy) gives NaN there

@@ -1,12 +1,17 @@
-"""Board measurement: discovery, task mapping, DVFS, power/energy meters and the profiler.
+r"""Board measurement: discovery, task mapping, DVFS, power/energy meters and the profiler.
 
 Zeus-style: ``errors`` holds the errors, ``sysfs`` the sysfs I/O every backend reads through,
 ``meter`` the measurement record and the meter bases; one module per backend. Nothing here
 imports torch at import time, so a mapped worker can clear the OpenMP affinity variables and
 pin itself before torch loads.
 
->>> from dyndnn.board import discover, auto_meter, measure, Mapping, profile_sweep
->>> print(discover(probe_cuda=False))  # doctest: +SKIP
+>>> import subprocess, sys
+>>> code = "import sys, dyndnn.board; print('torch' in sys.modules)"
+>>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+'False\n'
+
+On a board, ``print(discover())`` lists what it has: one line per CPU cluster, GPU, power
+sensor and L4T tool, with whether this user may read and write it.
 """
 
 from dyndnn.board.auto import METERS, auto_meter, make_meter

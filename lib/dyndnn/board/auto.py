@@ -76,8 +76,10 @@ def make_meter(
 def auto_meter(
     root: str | os.PathLike = "/", device: str = "cpu", pynvml_module: Any = None
 ) -> Meter:
-    """The first meter that works here for ``device``; else the modelled CPU meter (CPU) or
-    a ``NoEnergyMeter`` saying why (GPU)."""
+    """The first meter that works here for ``device``, else a fallback that says what it is.
+
+    The fallback is the modelled CPU meter for a CPU, a ``NoEnergyMeter`` saying why for a GPU.
+    """
     tries: list[tuple[str, Callable[[], Meter]]] = []
     if device.startswith("cuda"):
         tries.append(("nvml", lambda: nvml_meter(_gpu_index(device), pynvml_module)))

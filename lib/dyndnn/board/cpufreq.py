@@ -8,9 +8,24 @@ cluster on big.LITTLE boards). Two ways to set a frequency, picked per policy:
   ``scaling_max_freq`` to the frequency, writing them in an order that keeps min <= max.
 
 These are the low-level steps; ``dvfs.DvfsController`` adds saving, restoring and recovery.
+Every function takes a ``root`` (``/`` by default), so a fake tree stands in for a board:
 
->>> [(p.name, p.cpus) for p in list_policies()]  # doctest: +SKIP
-[('policy0', (0, 1, 2, 3)), ('policy4', (4, 5, 6, 7))]
+>>> import pathlib, tempfile
+>>> root = pathlib.Path(tempfile.mkdtemp())          # one cluster, intel_pstate-like
+>>> policy0 = root / "sys/devices/system/cpu/cpufreq/policy0"
+>>> policy0.mkdir(parents=True)
+>>> for name, value in {"related_cpus": "0 1 2 3", "scaling_governor": "powersave",
+...                     "scaling_available_governors": "performance powersave",
+...                     "cpuinfo_min_freq": 800000, "cpuinfo_max_freq": 3500000,
+...                     "scaling_min_freq": 800000, "scaling_max_freq": 3500000}.items():
+...     _ = (policy0 / name).write_text(str(value))
+>>> [(p.name, p.cpus) for p in list_policies(root)]
+[('policy0', (0, 1, 2, 3))]
+>>> p = list_policies(root)[0]
+>>> p.set_frequency(1_400_000)                       # no userspace governor: pin min and max
+'minmax'
+>>> p.min_freq_khz, p.max_freq_khz
+(1400000, 1400000)
 """
 
 from __future__ import annotations
@@ -48,9 +63,10 @@ class PolicyState:
 class CpufreqPolicy:
     """One cpufreq policy (a cluster of CPUs sharing a clock).
 
-    >>> p = list_policies()[0]  # doctest: +SKIP
-    >>> p.governor, p.cur_freq_khz  # doctest: +SKIP
-    ('schedutil', 1400000)
+    On a board (an Odroid XU3's LITTLE cluster)::
+
+        p = list_policies()[0]
+        p.governor, p.cur_freq_khz      # ('schedutil', 1400000)
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
@@ -199,8 +215,9 @@ def policies_for_cpus(
 def cur_freq_khz(cpus: Iterable[int] | None = None, root: str | os.PathLike = "/") -> float | None:
     """Mean ``scaling_cur_freq`` over the policies of ``cpus``; ``None`` without cpufreq.
 
-    >>> cur_freq_khz([0])  # doctest: +SKIP
-    1400000.0
+    >>> import tempfile
+    >>> cur_freq_khz([0], root=tempfile.mkdtemp()) is None   # a host without cpufreq
+    True
     """
     try:
         freqs = [p.cur_freq_khz for p in policies_for_cpus(cpus, root)]

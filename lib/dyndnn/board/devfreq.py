@@ -5,9 +5,23 @@ on Xavier, ``17000000.ga10b`` or ``17000000.gpu`` on Orin), so it is found by sc
 ``/sys/class/devfreq/*`` rather than by a fixed path. A frequency is set by pinning
 ``min_freq`` and ``max_freq``; ``dvfs.DvfsController`` saves and restores them.
 
->>> gpu = find_gpu_devfreq()  # doctest: +SKIP
->>> gpu.available_frequencies_hz[-1], gpu.cur_freq_hz  # doctest: +SKIP
-(921600000, 76800000)
+>>> import pathlib, tempfile
+>>> root = pathlib.Path(tempfile.mkdtemp())       # a fake Jetson Nano: its GPU and the EMC
+>>> for name in ("57000000.gpu", "7000000.emc"):
+...     dev = root / "sys/class/devfreq" / name
+...     dev.mkdir(parents=True)
+...     for f, value in {"available_frequencies": "76800000 460800000 921600000",
+...                      "governor": "nvhost_podgov", "min_freq": 76800000,
+...                      "max_freq": 921600000, "cur_freq": 76800000}.items():
+...         _ = (dev / f).write_text(str(value))
+>>> gpu = find_gpu_devfreq(root)                  # the GPU, found by its name
+>>> gpu.name, gpu.available_frequencies_hz[-1], gpu.cur_freq_hz
+('57000000.gpu', 921600000, 76800000)
+>>> gpu.set_frequency(460_800_000)                # pins min_freq = max_freq
+>>> gpu.state()
+DevfreqState(governor='nvhost_podgov', min_freq_hz=460800000, max_freq_hz=460800000)
+>>> find_gpu_devfreq(tempfile.mkdtemp()) is None  # no GPU devfreq on this host
+True
 """
 
 from __future__ import annotations

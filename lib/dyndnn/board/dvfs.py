@@ -10,9 +10,25 @@ Without write permission the controller is read-only: it says so once (``ReadOnl
 and applies nothing. Every permission is checked before the first write, so a sweep is never
 left half-applied.
 
->>> with DvfsController() as dvfs:  # doctest: +SKIP
-...     reached = dvfs.set_cpu_freq(1_400_000, cpus=[0, 1, 2, 3])  # {"policy0": 1400000}
-...     run_the_benchmark()
+On a fake cluster (``root``) with the userspace governor; on a board, ``DvfsController()``:
+
+>>> import pathlib, tempfile
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> policy0 = root / "sys/devices/system/cpu/cpufreq/policy0"
+>>> policy0.mkdir(parents=True)
+>>> for name, value in {"related_cpus": "0 1", "scaling_governor": "ondemand",
+...                     "scaling_available_governors": "ondemand userspace",
+...                     "scaling_setspeed": "<unsupported>", "scaling_cur_freq": 600000,
+...                     "cpuinfo_min_freq": 600000, "cpuinfo_max_freq": 1400000,
+...                     "scaling_min_freq": 600000, "scaling_max_freq": 1400000}.items():
+...     _ = (policy0 / name).write_text(str(value))
+>>> recovery = root / "recovery.json"
+>>> with DvfsController(root, recovery, handle_signals=False) as dvfs:
+...     _ = dvfs.set_cpu_freq(1_400_000, cpus=[0, 1])   # the sweep's work runs here
+...     print((policy0 / "scaling_governor").read_text(), recovery.exists())
+userspace True
+>>> (policy0 / "scaling_governor").read_text(), recovery.exists()   # put back, file gone
+('ondemand', False)
 """
 
 from __future__ import annotations
@@ -96,7 +112,10 @@ def _alive(pid: int) -> bool:
 def recover(root: str | os.PathLike = "/", recovery_file: str | os.PathLike | None = None) -> bool:
     """Apply a recovery file left by a crashed run, then delete it; ``False`` if none.
 
-    >>> recover()  # at the start of a notebook, before touching clocks  # doctest: +SKIP
+    Call it at the start of a notebook, before touching clocks:
+
+    >>> import pathlib, tempfile
+    >>> recover(recovery_file=pathlib.Path(tempfile.mkdtemp()) / "recovery.json")  # no crash
     False
     """
     path = Path(recovery_file or DEFAULT_RECOVERY_FILE)

@@ -4,8 +4,23 @@
 ``update_period`` (microseconds, about 263.8 ms). The chips do not accumulate energy, so the
 meter integrates power in a polling thread; ``enable`` must hold 1 first (root).
 
->>> meter = Ina231Meter()  # doctest: +SKIP
->>> meter.start(); work(); meter.stop().rail_energy_j["A15"]  # doctest: +SKIP
+On a fake XU3 (``root``) holding two of the four rails; on the board, ``Ina231Meter()``:
+
+>>> import pathlib, tempfile
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> for dev, watts in {"3-0040": 2.5, "3-0045": 0.5}.items():
+...     sensor = root / "sys/bus/i2c/drivers/INA231" / dev
+...     sensor.mkdir(parents=True)
+...     for name, value in {"enable": 0, "sensor_W": watts, "update_period": 263808}.items():
+...         _ = (sensor / name).write_text(str(value))
+>>> meter = Ina231Meter(root)
+>>> [r.rail for r in meter.rails], meter.update_period_s
+(['A15', 'A7'], 0.263808)
+>>> meter.start(); m = meter.stop()                  # start() enables the sensors first
+>>> (sensor / "enable").read_text(), round(m.rail_energy_j["A15"] / m.duration_s, 6)
+('1', 2.5)
+>>> round(m.power_w, 6)                              # the rails' sum
+3.0
 """
 
 from __future__ import annotations
@@ -56,8 +71,9 @@ class Ina231Rail:
 def find_ina231_rails(root: str | os.PathLike = "/") -> list[Ina231Rail]:
     """List the INA231 sensors present, with their rail names.
 
-    >>> [r.rail for r in find_ina231_rails()]  # doctest: +SKIP
-    ['A15', 'mem', 'GPU', 'A7']
+    On an Odroid XU3::
+
+        [r.rail for r in find_ina231_rails()]    # ['A15', 'mem', 'GPU', 'A7']
     """
     base = sysfs_path(root, INA231_DIR)
     return [Ina231Rail(base / dev, rail) for dev, rail in RAILS.items() if (base / dev).is_dir()]

@@ -4,8 +4,22 @@ Each rail gets one small reader object, decided once at discovery: the old ``ina
 driver gives power directly (``in_powerK_input``, mW); the mainline hwmon driver gives only
 voltage and current, so power is V [mV] x I [mA] / 1000 [mW].
 
->>> meter = Ina3221Meter()  # doctest: +SKIP
->>> meter.start(); work(); m = meter.stop()  # doctest: +SKIP
+On a fake tree (``root``) in the hwmon layout; on a Jetson, ``Ina3221Meter()``:
+
+>>> import pathlib, tempfile
+>>> root = pathlib.Path(tempfile.mkdtemp())
+>>> chip = root / "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon1"
+>>> chip.mkdir(parents=True)
+>>> for name, value in {"in1_label": "VDD_IN", "in1_input": 5000, "curr1_input": 960,
+...                     "in2_label": "VDD_CPU_GPU_CV", "in2_input": 5000, "curr2_input": 300,
+...                     "update_interval": 10}.items():
+...     _ = (chip / name).write_text(str(value))
+>>> meter = Ina3221Meter(root)
+>>> meter.name, [r.rail for r in meter.readers], meter.total_rail
+('ina3221-hwmon', ['VDD_IN', 'VDD_CPU_GPU_CV'], 'VDD_IN')
+>>> meter.start(); m = meter.stop()
+>>> round(m.power_w, 6)                      # the input rail: 5000 mV x 960 mA
+4.8
 >>> parse_tegrastats("RAM 1489/3956MB CPU [11%@1479,off] POM_5V_IN 2070/2070")["ram_used_mb"]
 1489
 """
@@ -104,9 +118,11 @@ def _hwmon_readers(root: str | os.PathLike) -> list[RailReader]:
 def find_ina3221_rails(root: str | os.PathLike = "/") -> tuple[str, list[RailReader]]:
     """Find the INA3221 rails and the layout: ``("iio" | "hwmon" | "", readers)``.
 
-    >>> layout, readers = find_ina3221_rails()  # doctest: +SKIP
-    >>> layout, [r.rail for r in readers]  # doctest: +SKIP
-    ('hwmon', ['VDD_GPU_SOC', 'VDD_CPU_CV', 'VIN_SYS_5V0', 'VDDQ_VDD2_1V8AO'])
+    On a Jetson Orin Nano (JetPack 6)::
+
+        layout, readers = find_ina3221_rails()
+        layout, [r.rail for r in readers]
+        # ('hwmon', ['VDD_GPU_SOC', 'VDD_CPU_CV', 'VIN_SYS_5V0', 'VDDQ_VDD2_1V8AO'])
     """
     for layout, find in (("iio", _iio_readers), ("hwmon", _hwmon_readers)):
         readers = find(root)
@@ -253,9 +269,15 @@ def _run(exe: str, *args: str) -> str:
 
 
 def nvpmodel_query(exe: str = "nvpmodel") -> tuple[int, str]:
-    """The current power mode ``(id, name)`` from ``nvpmodel -q``.
+    r"""The current power mode ``(id, name)`` from ``nvpmodel -q``.
 
-    >>> nvpmodel_query()  # doctest: +SKIP
+    Here with a stand-in that prints what L4T's ``nvpmodel -q`` prints:
+
+    >>> import pathlib, tempfile
+    >>> exe = pathlib.Path(tempfile.mkdtemp(), "nvpmodel")
+    >>> _ = exe.write_text("#!/bin/sh\necho 'NV Power Mode: MAXN'\necho 0\n")
+    >>> exe.chmod(0o755)
+    >>> nvpmodel_query(str(exe))
     (0, 'MAXN')
     """
     text = _run(exe, "-q")
@@ -275,8 +297,12 @@ def nvpmodel_set(mode_id: int, exe: str = "nvpmodel") -> None:
 class JetsonClocks:
     """``jetson_clocks`` with a state file: ``store()`` before changing clocks, ``restore()`` after.
 
-    >>> jc = JetsonClocks("/tmp/clocks.conf")  # doctest: +SKIP
-    >>> jc.store(); jc.maximise(); ...; jc.restore()  # doctest: +SKIP
+    On a Jetson (root)::
+
+        jc = JetsonClocks("/tmp/clocks.conf")
+        jc.store(); jc.maximise()
+        ...                          # the measurements, at maximum clocks
+        jc.restore()
     """
 
     store_file: Path

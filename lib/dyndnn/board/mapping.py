@@ -7,11 +7,11 @@ with the mapping's affinity (the parent's calling thread holds it while the chil
 spawned) and without those variables, then sets them again itself and reports what it got:
 every result carries the affinity and thread count read back inside the worker.
 
->>> from dyndnn.board.mapping import Mapping, MappedWorker
->>> with MappedWorker(Mapping("cpu", (0,), 1)) as worker:  # doctest: +SKIP
-...     r = worker.call(functools.partial(run_model, groups=2))
->>> r.cores_read, r.threads_read  # doctest: +SKIP
-((0,), 1)
+Usage (``run_mapped`` below runs one call this way)::
+
+    with MappedWorker(Mapping("cpu", (0,), 1)) as worker:   # one worker per mapping
+        r = worker.call(functools.partial(run_model, groups=2))
+    r.cores_read, r.threads_read                            # ((0,), 1): read back inside
 """
 
 from __future__ import annotations
@@ -273,9 +273,11 @@ class MappedWorker:
 def run_mapped(fn: Callable[..., Any], mapping: Mapping, *args: Any, **kwargs: Any) -> MappedResult:
     """Run one callable in a fresh worker with ``mapping``; the worker exits afterwards.
 
-    >>> r = run_mapped(functools.partial(pow, 2, 10), Mapping("cpu", (0,), 1))  # doctest: +SKIP
-    >>> r.value, r.cores_read, r.threads_read  # doctest: +SKIP
-    (1024, (0,), 1)
+    >>> import functools, os
+    >>> core = min(os.sched_getaffinity(0))          # a core this process may use
+    >>> r = run_mapped(functools.partial(pow, 2, 10), Mapping("cpu", (core,), 1))
+    >>> r.value, r.cores_read == (core,), r.threads_read, r.worker_pid != os.getpid()
+    (1024, True, 1, True)
     """
     with MappedWorker(mapping) as worker:
         return worker.call(fn, *args, **kwargs)

@@ -5,8 +5,10 @@ mJ): a window's energy is the difference. Older GPUs only report power
 (``nvmlDeviceGetPowerUsage``, mW), which a polling thread integrates. Which of the two a GPU
 uses is decided once, when the meter is made.
 
->>> meter = nvml_meter(0)  # doctest: +SKIP
->>> meter.start(); work(); torch.cuda.synchronize(); meter.stop()  # doctest: +SKIP
+On a host with an NVIDIA GPU (``nvml_meter`` shows it on a stand-in library)::
+
+    meter = nvml_meter(0)
+    meter.start(); work(); torch.cuda.synchronize(); m = meter.stop()
 """
 
 from __future__ import annotations
@@ -83,8 +85,24 @@ def nvml_meter(index: int = 0, pynvml_module: ModuleType | Any | None = None) ->
 
     ``pynvml_module`` replaces the real library (tests pass a fake).
 
-    >>> nvml_meter(0).name  # doctest: +SKIP
+    >>> class FakeNvml:                              # a Volta GPU's energy counter, in mJ
+    ...     class NVMLError(Exception):
+    ...         pass
+    ...     energy_mj = 1_000_000
+    ...     def nvmlInit(self):
+    ...         pass
+    ...     def nvmlShutdown(self):
+    ...         pass
+    ...     def nvmlDeviceGetHandleByIndex(self, index):
+    ...         return index
+    ...     def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+    ...         self.energy_mj += 1500                   # 1.5 J between two reads
+    ...         return self.energy_mj
+    >>> meter = nvml_meter(0, pynvml_module=FakeNvml())
+    >>> meter.name
     'nvml-energy'
+    >>> meter.start(); meter.stop().energy_j
+    1.5
     """
     nvml = load_pynvml(pynvml_module)
     try:

@@ -1,8 +1,13 @@
 """What to sweep on this board: the default task mappings and the frequency list.
 
+>>> import pathlib, tempfile
 >>> from dyndnn.board import discover
->>> [m.label for m in plan_mappings(["auto"], discover(probe_cuda=False))]  # doctest: +SKIP
-['cpu[0]x1', 'cpu[0-1]x2']
+>>> root = pathlib.Path(tempfile.mkdtemp())         # a fake two-core host without cpufreq
+>>> (root / "sys/devices/system/cpu").mkdir(parents=True)
+>>> _ = (root / "sys/devices/system/cpu/online").write_text("0-1")
+>>> platform = discover(root, probe_cuda=False, probe_nvml=False)
+>>> [m.label for m in plan_mappings(["auto", "cpu:1"], platform)]
+['cpu[0]x1', 'cpu[0-1]x2', 'cpu[1]x1']
 """
 
 from __future__ import annotations

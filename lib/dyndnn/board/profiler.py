@@ -6,12 +6,24 @@ every point the worker warms up, then measures ``repeats`` windows with the mete
 window is one row of ``profile.csv``, appended as soon as it is measured, so an interrupted
 sweep keeps its rows and a rerun skips what is already there.
 
->>> import functools
->>> df = profile_sweep(  # doctest: +SKIP
-...     functools.partial(build_model, groups=4), input_shape=(3, 32, 32),
-...     groups_list=[1, 2, 3, 4], mappings=[Mapping("cpu", (0,)), Mapping("cpu", (0, 1))],
-...     frequencies=[None], batch_sizes=[1, 16], out_csv="outputs/run/profile.csv",
-...     meter="auto", model_name="group-alexnet")
+>>> import functools, os, tempfile
+>>> from dyndnn.models import GroupAlexNet
+>>> factory = functools.partial(GroupAlexNet, groups=2, width=0.25, in_channels=1,
+...                             image_size=28)                 # picklable: built in the worker
+>>> core = min(os.sched_getaffinity(0))                      # a core this process may use
+>>> sweep = dict(input_shape=(1, 28, 28), groups_list=[1, 2], mappings=[Mapping("cpu", (core,), 1)],
+...              frequencies=[None], batch_sizes=[1], out_csv=f"{tempfile.mkdtemp()}/profile.csv",
+...              repeats=2, warmup=1, meter="modelled", board="vm", model_name="group-alexnet",
+...              min_window_s=0.01, progress=False)
+>>> df = profile_sweep(factory, **sweep)
+>>> df[["groups", "repeat", "threads_read", "meter", "energy_provenance"]]
+   groups  repeat  threads_read         meter energy_provenance
+0       1       0             1  modelled-cpu          modelled
+1       1       1             1  modelled-cpu          modelled
+2       2       0             1  modelled-cpu          modelled
+3       2       1             1  modelled-cpu          modelled
+>>> len(profile_sweep(factory, **sweep))     # a rerun measures only what is missing: nothing
+4
 """
 
 from __future__ import annotations

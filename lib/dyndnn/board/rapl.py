@@ -4,8 +4,24 @@ Zones are ``/sys/class/powercap/intel-rapl:N`` (``name`` = ``package-N``) with s
 ``intel-rapl:N:M`` (``core``, ``uncore``, ``dram``). ``energy_uj`` counts microjoules and wraps
 to 0 at ``max_energy_range_uj``; the meter's thread reads often enough to see every wrap.
 
->>> meter = RaplMeter()  # doctest: +SKIP
->>> meter.start(); work(); meter.stop().energy_j  # doctest: +SKIP
+On a fake tree (``root``): a package and its DRAM; on an x86 host, ``RaplMeter()``:
+
+>>> import pathlib, tempfile
+>>> powercap = pathlib.Path(tempfile.mkdtemp(), "sys/class/powercap")
+>>> for zone, name in {"intel-rapl:0": "package-0", "intel-rapl:0:0": "dram"}.items():
+...     (powercap / zone).mkdir(parents=True)
+...     for f, value in {"name": name, "energy_uj": 999_000_000,
+...                      "max_energy_range_uj": 1_000_000_000}.items():
+...         _ = (powercap / zone / f).write_text(str(value))
+>>> meter = RaplMeter(powercap.parents[2], poll_period_s=60)  # no poll in this short window
+>>> [z.label for z in meter.zones]
+['package-0', 'package-0/dram']
+>>> meter.start()
+>>> for zone, uj in {"intel-rapl:0": 2_000_000, "intel-rapl:0:0": 999_500_000}.items():
+...     _ = (powercap / zone / "energy_uj").write_text(str(uj))   # what the work costs
+>>> m = meter.stop()                       # the package counter wrapped: 1 J + 2 J
+>>> {zone: round(j, 6) for zone, j in m.rail_energy_j.items()}, round(m.energy_j, 6)
+({'package-0': 3.0, 'package-0/dram': 0.5}, 3.5)
 """
 
 from __future__ import annotations
@@ -54,8 +70,9 @@ class RaplZone:
 def find_rapl_zones(root: str | os.PathLike = "/") -> list[RaplZone]:
     """List RAPL zones (``intel-rapl:*`` only: ``intel-rapl-mmio`` duplicates the package).
 
-    >>> [z.label for z in find_rapl_zones()]  # doctest: +SKIP
-    ['package-0', 'package-0/core', 'package-0/dram']
+    On an Intel laptop (root, see ``PERMISSION_HINT``)::
+
+        [z.label for z in find_rapl_zones()]     # ['package-0', 'package-0/core', 'package-0/dram']
     """
     base = sysfs_path(root, POWERCAP)
     if not base.is_dir():

@@ -4,9 +4,12 @@ A config file is YAML with the sections below; every key is optional and default
 Keys are unique across sections, so the flat form (``groups=2``) names one value, which is
 also how the notebooks receive them as papermill parameters.
 
->>> cfg = load_config("configs/quick.yaml", overrides=["groups=2", "train.epochs_per_stage=1"])
->>> cfg.model.groups
-2
+>>> from dyndnn.resources import find_config
+>>> find_config("quick").name                  # configs/quick.yaml, wherever it is installed
+'quick.yaml'
+>>> cfg = load_config(find_config("quick"), overrides=["groups=2", "train.epochs_per_stage=1"])
+>>> cfg.model.groups, cfg.train.epochs_per_stage
+(2, 1)
 """
 
 from dyndnn.config.loading import (

@@ -2,11 +2,21 @@
 
 Every family (the group model and the three baselines) is a ``DynamicModel``:
 
->>> model.set_active_groups(2)             # configuration 2 of 1..G
->>> with model.active_groups(4): ...       # temporarily configuration 4
->>> model.macs(1) / model.macs(model.groups)   # the compression rate
->>> model.param_bytes(2), model.serving_bytes()  # one configuration / all of them
->>> model.export(2)                        # configuration 2 alone, a static module
+>>> import torch
+>>> from dyndnn.models import GroupAlexNet
+>>> model = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28).eval()
+>>> model.set_active_groups(2)                     # configuration 2 of 1..G
+>>> with model.active_groups(4):                   # temporarily configuration 4
+...     model.num_active_groups
+4
+>>> model.num_active_groups, model.macs(1) / model.macs(model.groups)  # the compression rate
+(2, 0.25)
+>>> model.param_bytes(2), model.serving_bytes()    # one configuration / all of them
+(173040, 346080)
+>>> static = model.export(2).eval()                # configuration 2 alone, a static module
+>>> x = torch.randn(3, 1, 28, 28)
+>>> torch.allclose(static(x), model(x), atol=1e-5)
+True
 
 Training contract (``dyndnn.train``): ``training_stages`` stages; ``stage_parameters(s)`` are
 what stage s updates; in ``train()`` mode the forward pass at configuration s is stage s's

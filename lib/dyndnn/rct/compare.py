@@ -1,9 +1,11 @@
 """fp32 vs QAT vs RCT on the same model, data, optimiser, schedule and epochs.
 
->>> result = compare_methods(dataset, TrainSection(epochs_per_stage=4), RctSettings())
->>> result.table                # the rct.csv rows: test accuracy, accounted bytes, modelled energy
->>> result.history              # per method and epoch: loss, validation accuracy, mean bits
->>> result.trajectory           # per RCT bitwidth check and layer: Gavg, bits
+Usage (it trains each method; ``rct.figures`` draws the result)::
+
+    result = compare_methods(dataset, TrainSection(epochs_per_stage=4), RctSettings())
+    result.table         # the rct.csv rows: test accuracy, accounted bytes, modelled energy
+    result.history       # per method and epoch: loss, validation accuracy, mean bits
+    result.trajectory    # per RCT bitwidth check and layer: Gavg, bits
 """
 
 from __future__ import annotations

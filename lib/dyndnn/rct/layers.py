@@ -8,7 +8,20 @@
   errors per tensor, and applies the SGD update to the integers inside the backward pass, so
   neither an fp32 weight copy nor an fp32 weight gradient outlives one layer's computation.
 
->>> net = convert(plain_net, "rct", RctSettings())      # Conv2d / Linear -> RctConv2d / ...
+>>> import torch
+>>> from torch import nn
+>>> from dyndnn.rct.controller import RctSettings
+>>> from dyndnn.rct.trainer import measure_param_bytes
+>>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 10))
+>>> fp32_bytes = measure_param_bytes(net)
+>>> net = convert(net, "rct", RctSettings())          # in place: Conv2d / Linear swapped
+>>> [type(layer).__name__ for layer in net]
+['RctConv2d', 'ReLU', 'Flatten', 'RctLinear']
+>>> [name for name, _ in net.named_parameters()]      # the weights are integers, not Parameters
+['0.bias', '3.bias']
+>>> net[0].store.q.dtype, fp32_bytes, measure_param_bytes(net)
+(torch.int8, 108360, 27132)
+>>> net(torch.randn(2, 1, 28, 28)).sum().backward()   # the update lands in the integers
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """One training loop for fp32, QAT and RCT, with memory and *modelled* energy accounting.
 
->>> net = convert(model.group_path(0), "rct", RctSettings())
->>> trainer = RctTrainer(net, "rct", dataset, TrainSection(epochs_per_stage=3))
->>> history = trainer.fit()            # per epoch: loss, accuracy, mean bits, memory
->>> trainer.summary()                  # the rct.csv row of this method
+Usage (it trains: ``rct.layers`` shows the conversion alone)::
+
+    net = convert(model.group_path(0), "rct", RctSettings())
+    trainer = RctTrainer(net, "rct", dataset, TrainSection(epochs_per_stage=3))
+    history = trainer.fit()            # per epoch: loss, accuracy, mean bits, memory
+    trainer.summary()                  # the rct.csv row of this method
 
 Memory is *accounted* on the tensors that exist: between steps, the bytes of every parameter
 and integer weight store (``measure_param_bytes``); within a step, the transient weight copies
@@ -289,8 +291,10 @@ def train_group_rct(model: GroupAlexNet, k: int, dataset: InMemoryDataset, cfg: 
     the integers are dequantised into group k's slot, and ``model.set_active_groups(k)``
     serves the new group.
 
-    >>> trainer = train_group_rct(model, 2, dataset, TrainSection(epochs_per_stage=2))
-    >>> trainer.summary()["param_bytes"]     # what training group 2 held, accounted
+    Usage (it trains)::
+
+        trainer = train_group_rct(model, 2, dataset, TrainSection(epochs_per_stage=2))
+        trainer.summary()["param_bytes"]     # what training group 2 held, accounted
     """
     if not 1 <= k <= model.groups:
         raise ValueError(f"k must be between 1 and {model.groups}; got {k}")

@@ -6,8 +6,12 @@ energy, then the lowest latency. When nothing meets the budgets it says which po
 closest and by how much that point misses each budget (``Choice.met`` is False; with
 ``strict=True`` a ``BudgetError`` carries the same ``Choice``).
 
->>> choice = choose(points, latency_s=0.002, min_accuracy=0.8)  # doctest: +SKIP
->>> choice.met, choice.point["groups"], choice.message  # doctest: +SKIP
+>>> import pandas as pd
+>>> points = pd.DataFrame({"groups": [1, 2], "latency_s": [0.001, 0.002],
+...                        "accuracy": [0.80, 0.88]})
+>>> choice = choose(points, latency_s=0.0015, min_accuracy=0.8)
+>>> choice.met, choice.point["groups"]
+(True, 1)
 
 ``RuntimeManager`` does it over time for a running model: each step it gets the budgets and
 the latency it measured, estimates how much a background load slows every configuration, and
@@ -17,11 +21,20 @@ spare), so it does not oscillate. Every switch is logged with its cause, ``switc
 (the first inference after it minus a steady one, on a probe input ``x``; NaN without it) and
 ``assign_s`` (the ``set_active_groups`` call alone: an assignment, not what a switch costs).
 
->>> log = simulate(candidates(points, "cpu[0-1]x2", batch=64, backend="onnxruntime"),
-...                synthetic_trace(...), server, x=images)  # doctest: +SKIP
->>> result = live_demo(model, accuracy={1: 0.80, 2: 0.85, 3: 0.87, 4: 0.88})  # doctest: +SKIP
->>> result.switches[["t_s", "previous_groups", "groups", "cause", "switch_cost_s", "assign_s"]]
-... # doctest: +SKIP
+Simulated over a synthetic trace (calm, a background load, calm, a tighter budget):
+
+>>> log = simulate(points, synthetic_trace(points, steps=40))
+>>> print(log.loc[log["switched"], ["t_s", "previous_groups", "groups", "direction"]]
+...       .to_string(index=False))
+ t_s  previous_groups  groups direction
+ 2.5                2       1      down
+ 5.5                1       2        up
+ 7.5                2       1      down
+
+Live, with a real model and a real competing load (``live_demo``, a minute or so)::
+
+    result = live_demo(model, accuracy={1: 0.80, 2: 0.85, 3: 0.87, 4: 0.88})
+    result.switches[["t_s", "previous_groups", "groups", "cause", "switch_cost_s", "assign_s"]]
 
 One module per idea: ``budgets`` (``Budget``, ``Miss``, ``misses_of``), ``choice``
 (``choose``, ``Choice``, ``BudgetError``), ``manager`` (``RuntimeManager``, ``candidates``),

@@ -3,9 +3,10 @@
 ``live_demo`` calibrates every configuration, then lets a ``RuntimeManager`` keep the model
 within the budget while ``start_cpu_load`` spins one process per core for a while.
 
->>> result = live_demo(model, accuracy={1: 0.80, 2: 0.85, 3: 0.87, 4: 0.88})  # doctest: +SKIP
->>> result.switches[["t_s", "previous_groups", "groups", "cause", "switch_cost_s", "assign_s"]]
-... # doctest: +SKIP
+Usage (it measures this host for ``duration_s``, 15 s by default)::
+
+    result = live_demo(model, accuracy={1: 0.80, 2: 0.85, 3: 0.87, 4: 0.88})
+    result.switches[["t_s", "previous_groups", "groups", "cause", "switch_cost_s", "assign_s"]]
 """
 
 from __future__ import annotations
@@ -43,7 +44,12 @@ class LiveDemo:
 def start_cpu_load(workers: int | None = None) -> list[subprocess.Popen]:
     """Start ``workers`` processes (default: one per core we may use) that spin until stopped.
 
-    >>> procs = start_cpu_load(); ...; stop_cpu_load(procs)  # doctest: +SKIP
+    >>> procs = start_cpu_load(workers=1)
+    >>> [p.poll() is None for p in procs]            # spinning
+    [True]
+    >>> stop_cpu_load(procs)
+    >>> [p.poll() is None for p in procs]            # gone
+    [False]
     """
     n = workers or len(os.sched_getaffinity(0))
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"],
@@ -77,10 +83,10 @@ def live_demo(model: Any, accuracy: MappingABC[int, float] | None = None, *,
     configurations (eval.csv's); without it more groups count as more accurate. Switch costs
     are probed on the demo's own input.
 
-    >>> demo = live_demo(model, dict(zip(evaluation.groups, evaluation.accuracy)))
-    ... # doctest: +SKIP
-    >>> demo.switches[["t_s", "direction", "cause", "switch_cost_s", "assign_s"]]
-    ... # doctest: +SKIP
+    Usage, with the accuracies of a run's ``eval.csv``::
+
+        demo = live_demo(model, dict(zip(evaluation.groups, evaluation.accuracy)))
+        demo.switches[["t_s", "direction", "cause", "switch_cost_s", "assign_s"]]
     """
     import torch
 

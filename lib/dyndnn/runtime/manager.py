@@ -41,8 +41,16 @@ def candidates(points: pd.DataFrame, mapping: str | None = None, batch: int | No
     With a filter left None the first value (sorted) is taken, so the result always has one
     row per configuration; a table without a ``backend`` column (hand-made) is taken as is.
 
-    >>> candidates(points, mapping="cpu[0-1]x2", batch=64, backend="onnxruntime")
-    ... # doctest: +SKIP
+    >>> import pandas as pd
+    >>> points = pd.DataFrame({"groups": [1, 2, 1, 2], "mapping": "cpu[0-1]x2", "batch": 1,
+    ...                        "backend": ["eager", "eager", "onnxruntime", "onnxruntime"],
+    ...                        "latency_s": [0.004, 0.007, 0.002, 0.003], "accuracy": 0.8})
+    >>> candidates(points, mapping="cpu[0-1]x2", backend="onnxruntime")[["groups", "latency_s"]]
+       groups  latency_s
+    0       1      0.002
+    1       2      0.003
+    >>> candidates(points)["backend"].tolist()          # None: the first backend, sorted
+    ['eager', 'eager']
     """
     chosen = {"board": board, "mapping": mapping, "batch": batch, "freq_label": freq_label,
               "model": model, "backend": backend}
@@ -82,11 +90,19 @@ class RuntimeManager:
     one if none does); a better point is taken only after ``patience`` consecutive steps in
     which it meets every upper budget times ``margin``.
 
-    >>> manager = RuntimeManager(candidates(points, batch=1), model, x=images, patience=3)
-    ... # doctest: +SKIP
+    >>> import pandas as pd, torch
+    >>> from dyndnn.models import GroupAlexNet
+    >>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    >>> table = pd.DataFrame({"groups": [1, 2], "latency_s": [0.001, 0.002],
+    ...                       "accuracy": [0.80, 0.88]})
+    >>> manager = RuntimeManager(table, model, x=torch.randn(4, 1, 28, 28), patience=3)
+    >>> manager.current, model.num_active_groups        # the best point first
+    (2, 2)
     >>> record = manager.step(0.0, Budget(latency_s=0.002), measured_latency_s=0.0031)
-    ... # doctest: +SKIP
-    >>> manager.switches[["groups", "switch_cost_s", "assign_s"]]  # doctest: +SKIP
+    >>> model.num_active_groups, record["cause"]
+    (1, 'latency 3.1 ms is 1.1 ms (55%) over the 2 ms budget')
+    >>> manager.switches[["switch_cost_s", "assign_s"]].notna().values.tolist()  # measured
+    [[True, True]]
     """
 
     def __init__(self, table: pd.DataFrame, model: Any | None = None, *, x: Any = None,

@@ -6,8 +6,15 @@
   onnxruntime only, so a board needs neither torch nor dyndnn's training code).
 - ``timing``: steady latency and the honest cost of a switch, for any engine.
 
->>> server = Server(model)                 # doctest: +SKIP
->>> server.set_active_groups(1); server(images)  # doctest: +SKIP
+>>> import torch
+>>> from dyndnn.models import GroupAlexNet
+>>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+>>> server = Server(model)                       # the graphs of k = 1 and 2, one weights buffer
+>>> images = torch.randn(3, 1, 28, 28)
+>>> server.set_active_groups(1); logits = server(images)
+>>> with torch.inference_mode(), model.active_groups(1):   # the library's own answer
+...     (logits - model(images)).abs().max().item() < 1e-4
+True
 """
 
 from dyndnn.serve.bundle import BundleError, read_manifest, write_bundle

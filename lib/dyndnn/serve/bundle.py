@@ -11,8 +11,15 @@ Each ``k{k}.onnx`` loads in plain onnxruntime (``onnxruntime.InferenceSession("e
 ``weights.bin``. Writing needs torch (the plan comes from the model); reading needs only numpy
 and onnxruntime.
 
->>> path = write_bundle(model, run_dir / "export", accuracy={1: 0.85, 2: 0.87})  # doctest: +SKIP
->>> read_manifest(path)["configurations"][0]["macs"]                            # doctest: +SKIP
+>>> import tempfile
+>>> from dyndnn.models import GroupAlexNet
+>>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28)
+>>> path = write_bundle(model, tempfile.mkdtemp(), accuracy={1: 0.85, 2: 0.87})
+>>> sorted(file.name for file in path.iterdir())
+['k1.onnx', 'k2.onnx', 'manifest.json', 'weights.bin']
+>>> [(c["k"], c["macs"] == model.macs(c["k"]), c["accuracy"])
+...  for c in read_manifest(path)["configurations"]]
+[(1, True, 0.85), (2, True, 0.87)]
 """
 
 from __future__ import annotations

@@ -8,9 +8,12 @@ and all G graphs share the same bytes; a Tann network shares whole blocks betwee
 configurations; independent and slimmable networks (whose folded weights differ per width)
 hold one set per configuration.
 
->>> plan = serving_plan(model)                      # doctest: +SKIP
->>> plan.graphs[0].uses["conv0.weight"]            # doctest: +SKIP
-('conv0.weight', (16, 3, 5, 5))
+>>> from dyndnn.models import GroupAlexNet
+>>> plan = serving_plan(GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28))
+>>> plan.tensors["conv0.weight"].shape             # folded: both groups' filters
+(16, 1, 5, 5)
+>>> [graph.uses["conv0.weight"] for graph in plan.graphs]   # k=1 reads the first half
+[('conv0.weight', (8, 1, 5, 5)), ('conv0.weight', (16, 1, 5, 5))]
 
 Built by hand with ``onnx.helper`` rather than by tracing: only a hand-built graph can say that
 configuration k's weights are a prefix of configuration G's.

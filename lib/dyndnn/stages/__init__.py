@@ -1,9 +1,14 @@
 """One function per notebook: each takes a validated ``Config`` and a ``RunLayout``.
 
 >>> from dyndnn.stages import stage_function
->>> evaluate = stage_function("evaluate")      # dyndnn.stages.evaluate.evaluate
->>> result = evaluate(cfg, RunLayout("outputs/run1"))   # doctest: +SKIP
->>> print(result.report())                              # doctest: +SKIP
+>>> evaluate = stage_function("evaluate")
+>>> f"{evaluate.__module__}.{evaluate.__qualname__}"
+'dyndnn.stages.evaluate.evaluate'
+
+On a trained run folder (the evaluation takes a while)::
+
+    result = evaluate(cfg, RunLayout("outputs/run1"))
+    print(result.report())
 
 The notebooks call them (parameters, ``config_from_flat(globals())``, one call, display), and
 so does the command line (``python -m dyndnn evaluate --out RUN``), so a stage runs the same

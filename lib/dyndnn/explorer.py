@@ -3,10 +3,20 @@
 The widgets only collect values; ``explore`` (pure) picks the point and ``render_html`` /
 ``draw`` show it, so what the explorer shows is tested without a browser.
 
->>> explorer = Explorer(read_operating_points("outputs/run/operating_points.csv"))
->>> explorer.widget                      # in JupyterLab: sliders, pickers, text and plot
->>> explorer.latency.value = 0.002       # what a user's drag does; the view follows
+>>> import pandas as pd
+>>> from dyndnn.analysis import join_tables, operating_points
+>>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
+...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
+...                         "power_w": 3.0, "meter": "modelled-cpu", "modelled": True})
+>>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
+>>> points = operating_points(join_tables(evaluation, profile))
+>>> explorer = Explorer(points)          # in JupyterLab, explorer.widget shows it
+>>> explorer.view.choice.point["groups"]  # every slider at its right end: no budget
+2
+>>> explorer.latency.value = 0.003       # what a user's drag does; the view follows
 >>> explorer.view.choice.point["groups"], explorer.last_error
+(1, None)
 
 ipywidgets swallows exceptions raised in callbacks (it only logs them), so ``Explorer.update``
 catches them itself: the error is kept in ``last_error`` and shown in the status text.
@@ -56,9 +66,18 @@ def explore(points: pd.DataFrame, board: str | None = None, batch: int | None = 
     engine. Nothing meeting the budgets is a valid answer: the view's ``choice`` then names
     the closest point (see ``runtime.choose``).
 
-    >>> view = explore(points, batch=1, backend="onnxruntime", latency_s=0.002)
-    ... # doctest: +SKIP
-    >>> view.choice.met, view.choice.point["mapping"]  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> points = pd.DataFrame({"board": "vm", "model": "m", "batch": 1, "backend": "eager",
+    ...                        "freq_label": "clocks as set", "groups": [1, 2, 1, 2],
+    ...                        "mapping": ["cpu[0]x1", "cpu[0]x1", "cpu[0-1]x2", "cpu[0-1]x2"],
+    ...                        "latency_s": [0.002, 0.004, 0.0012, 0.0022],
+    ...                        "energy_j": [0.006, 0.012, 0.005, 0.009],
+    ...                        "accuracy": [0.80, 0.88] * 2})
+    >>> view = explore(points, batch=1, latency_s=0.003)        # over every mapping
+    >>> view.choice.met, view.choice.point["mapping"], view.choice.point["groups"]
+    (True, 'cpu[0-1]x2', 2)
+    >>> explore(points, mapping="cpu[0]x1", latency_s=0.003).choice.point["groups"]
+    1
     """
     board = board if board is not None else sorted(points["board"].unique())[0]
     on_board = select(points, board=board)
@@ -89,8 +108,17 @@ def render_html(view: ExplorerView) -> str:
     Energy is labelled *modelled* where it is; an impossible budget gives the closest point
     and how much it misses by, in red.
 
-    >>> "k=2" in render_html(explore(points, latency_s=0.002))  # doctest: +SKIP
-    True
+    >>> import pandas as pd
+    >>> from dyndnn.analysis import join_tables, operating_points
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
+    ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
+    ...                         "power_w": 3.0, "meter": "modelled-cpu", "modelled": True})
+    >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
+    >>> points = operating_points(join_tables(evaluation, profile))
+    >>> text = render_html(explore(points, latency_s=0.003))
+    >>> "k = 1 active groups (m)" in text, "6 mJ <b>MODELLED</b>" in text
+    (True, True)
     """
     choice = view.choice
     if choice.point is None:
@@ -131,7 +159,18 @@ def render_text(view: ExplorerView) -> str:
 def draw(view: ExplorerView) -> plt.Figure:
     """Accuracy against latency and energy, the chosen (or closest) point ringed in red.
 
-    >>> fig = draw(explore(points, latency_s=0.002))  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> points = pd.DataFrame({"board": "vm", "model": "m", "batch": 1, "backend": "eager",
+    ...                        "freq_label": "clocks as set", "groups": [1, 2, 1, 2],
+    ...                        "mapping": ["cpu[0]x1", "cpu[0]x1", "cpu[0-1]x2", "cpu[0-1]x2"],
+    ...                        "latency_s": [0.002, 0.004, 0.0012, 0.0022],
+    ...                        "energy_j": [0.006, 0.012, 0.005, 0.009],
+    ...                        "accuracy": [0.80, 0.88] * 2})
+    >>> fig = draw(explore(points, latency_s=0.003))
+    >>> fig.get_suptitle()
+    'vm, batch 1, all mappings, all backends; energy measured by unknown'
+    >>> [ax.get_xlabel() for ax in fig.axes]
+    ['latency per inference [s]', 'energy per inference [J]']
     """
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     choice = view.choice
@@ -160,8 +199,17 @@ class Explorer:
     runs ``explore``, fills ``status`` (HTML) and redraws the plot into ``image`` (PNG); the
     last view is ``view``, the last figure ``figure``, and an exception ``last_error``.
 
-    >>> explorer = Explorer(points)  # doctest: +SKIP
-    >>> explorer.min_accuracy.value = 0.9; explorer.view.choice.met  # doctest: +SKIP
+    >>> import pandas as pd
+    >>> from dyndnn.analysis import join_tables, operating_points
+    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
+    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
+    ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
+    ...                         "power_w": 3.0, "meter": "modelled-cpu", "modelled": True})
+    >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
+    >>> points = operating_points(join_tables(evaluation, profile))
+    >>> explorer = Explorer(points, plot=False)        # plot=False: no PNG in the image
+    >>> explorer.min_accuracy.value = 0.9; explorer.view.choice.met   # no point reaches it
+    False
     """
 
     def __init__(self, points: pd.DataFrame, plot: bool = True) -> None:

@@ -1,6 +1,33 @@
 """Figures of a run (seaborn on the tidy tables), saved as PNG and SVG under ``figures/``.
 
->>> fig = plot_training(history); save_figure(fig, run_dir, "train_curves")
+>>> import pandas as pd, tempfile
+>>> from dyndnn.analysis import compare_models, dynamic_ranges, join_tables, operating_points
+>>> history = pd.DataFrame({"stage": [1, 1, 2, 2], "train_loss": [2.0, 1.2, 1.0, 0.8],
+...                         "val_accuracy": [0.50, 0.70, 0.75, 0.80]})
+>>> run_dir = tempfile.mkdtemp()
+>>> [path.name for path in save_figure(plot_training(history), run_dir, "train_curves")]
+['train_curves.png', 'train_curves.svg']
+
+The operating points of the reference model and a baseline, k = 1 and 2, on one mapping:
+
+>>> models = ["group-alexnet"] * 2 + ["tann"] * 2
+>>> profile = pd.DataFrame({"board": "vm", "model": models, "device": "cpu", "cores": "0",
+...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2, 1, 2],
+...                         "latency_s": [0.001, 0.004, 0.002, 0.004],
+...                         "energy_j": [0.003, 0.012, 0.006, 0.012], "power_w": 3.0})
+>>> evaluation = pd.DataFrame({"model": models, "groups": [1, 2, 1, 2],
+...                            "accuracy": [0.80, 0.88, 0.79, 0.88], "macs": [100, 200] * 2,
+...                            "macs_fraction": [0.5, 1.0] * 2, "param_bytes": [40, 80, 40, 100]})
+>>> points = operating_points(join_tables(evaluation, profile))
+>>> fig = plot_operating_points(points)    # a row per metric, a column per board/backend/batch
+>>> len(fig.axes), fig.axes[0].get_title()
+(3, 'vm, eager, batch 1')
+>>> ranges = dynamic_ranges(points)
+>>> plot_dynamic_ranges(ranges[ranges["model"] == "group-alexnet"]).axes[0].get_title()
+'vm, eager, batch 1'
+>>> fig = plot_comparison(compare_models(evaluation, points), evaluation)
+>>> [ax.get_title() for ax in fig.axes]
+['accuracy per configuration', 'time dynamic range', 'energy dynamic range', 'memory']
 """
 
 from __future__ import annotations
@@ -142,8 +169,13 @@ def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s",
     draws the Pareto front of these points (low ``metric``, high accuracy) as a step line;
     ``highlight`` rings one point; ``budget``/``min_accuracy`` draw the budget lines.
 
-    >>> fig, ax = plt.subplots(); plot_tradeoff(ax, points, "energy_j", highlight=best)
-    ... # doctest: +SKIP
+    >>> points = pd.DataFrame({"mapping": "cpu[0]x1", "freq_label": "clocks as set",
+    ...                        "groups": [1, 2], "energy_j": [0.006, 0.012],
+    ...                        "accuracy": [0.80, 0.88]})
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_tradeoff(ax, points, "energy_j", highlight=points.iloc[0], budget=0.01)
+    >>> ax.get_xlabel(), ax.get_legend_handles_labels()[1][-3:]
+    ('energy per inference [J]', ['Pareto front', 'budget', 'chosen'])
     """
     from dyndnn.analysis import pareto_mask  # plots stays importable without the analysis
 
@@ -197,8 +229,9 @@ def plot_operating_points(points: pd.DataFrame,
     One row per metric, one column per (board, backend, batch); Pareto fronts on latency and
     energy.
 
-    >>> save_figure(plot_operating_points(points), run_dir, "operating_points")
-    ... # doctest: +SKIP
+    Usage (drawn in the module's example)::
+
+        save_figure(plot_operating_points(points), run_dir, "operating_points")
     """
     panels = _panels(points)
     fig, axes = plt.subplots(len(metrics), len(panels), figsize=(5 * len(panels),
@@ -228,8 +261,9 @@ def plot_dynamic_ranges(ranges: pd.DataFrame) -> plt.Figure:
     ``ranges`` is ``dyndnn.analysis.dynamic_ranges``' table; each backend has its own panels,
     side by side.
 
-    >>> save_figure(plot_dynamic_ranges(dynamic_ranges(points)), run_dir, "dynamic_ranges")
-    ... # doctest: +SKIP
+    Usage (drawn in the module's example)::
+
+        save_figure(plot_dynamic_ranges(dynamic_ranges(points)), run_dir, "dynamic_ranges")
     """
     frame = ranges.assign(quantity=ranges["metric"].map({"latency_s": "time",
                                                          "energy_j": "energy"}).fillna(
@@ -259,8 +293,10 @@ def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.F
     over the measured mappings and clocks, whiskers their min to max; one colour per batch
     and backend.
 
-    >>> save_figure(plot_comparison(compare_models(evaluation, points), evaluation), run,
-    ...             "comparison")  # doctest: +SKIP
+    Usage (drawn in the module's example)::
+
+        save_figure(plot_comparison(compare_models(evaluation, points), evaluation), run_dir,
+                    "comparison")
     """
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.8))
     order = list(dict.fromkeys(evaluation["model"]))
@@ -303,8 +339,12 @@ def plot_manager_trace(log: pd.DataFrame, title: str = "Runtime manager") -> plt
     ``log`` is ``RuntimeManager.log`` (or ``simulate``/``live_demo`` output); shaded spans
     are where ``load`` is on, red ticks mark switches.
 
-    >>> save_figure(plot_manager_trace(simulate(candidates, trace)), run_dir, "runtime_sim")
-    ... # doctest: +SKIP
+    >>> from dyndnn.runtime import simulate, synthetic_trace
+    >>> table = pd.DataFrame({"groups": [1, 2], "latency_s": [0.001, 0.002],
+    ...                       "accuracy": [0.80, 0.88]})
+    >>> fig = plot_manager_trace(simulate(table, synthetic_trace(table, steps=40)))
+    >>> fig.get_suptitle()
+    'Runtime manager: 3 switches'
     """
     fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True,
                              gridspec_kw={"height_ratios": [3, 2]})

@@ -12,7 +12,7 @@
 >>> with server.active_groups(4):              # temporarily the full configuration
 ...     server.num_active_groups
 4
->>> server.weight_bytes(), server.configuration_weight_bytes(2)  # all G read these, once
+>>> server.weight_bytes(), server.configuration_weight_bytes(2)  # held once; what k=2 reads
 (342624, 171312)
 >>> folder = write_bundle(model, tempfile.mkdtemp())
 >>> Server.from_bundle(folder)                 # a bundle alone: no torch, no training code

@@ -105,5 +105,6 @@ def auto_meter(
                   + ". Energy is not recorded: the CPU power model does not describe a GPU")
         log.warning("%s", reason)
         return NoEnergyMeter(reason)
-    log.warning("no readable power sensor for %s: energy will be modelled (provenance modelled)", device)
+    log.warning("no readable power sensor for %s: energy will be modelled (provenance "
+                "modelled)", device)
     return ModelledCpuMeter(root=root)

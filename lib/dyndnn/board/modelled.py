@@ -29,7 +29,7 @@ import numpy as np
 
 from dyndnn.board.cpufreq import cur_freq_khz
 from dyndnn.board.errors import BoardError
-from dyndnn.board.meter import Meter
+from dyndnn.board.meter import Measurement, Meter
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from dyndnn.board.errors import BoardError
-from dyndnn.board.meter import Meter
+from dyndnn.board.meter import Measurement, Meter
 
 
 class ReplayMeter(Meter):

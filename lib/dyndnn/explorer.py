@@ -113,26 +113,37 @@ def render_html(view: ExplorerView) -> str:
     >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
     ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
     ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
-    ...                         "power_w": 3.0, "meter": "modelled-cpu", "modelled": True})
+    ...                         "power_w": 3.0, "meter": "modelled-cpu",
+    ...                         "energy_provenance": "modelled",
+    ...                         "energy_source": "CPU power model"})
     >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
     >>> points = operating_points(join_tables(evaluation, profile))
     >>> text = render_html(explore(points, latency_s=0.003))
-    >>> "k = 1 active groups (m)" in text, "6 mJ <b>MODELLED</b>" in text
+    >>> "k = 1 active groups (m)" in text, "6 mJ <b>MODELLED</b> (CPU power model)" in text
     (True, True)
     """
     choice = view.choice
     if choice.point is None:
         return f"<p style='color:#b00'><b>{html.escape(choice.message)}</b></p>"
     p = choice.point
-    energy = _fmt(p, "energy_j") + (" <b>MODELLED</b>" if p.get("modelled") else " measured")
+    provenance = str(p.get("energy_provenance", "measured"))
+    if provenance == "measured":
+        energy = f"{_fmt(p, 'energy_j')} measured ({html.escape(str(p.get('energy_source')))})"
+    elif provenance == "none":
+        energy = f"not recorded ({html.escape(str(p.get('energy_note', '')))})"
+    else:
+        energy = (f"{_fmt(p, 'energy_j')} <b>{provenance.upper()}</b> "
+                  f"({html.escape(str(p.get('energy_source')))})")
+    batch = int(p["batch"])
     rows = [("configuration", f"k = {int(p['groups'])} active groups ({p['model']})"),
             ("mapping", html.escape(str(p["mapping"]))),
             ("backend", html.escape(str(p.get("backend", "n/a")))),
             ("frequency", html.escape(str(p["freq_label"]))),
             ("batch", str(int(p["batch"]))),
             ("predicted accuracy", f"{p['accuracy']:.4f}"),
-            ("latency per inference", _fmt(p, "latency_s")),
-            ("energy per inference", energy),
+            (f"latency per batch of {batch} (measured)", _fmt(p, "latency_s")),
+            ("latency per image", f"{p['latency_s'] / batch * 1e3:.3g} ms"),
+            (f"energy per batch of {batch}", energy),
             ("average power", _fmt(p, "power_w"))]
     table = "".join(f"<tr><td style='text-align:left'>{k}</td>"
                     f"<td style='text-align:left'>{v}</td></tr>" for k, v in rows)
@@ -204,7 +215,9 @@ class Explorer:
     >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
     ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
     ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
-    ...                         "power_w": 3.0, "meter": "modelled-cpu", "modelled": True})
+    ...                         "power_w": 3.0, "meter": "modelled-cpu",
+    ...                         "energy_provenance": "modelled",
+    ...                         "energy_source": "CPU power model"})
     >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
     >>> points = operating_points(join_tables(evaluation, profile))
     >>> explorer = Explorer(points, plot=False)        # plot=False: no PNG in the image

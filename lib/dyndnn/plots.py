@@ -334,7 +334,7 @@ def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.F
 
 
 def plot_manager_trace(log: pd.DataFrame, title: str = "Runtime manager") -> plt.Figure:
-    """A runtime manager's log: measured latency against its budget, and k over time.
+    """A runtime manager's log: latency (measured live, or simulated) against its budget, k.
 
     ``log`` is ``RuntimeManager.log`` (or ``simulate``/``live_demo`` output); shaded spans
     are where ``load`` is on, red ticks mark switches.
@@ -349,11 +349,14 @@ def plot_manager_trace(log: pd.DataFrame, title: str = "Runtime manager") -> plt
     fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True,
                              gridspec_kw={"height_ratios": [3, 2]})
     t = log["t_s"]
-    axes[0].plot(t, log["measured_latency_s"], marker=".", lw=1, label="measured latency")
+    # a live run logs what a clock measured; a simulation logs what it drew: say which
+    column = "simulated_latency_s" if "simulated_latency_s" in log else "measured_latency_s"
+    axes[0].plot(t, log[column], marker=".", lw=1,
+                 label=column.replace("_latency_s", " latency"))
     if log["budget_latency_s"].notna().any():
         axes[0].step(t, log["budget_latency_s"], where="post", color="tab:red", ls="--",
                      label="latency budget")
-    axes[0].set(yscale="log", ylabel="latency per inference [s]")
+    axes[0].set(yscale="log", ylabel="latency per batch [s]")
     axes[1].step(t, log["groups"], where="post", color="black")
     axes[1].set(ylabel="active groups k", xlabel="time [s]",
                 yticks=sorted(set(int(k) for k in log["groups"])))

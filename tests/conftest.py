@@ -7,7 +7,7 @@ from dyndnn.data import load_dataset
 # too, under the name "conftest" that lib/conftest.py (the examples' own) also has: pytest then
 # refuses the second one. It holds no examples, so it is not collected; it still loads as a
 # conftest.
-collect_ignore = ["conftest.py"]
+collect_ignore = ["conftest.py", "browser_check.py"]  # the browser check is manual: README.md
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """The explorer: pure view functions, the widgets driven by setting values, a batch render."""
 
 import json
-import math
 
 import matplotlib
 import pandas as pd
@@ -190,12 +189,106 @@ def test_a_failing_callback_is_recorded_and_shown_not_swallowed(monkeypatch):
     assert ex.last_error is None and ex.view.choice.met
 
 
-def test_slider_ranges_cover_the_data():
+def test_slider_ranges_follow_the_batch_and_mapping():
     ex = Explorer(POINTS, plot=False)
-    for slider, column in ((ex.latency, "latency_s"), (ex.energy, "energy_j"),
-                           (ex.power, "power_w")):
-        assert 10 ** slider.min < POINTS[column].min() and 10 ** slider.max > POINTS[column].max()
-    assert ex.min_accuracy.min <= 0.7 and math.isclose(ex.min_accuracy.max, 1.0)
+    ex.board.value = "vm"
+
+    def spans(slider):
+        return 10 ** slider.min, 10 ** slider.max
+
+    def close_around(slider, column, part):
+        low, high = spans(slider)
+        assert part[column].min() / 1.25 < low <= part[column].min(), (column, low)
+        assert part[column].max() < high < part[column].max() * 1.25, (column, high)
+
+    one = POINTS[(POINTS["board"] == "vm") & (POINTS["batch"] == 1)]
+    sixteen = POINTS[(POINTS["board"] == "vm") & (POINTS["batch"] == 16)]
+    assert ex.batch.value == 1
+    for slider, column in ((ex.latency, "latency_s"), (ex.energy, "energy_j")):
+        close_around(slider, column, one)
+    ex.batch.value = 16  # a picker's change rescales every slider to that batch's points
+    for slider, column in ((ex.latency, "latency_s"), (ex.energy, "energy_j")):
+        close_around(slider, column, sixteen)
+    assert spans(ex.latency)[0] > one["latency_s"].max()  # the batch-1 span is gone
+    ex.batch.value = 1
+    ex.mapping.value = "cpu[0-1]x2"
+    close_around(ex.latency, "latency_s", one[one["mapping"] == "cpu[0-1]x2"])
+    assert 0.65 < ex.min_accuracy.min < 0.70 and ex.min_accuracy.max == pytest.approx(0.9)
+    assert ex.last_error is None
+
+
+def test_a_slider_at_its_end_is_no_budget_and_reads_none():
+    ex = Explorer(POINTS, plot=False)
+    ex.board.value = "vm"
+    assert {n: r.value for n, r in ex.readouts.items()} == dict.fromkeys(ex.readouts, "none")
+    ex.latency.value = 1.3e-3
+    assert ex.readouts["latency_s"].value == "1.3 ms per batch of 1 (1.3 ms per image)"
+    assert ex.budgets()["latency_s"] == pytest.approx(1.3e-3)
+    ex.latency.value = 10 ** ex.latency.max  # dragged to the right end
+    assert ex.budgets()["latency_s"] is None and ex.readouts["latency_s"].value == "none"
+    assert ex.view.choice.budget.latency_s is None
+    ex.min_accuracy.value = 0.8
+    assert ex.readouts["min_accuracy"].value == "0.8000"
+    ex.min_accuracy.value = ex.min_accuracy.min  # the left end, for a lower bound
+    assert ex.budgets()["min_accuracy"] is None and ex.readouts["min_accuracy"].value == "none"
+    # a budget per batch of 1 means nothing at batch 16: it goes back to none, and says so
+    ex.energy.value = 5e-3
+    ex.batch.value = 16
+    assert ex.budgets()["energy_j"] is None and ex.readouts["energy_j"].value == "none"
+    ex.energy.value = 40e-3  # inside batch 16's span: a budget, per batch and per image
+    assert ex.readouts["energy_j"].value == "40 mJ per batch of 16 (2.5 mJ per image)"
+
+
+def test_the_live_text_follows_the_widget():
+    ex = Explorer(POINTS)
+    ex.board.value = "vm"
+    assert ex.status in ex.widget.children  # the text is part of the widget, not a print
+    assert "k = 3 active groups" in ex.status.value
+    before = bytes(ex.image.value)
+    ex.latency.value = 1.3e-3
+    assert "k = 2 active groups" in ex.status.value and "k = 3 active" not in ex.status.value
+    assert render_text(ex.view).startswith("chosen: vm: m k=2")
+    assert bytes(ex.image.value) != before  # and the plot, ringed on the new choice
+    ex.batch.value = 16
+    assert "batch of 16" in ex.status.value and "k = 3 active groups" in ex.status.value
+
+
+def test_latency_and_energy_are_per_batch_with_the_per_image_value_beside():
+    view = explore(POINTS, "vm", 16, ALL)  # k=3: 30 ms and 60 mJ for a batch of 16
+    html = render_html(view)
+    assert "latency per batch of 16</td><td style='text-align:left'>30 ms" in html
+    assert "latency per image</td><td style='text-align:left'>1.88 ms" in html
+    assert "energy per image</td><td style='text-align:left'>3.75 mJ" in html
+    assert "per inference" not in html
+    fig = draw(view)
+    assert fig.axes[0].get_xlabel() == "latency per batch of 16 [ms]; measured (clock)"
+    assert fig.axes[1].get_xlabel().startswith("energy per batch of 16 [mJ]; MODELLED")
+    assert render_text(view).endswith("latency 1.88 ms per image")
+
+
+def with_provenance_columns(kind, source, note=""):
+    table = POINTS.drop(columns="modelled").assign(energy_provenance=kind,
+                                                   energy_source=source, energy_note=note)
+    if kind == "none":
+        table = table.assign(energy_j=float("nan"), power_w=float("nan"))
+    return table
+
+
+def test_the_text_names_the_provenance_of_every_quantity():
+    measured = render_html(explore(with_provenance_columns("measured", "rapl"), "vm", 1))
+    assert "measured (meter: rapl)" in measured and "MODELLED" not in measured
+    modelled = render_html(explore(with_provenance_columns(
+        "modelled", "CPU power model: idle + busy cores x f V^2"), "vm", 1))
+    assert modelled.count("<b>MODELLED</b> (model: CPU power model)") == 2  # energy and power
+    assert "measured (clock)" in modelled and "(test split)" in modelled
+    legacy = render_html(explore(POINTS, "vm", 1))  # only the old boolean: still MODELLED
+    assert "<b>MODELLED</b> (model: modelled-cpu)" in legacy
+    table = with_provenance_columns("none", "none", "no GPU power sensor for cuda:0")
+    assert "not recorded (no GPU power sensor for cuda:0)" in render_html(explore(table, "vm", 1))
+    ex = Explorer(table, plot=False)
+    ex.board.value = "vm"
+    assert ex.energy.disabled and ex.readouts["energy_j"].value == "not recorded"
+    assert ex.budgets()["energy_j"] is None and ex.last_error is None
 
 
 # --- the notebook in a batch run --------------------------------------------------------------
@@ -224,7 +317,7 @@ def test_05_explore_renders_its_widgets_under_papermill(tmp_path):
     write_summary(run)
     out = tmp_path / "05_explore.ipynb"
     pm.execute_notebook(str(resource_dir("notebooks") / "05_explore.ipynb"), str(out),
-                        parameters={"run_dir": str(run), "groups": 3, "live_demo_s": 0.0},
+                        parameters={"run_dir": str(run), "live_demo_s": 0.0},
                         kernel_name="python3", progress_bar=False, cwd=str(run))
     book = json.loads(out.read_text())
     views = [o for c in book["cells"] for o in c.get("outputs", [])
@@ -241,5 +334,7 @@ def test_05_explore_renders_its_widgets_under_papermill(tmp_path):
     text = "".join("".join(o.get("text", "")) for c in book["cells"]
                    for o in c.get("outputs", []))
     assert "No operating point meets" in text and "explorer error" not in text
+    assert "chosen:" not in text  # no print of the first view, which the widget outlives
+    assert any(h == "none" for h in html)  # the sliders' readouts: no budget yet
     assert "cpu[0-1]x2 (eager)" in text  # the manager runs at the fastest point's backend
     assert (run / "figures" / "runtime_simulation.png").is_file()

@@ -1,7 +1,11 @@
 """The interactive explorer: budgets on sliders, the chosen operating point on the trade-off plot.
 
-The widgets only collect values; ``explore`` (pure) picks the point and ``render_html`` /
-``draw`` show it, so what the explorer shows is tested without a browser.
+The widgets only collect values; ``explore`` (pure, in ``dyndnn.explorer_view``) picks the
+point and ``render_html`` / ``draw`` show it, so what the explorer shows is tested without a
+browser. Everything the widget shows follows it live: the status text (the choice, latency
+and energy per batch and per image, each with its provenance), the plot, and each slider's
+own readout ("none" at the end that means no budget). The sliders span the points of the
+chosen board, batch, mapping and backend, and are rescaled whenever a picker changes.
 
 >>> import pandas as pd
 >>> from dyndnn.analysis import join_tables, operating_points
@@ -12,11 +16,13 @@ The widgets only collect values; ``explore`` (pure) picks the point and ``render
 >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
 >>> points = operating_points(join_tables(evaluation, profile))
 >>> explorer = Explorer(points)          # in JupyterLab, explorer.widget shows it
->>> explorer.view.choice.point["groups"]  # every slider at its right end: no budget
-2
+>>> explorer.view.choice.point["groups"], explorer.readouts["latency_s"].value
+(2, 'none')
 >>> explorer.latency.value = 0.003       # what a user's drag does; the view follows
 >>> explorer.view.choice.point["groups"], explorer.last_error
 (1, None)
+>>> explorer.readouts["latency_s"].value
+'3 ms per batch of 1 (3 ms per image)'
 
 ipywidgets swallows exceptions raised in callbacks (it only logs them), so ``Explorer.update``
 catches them itself: the error is kept in ``last_error`` and shown in the status text.
@@ -28,187 +34,42 @@ import html
 import io
 import math
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from dyndnn.analysis import point_label, select
-from dyndnn.plots import energy_note, plot_tradeoff
-from dyndnn.runtime import UPPER, Choice, choose, describe_point
+from dyndnn.analysis import select
+from dyndnn.explorer_view import (
+    ALL,
+    ALL_BACKENDS,
+    ExplorerView,
+    draw,
+    eng,
+    explore,
+    render_html,
+    render_text,
+    shown_points,
+    slider_ranges,
+)
 
-ALL = "all mappings"
-ALL_BACKENDS = "all backends"
+__all__ = ["ALL", "ALL_BACKENDS", "Explorer", "ExplorerView", "draw", "explore", "render_html",
+           "render_text", "slider_ranges"]
 
-
-@dataclass(frozen=True)
-class ExplorerView:
-    """What the explorer shows for one set of picker and slider values."""
-
-    points: pd.DataFrame  # the points on the plot (board, batch, mapping and backend applied)
-    choice: Choice
-    board: str
-    batch: int
-    mapping: str | None  # None: all mappings
-    note: str  # where the energy comes from (modelled or measured)
-    backend: str | None = None  # None: all backends
-
-
-def explore(points: pd.DataFrame, board: str | None = None, batch: int | None = None,
-            mapping: str | None = None, backend: str | None = None,
-            latency_s: float | None = None, energy_j: float | None = None,
-            power_w: float | None = None, min_accuracy: float | None = None) -> ExplorerView:
-    """Choose the best point of a board and batch (one mapping or all, one backend or all).
-
-    ``board``/``batch`` None take the first one; ``mapping`` None or ``"all mappings"`` lets
-    the choice range over every mapping, ``backend`` None or ``"all backends"`` over every
-    engine. Nothing meeting the budgets is a valid answer: the view's ``choice`` then names
-    the closest point (see ``runtime.choose``).
-
-    >>> import pandas as pd
-    >>> points = pd.DataFrame({"board": "vm", "model": "m", "batch": 1, "backend": "eager",
-    ...                        "freq_label": "clocks as set", "groups": [1, 2, 1, 2],
-    ...                        "mapping": ["cpu[0]x1", "cpu[0]x1", "cpu[0-1]x2", "cpu[0-1]x2"],
-    ...                        "latency_s": [0.002, 0.004, 0.0012, 0.0022],
-    ...                        "energy_j": [0.006, 0.012, 0.005, 0.009],
-    ...                        "accuracy": [0.80, 0.88] * 2})
-    >>> view = explore(points, batch=1, latency_s=0.003)        # over every mapping
-    >>> view.choice.met, view.choice.point["mapping"], view.choice.point["groups"]
-    (True, 'cpu[0-1]x2', 2)
-    >>> explore(points, mapping="cpu[0]x1", latency_s=0.003).choice.point["groups"]
-    1
-    """
-    board = board if board is not None else sorted(points["board"].unique())[0]
-    on_board = select(points, board=board)
-    batch = int(batch if batch is not None else sorted(on_board["batch"].unique())[0])
-    mapping = None if mapping in (None, ALL) else mapping
-    backend = None if backend in (None, ALL_BACKENDS) else backend
-    shown = select(on_board, batch=batch, mapping=mapping, backend=backend)
-    choice = choose(shown, latency_s, energy_j, power_w, min_accuracy)
-    note = energy_note(shown) if len(shown) else ""
-    return ExplorerView(shown, choice, board, batch, mapping, note, backend)
-
-
-def _fmt(point: dict[str, Any], name: str) -> str:
-    label, scale, unit = UPPER[name]
-    value = point.get(name)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    low, high = point.get(f"{name}_min"), point.get(f"{name}_max")
-    spread = ""
-    if low is not None and high is not None and high > low:
-        spread = f" (repeats {low * scale:.3g} to {high * scale:.3g})"
-    return f"{value * scale:.3g} {unit}{spread}"
-
-
-def render_html(view: ExplorerView) -> str:
-    """The status text: the chosen point's configuration, mapping, backend, clock, predictions.
-
-    Energy is labelled *modelled* where it is; an impossible budget gives the closest point
-    and how much it misses by, in red.
-
-    >>> import pandas as pd
-    >>> from dyndnn.analysis import join_tables, operating_points
-    >>> profile = pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0",
-    ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2],
-    ...                         "latency_s": [0.002, 0.004], "energy_j": [0.006, 0.012],
-    ...                         "power_w": 3.0, "meter": "modelled-cpu",
-    ...                         "energy_provenance": "modelled",
-    ...                         "energy_source": "CPU power model"})
-    >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
-    >>> points = operating_points(join_tables(evaluation, profile))
-    >>> text = render_html(explore(points, latency_s=0.003))
-    >>> "k = 1 active groups (m)" in text, "6 mJ <b>MODELLED</b> (CPU power model)" in text
-    (True, True)
-    """
-    choice = view.choice
-    if choice.point is None:
-        return f"<p style='color:#b00'><b>{html.escape(choice.message)}</b></p>"
-    p = choice.point
-    provenance = str(p.get("energy_provenance", "measured"))
-    if provenance == "measured":
-        energy = f"{_fmt(p, 'energy_j')} measured ({html.escape(str(p.get('energy_source')))})"
-    elif provenance == "none":
-        energy = f"not recorded ({html.escape(str(p.get('energy_note', '')))})"
-    else:
-        energy = (f"{_fmt(p, 'energy_j')} <b>{provenance.upper()}</b> "
-                  f"({html.escape(str(p.get('energy_source')))})")
-    batch = int(p["batch"])
-    rows = [("configuration", f"k = {int(p['groups'])} active groups ({p['model']})"),
-            ("mapping", html.escape(str(p["mapping"]))),
-            ("backend", html.escape(str(p.get("backend", "n/a")))),
-            ("frequency", html.escape(str(p["freq_label"]))),
-            ("batch", str(int(p["batch"]))),
-            ("predicted accuracy", f"{p['accuracy']:.4f}"),
-            (f"latency per batch of {batch} (measured)", _fmt(p, "latency_s")),
-            ("latency per image", f"{p['latency_s'] / batch * 1e3:.3g} ms"),
-            (f"energy per batch of {batch}", energy),
-            ("average power", _fmt(p, "power_w"))]
-    table = "".join(f"<tr><td style='text-align:left'>{k}</td>"
-                    f"<td style='text-align:left'>{v}</td></tr>" for k, v in rows)
-    if choice.met:
-        head = (f"<p><b>Chosen:</b> {html.escape(point_label(p))} "
-                f"({choice.feasible} of {choice.total} points meet "
-                f"{html.escape(choice.budget.describe())}; the most accurate of them)</p>")
-    else:
-        misses = "; ".join(m.describe() for m in choice.misses)
-        head = (f"<p style='color:#b00'><b>No operating point meets "
-                f"{html.escape(choice.budget.describe())}.</b> Closest: "
-                f"{html.escape(point_label(p))}: {html.escape(misses)}.</p>")
-    return f"{head}<table>{table}</table><p><i>{html.escape(view.note)}</i></p>"
-
-
-def render_text(view: ExplorerView) -> str:
-    """The same as ``render_html`` in one plain line (for logs and batch runs)."""
-    choice = view.choice
-    if choice.point is None or not choice.met:
-        return choice.message
-    return f"chosen: {describe_point(choice.point)}"
-
-
-def draw(view: ExplorerView) -> plt.Figure:
-    """Accuracy against latency and energy, the chosen (or closest) point ringed in red.
-
-    >>> import pandas as pd
-    >>> points = pd.DataFrame({"board": "vm", "model": "m", "batch": 1, "backend": "eager",
-    ...                        "freq_label": "clocks as set", "groups": [1, 2, 1, 2],
-    ...                        "mapping": ["cpu[0]x1", "cpu[0]x1", "cpu[0-1]x2", "cpu[0-1]x2"],
-    ...                        "latency_s": [0.002, 0.004, 0.0012, 0.0022],
-    ...                        "energy_j": [0.006, 0.012, 0.005, 0.009],
-    ...                        "accuracy": [0.80, 0.88] * 2})
-    >>> fig = draw(explore(points, latency_s=0.003))
-    >>> fig.get_suptitle()
-    'vm, batch 1, all mappings, all backends; energy measured by unknown'
-    >>> [ax.get_xlabel() for ax in fig.axes]
-    ['latency per inference [s]', 'energy per inference [J]']
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    choice = view.choice
-    label = "chosen" if choice.met else "closest (misses the budget)"
-    budget = choice.budget
-    for ax, metric in zip(axes, ("latency_s", "energy_j"), strict=True):
-        if view.points.empty:
-            ax.text(0.5, 0.5, choice.message, ha="center", va="center", wrap=True,
-                    transform=ax.transAxes)
-            continue
-        plot_tradeoff(ax, view.points, metric, highlight=choice.point, highlight_label=label,
-                      legend=metric == "energy_j", budget=getattr(budget, metric),
-                      min_accuracy=budget.min_accuracy)
-        if metric == "energy_j":
-            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
-    where = f"{view.mapping or ALL}, {view.backend or ALL_BACKENDS}"
-    fig.suptitle(f"{view.board}, batch {view.batch}, {where}; {view.note}", fontsize=10)
-    fig.tight_layout()
-    return fig
+NONE = "none"  # what a slider at its no-budget end reads
+# log sliders: decades of room beyond the points (at least), and steps over the track
+_PAD_DECADES, _STEPS = 0.04, 200
+_UNITS = {"latency_s": "s", "energy_j": "J", "power_w": "W"}
 
 
 class Explorer:
     """ipywidgets front end: pickers for board, batch, mapping, backend; budget sliders.
 
-    A budget slider at its right end means "no budget". Every change calls ``update``, which
-    runs ``explore``, fills ``status`` (HTML) and redraws the plot into ``image`` (PNG); the
-    last view is ``view``, the last figure ``figure``, and an exception ``last_error``.
+    A budget slider at its no-budget end (right for latency, energy, power; left for the
+    minimum accuracy) means "no budget" and its readout says "none". Every change calls
+    ``update``, which runs ``explore``, fills ``status`` (HTML) and redraws the plot into
+    ``image`` (PNG); a picker's change first rescales the sliders to the points now shown.
+    The last view is ``view``, the last figure ``figure``, and an exception ``last_error``.
 
     >>> import pandas as pd
     >>> from dyndnn.analysis import join_tables, operating_points
@@ -221,8 +82,10 @@ class Explorer:
     >>> evaluation = pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88]})
     >>> points = operating_points(join_tables(evaluation, profile))
     >>> explorer = Explorer(points, plot=False)        # plot=False: no PNG in the image
-    >>> explorer.min_accuracy.value = 0.9; explorer.view.choice.met   # no point reaches it
-    False
+    >>> explorer.min_accuracy.value = 0.88; explorer.view.choice.point["groups"]
+    2
+    >>> explorer.min_accuracy.value = explorer.min_accuracy.min; explorer.budgets()
+    {'latency_s': None, 'energy_j': None, 'power_w': None, 'min_accuracy': None}
     """
 
     def __init__(self, points: pd.DataFrame, plot: bool = True) -> None:
@@ -240,53 +103,55 @@ class Explorer:
         self.batch = w.Dropdown(description="batch")
         self.mapping = w.Dropdown(description="mapping")
         self.backend = w.Dropdown(description="backend")
-        self._sync_pickers()
-        style = {"description_width": "initial"}
-        layout = w.Layout(width="420px")
-        self.latency = self._log_slider(w, "latency_s", "latency budget [s]", style, layout)
-        self.energy = self._log_slider(w, "energy_j", "energy budget [J]", style, layout)
-        self.power = self._log_slider(w, "power_w", "power budget [W]", style, layout)
-        accuracy = points["accuracy"].dropna()
-        low = max(0.0, float(accuracy.min()) - 0.05) if len(accuracy) else 0.0
-        self.min_accuracy = w.FloatSlider(value=low, min=low, max=1.0, step=0.001,
-                                          readout_format=".3f", continuous_update=False,
+        style = {"description_width": "160px"}
+        layout = w.Layout(width="380px")
+        self.latency, self.energy, self.power = (
+            w.FloatLogSlider(min=-3, max=0, value=1.0, base=10, description=text,
+                             readout=False, continuous_update=False, style=style,
+                             layout=layout)
+            for text in ("latency budget per batch", "energy budget per batch",
+                         "power budget"))  # fmt: skip
+        self.min_accuracy = w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.001,
+                                          readout=False, continuous_update=False,
                                           description="minimum accuracy", style=style,
                                           layout=layout)
+        self.readouts = {name: w.HTML(layout=w.Layout(width="240px"))
+                         for name in ("latency_s", "energy_j", "power_w", "min_accuracy")}
         self.status = w.HTML()
         # The plot is a PNG set from the kernel, not an Output widget: an Output widget relies on
         # the frontend capturing display messages, which nbclient (papermill) does with a race
         # that can hang a batch run (jupyter/nbconvert#2029, jupyter/nbclient#312).
         self.image = w.Image(format="png", layout=w.Layout(width="100%", max_width="1100px"))
+        self._sync_pickers()
         for widget in self.controls:
             widget.observe(self._on_change, names="value")
+        rows = [w.HBox([slider, self.readouts[name]]) for name, slider in self.sliders.items()]
         self.widget = w.VBox([
-            w.HBox([self.board, self.batch, self.mapping, self.backend]),
-            w.HBox([self.latency, self.energy]), w.HBox([self.power, self.min_accuracy]),
-            w.HTML("<small>a budget slider at its right end means no budget</small>"),
+            w.HBox([self.board, self.batch, self.mapping, self.backend],
+                   layout=w.Layout(flex_flow="row wrap")),
+            *rows,
+            w.HTML("<small>Budgets are per batch, as the points are. Each slider spans the "
+                   "points of the chosen board, batch, mapping and backend; at its end "
+                   "(right; left for accuracy) it reads <i>none</i>: no budget.</small>"),
             self.status, self.image])  # fmt: skip
         self.update()
 
-    def _log_slider(self, w: Any, column: str, text: str, style: dict, layout: Any) -> Any:
-        """A log slider over the column's range (decades apart over k, mappings and batches).
-
-        It starts at its right end, which means no budget.
-        """
-        values = self.points[column].dropna()
-        values = values[values > 0]
-        low, high = (float(values.min()), float(values.max())) if len(values) else (1e-3, 1.0)
-        lo_exp, hi_exp = math.log10(low) - 0.3, math.log10(high) + 0.3
-        return w.FloatLogSlider(value=10**hi_exp, min=lo_exp, max=hi_exp, step=0.01, base=10,
-                                description=text, continuous_update=False,
-                                readout_format=".3g", style=style, layout=layout)
+    @property
+    def sliders(self) -> dict[str, Any]:
+        """The budget sliders by the budget they set."""
+        return {"latency_s": self.latency, "energy_j": self.energy, "power_w": self.power,
+                "min_accuracy": self.min_accuracy}
 
     @property
     def controls(self) -> list[Any]:
         """Every widget whose value changes the view."""
-        return [self.board, self.batch, self.mapping, self.backend, self.latency, self.energy,
-                self.power, self.min_accuracy]
+        return [self.board, self.batch, self.mapping, self.backend, *self.sliders.values()]
 
     def _sync_pickers(self) -> None:
-        """Batch, mapping and backend options of the current board (kept if still offered)."""
+        """Batch, mapping and backend options of the current board (kept if still offered).
+
+        Then the sliders are rescaled to the points those pickers show.
+        """
         self._syncing = True  # option changes fire callbacks; one update follows instead
         try:
             part = select(self.points, board=self.board.value)
@@ -297,32 +162,83 @@ class Explorer:
                 keep = picker.value
                 picker.options = offered
                 picker.value = keep if keep in offered else offered[0]
+            self._rescale()
         finally:
             self._syncing = False
 
+    def _rescale(self) -> None:
+        """Every slider spans the shown points; a budget outside the new span becomes none.
+
+        A budget kept across a change of batch would be another quantity (per batch of 1 is
+        not per batch of 64), so only a budget still inside the new span is kept.
+        """
+        shown = shown_points(self.points, self.board.value, self.batch.value,
+                             self.mapping.value, self.backend.value)[0]
+        if shown.empty:  # nothing to span: the status says so, the sliders stay as they were
+            return
+        ranges = slider_ranges(shown)
+        for name, slider in self.sliders.items():
+            span = ranges["accuracy" if name == "min_accuracy" else name]
+            kept = self.budgets().get(name)
+            slider.disabled = span is None
+            if span is None:
+                continue
+            with slider.hold_trait_notifications():
+                if name == "min_accuracy":
+                    low, high = span
+                    pad = max((high - low) * 0.05, 0.001)
+                    slider.min, slider.max = max(0.0, low - pad), min(1.0, high)
+                    slider.step = max((slider.max - slider.min) / _STEPS, 1e-5)
+                    inside = kept is not None and slider.min < kept <= slider.max
+                    slider.value = kept if inside else slider.min
+                else:
+                    lo, hi = (math.log10(v) for v in span)
+                    pad = max((hi - lo) * 0.05, _PAD_DECADES)
+                    slider.min, slider.max = lo - pad, hi + pad
+                    slider.step = (slider.max - slider.min) / _STEPS
+                    inside = kept is not None and 10**slider.min <= kept < 10**slider.max
+                    slider.value = kept if inside else 10**slider.max
+
     def budgets(self) -> dict[str, float | None]:
-        """Slider values as ``choose`` keywords; a slider at its maximum is no budget."""
+        """Slider values as ``choose`` keywords; a slider at its no-budget end is None."""
         out: dict[str, float | None] = {}
-        for name, slider in (("latency_s", self.latency), ("energy_j", self.energy),
-                             ("power_w", self.power)):
-            at_max = slider.value >= slider.base ** slider.max * (1 - 1e-9)
-            out[name] = None if at_max else float(slider.value)
-        out["min_accuracy"] = (None if self.min_accuracy.value <= self.min_accuracy.min
-                               else float(self.min_accuracy.value))
+        for name in ("latency_s", "energy_j", "power_w"):
+            slider = self.sliders[name]
+            at_end = slider.disabled or slider.value >= slider.base ** slider.max * (1 - 1e-9)
+            out[name] = None if at_end else float(slider.value)
+        at_start = (self.min_accuracy.disabled
+                    or self.min_accuracy.value <= self.min_accuracy.min + 1e-12)
+        out["min_accuracy"] = None if at_start else float(self.min_accuracy.value)
         return out
+
+    def _readout(self, name: str, value: float | None, batch: int) -> str:
+        """A slider's value in engineering units per batch and per image, or "none"."""
+        if self.sliders[name].disabled:
+            return "not recorded"
+        if value is None:
+            return NONE
+        if name == "min_accuracy":
+            return f"{value:.4f}"
+        if name == "power_w":
+            return eng(value, "W")
+        return f"{eng(value, _UNITS[name])} per batch of {batch} " \
+               f"({eng(value / batch, _UNITS[name])} per image)"
 
     def _on_change(self, change: dict[str, Any]) -> None:
         if self._syncing:
             return
-        if change.get("owner") is self.board:
+        if change.get("owner") in (self.board, self.batch, self.mapping, self.backend):
             self._sync_pickers()
         self.update()
 
     def update(self) -> ExplorerView | None:
         """Recompute and redraw from the current widget values; errors are kept, not lost."""
         try:
+            budgets = self.budgets()
             view = explore(self.points, self.board.value, self.batch.value, self.mapping.value,
-                           self.backend.value, **self.budgets())
+                           self.backend.value, **budgets)
+            for name, value in budgets.items():
+                self.readouts[name].value = self._readout(name, value, view.batch)
             self.status.value = render_html(view)
             if self.plot:
                 self._redraw(view)

@@ -99,12 +99,15 @@ class Explorer:
         self.last_error: BaseException | None = None
         self._syncing = False
         boards = sorted(points["board"].unique())
-        self.board = w.Dropdown(options=boards, value=boards[0], description="board")
-        self.batch = w.Dropdown(description="batch")
-        self.mapping = w.Dropdown(description="mapping")
-        self.backend = w.Dropdown(description="backend")
-        style = {"description_width": "160px"}
-        layout = w.Layout(width="380px")
+        # four pickers on one row of a notebook cell (about 850 px beside the prompt)
+        picker = {"style": {"description_width": "60px"}, "layout": w.Layout(width="205px")}
+        self.board = w.Dropdown(options=boards, value=boards[0], description="board", **picker)
+        self.batch = w.Dropdown(description="batch", **picker)
+        self.mapping = w.Dropdown(description="mapping", **picker)
+        self.backend = w.Dropdown(description="backend", **picker)
+        # the labels whole, a track long enough to aim with, the readout on one line beside
+        style = {"description_width": "180px"}
+        layout = w.Layout(width="480px")
         self.latency, self.energy, self.power = (
             w.FloatLogSlider(min=-3, max=0, value=1.0, base=10, description=text,
                              readout=False, continuous_update=False, style=style,
@@ -115,7 +118,7 @@ class Explorer:
                                           readout=False, continuous_update=False,
                                           description="minimum accuracy", style=style,
                                           layout=layout)
-        self.readouts = {name: w.HTML(layout=w.Layout(width="240px"))
+        self.readouts = {name: w.HTML(layout=w.Layout(width="360px"))
                          for name in ("latency_s", "energy_j", "power_w", "min_accuracy")}
         self.status = w.HTML()
         # The plot is a PNG set from the kernel, not an Output widget: an Output widget relies on
@@ -130,9 +133,10 @@ class Explorer:
             w.HBox([self.board, self.batch, self.mapping, self.backend],
                    layout=w.Layout(flex_flow="row wrap")),
             *rows,
-            w.HTML("<small>Budgets are per batch, as the points are. Each slider spans the "
-                   "points of the chosen board, batch, mapping and backend; at its end "
-                   "(right; left for accuracy) it reads <i>none</i>: no budget.</small>"),
+            w.HTML("<div style='line-height:1.4'><small>Budgets are per batch, as the points "
+                   "are. Each slider spans the points of the chosen board, batch, mapping and "
+                   "backend; at its end (right; left for accuracy) it reads <i>none</i>: no "
+                   "budget.</small></div>"),
             self.status, self.image])  # fmt: skip
         self.update()
 

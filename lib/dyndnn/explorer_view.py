@@ -214,7 +214,10 @@ def render_html(view: ExplorerView) -> str:
             ("average power", power)]
     table = "".join(f"<tr><td style='text-align:left'>{k}</td>"
                     f"<td style='text-align:left'>{v}</td></tr>" for k, v in rows)
-    if choice.met:
+    if choice.met and not choice.budget.limits():
+        head = (f"<p><b>Chosen:</b> {html.escape(point_label(p))} (no budget set: the most "
+                f"accurate of {choice.total} points)</p>")
+    elif choice.met:
         head = (f"<p><b>Chosen:</b> {html.escape(point_label(p))} "
                 f"({choice.feasible} of {choice.total} points meet "
                 f"{html.escape(choice.budget.describe())}; the most accurate of them)</p>")
@@ -223,7 +226,9 @@ def render_html(view: ExplorerView) -> str:
         head = (f"<p style='color:#b00'><b>No operating point meets "
                 f"{html.escape(choice.budget.describe())}.</b> Closest: "
                 f"{html.escape(point_label(p))}: {html.escape(misses)}.</p>")
-    return f"{head}<table>{table}</table><p><i>{html.escape(view.note)}</i></p>"
+    # the widget's own line height (a control's, 28 px) would spread the table out
+    return (f"<div style='line-height:1.4'>{head}<table>{table}</table>"
+            f"<p><i>{html.escape(view.note)}</i></p></div>")
 
 
 def render_text(view: ExplorerView) -> str:
@@ -254,7 +259,7 @@ def draw(view: ExplorerView) -> plt.Figure:
     ['latency per batch of 1 [ms]; measured (clock)',
      'energy per batch of 1 [mJ]; MODELLED (model: unknown)']
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 4.2))  # about a notebook's width at 100 dpi
     choice = view.choice
     label = "chosen" if choice.met else "closest (misses the budget)"
     budget = choice.budget

@@ -274,7 +274,24 @@ class CounterMeter(PollingMeter):
         return self._measurement(self.total_energy_j(zones), t1 - t0, zones)
 
 
-class NoEnergyMeter(Meter):
+class WallClockMeter(Meter):
+    """A meter whose window is wall-clock time alone (no sensor to read between)."""
+
+    _t0: float | None = None
+
+    def start(self) -> None:
+        """Note the time."""
+        self._t0 = time.perf_counter()
+
+    def _window_s(self) -> float:
+        """Seconds since ``start``; closes the window."""
+        if self._t0 is None:
+            raise BoardError(f"{self.name}: stop() without start()")
+        duration_s, self._t0 = time.perf_counter() - self._t0, None
+        return duration_s
+
+
+class NoEnergyMeter(WallClockMeter):
     """For a device with no sensor and no model that describes it: NaN energy and the reason.
 
     A GPU's energy cannot be borrowed from a CPU power model applied to the CPU time spent
@@ -286,17 +303,10 @@ class NoEnergyMeter(Meter):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        self._t0: float | None = None
-
-    def start(self) -> None:
-        """Note the time (the window's duration is still real)."""
-        self._t0 = time.perf_counter()
 
     def stop(self) -> Measurement:
-        """NaN energy over the window, with ``note`` saying why."""
-        if self._t0 is None:
-            raise BoardError(f"{self.name}: stop() without start()")
-        duration_s, self._t0 = time.perf_counter() - self._t0, None
+        """NaN energy over the window (its duration is still real), with ``note`` saying why."""
+        duration_s = self._window_s()
         return Measurement(float("nan"), duration_s, {}, 0.0, self.name, "none", "none",
                            self.reason)
 

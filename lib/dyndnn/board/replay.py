@@ -22,14 +22,13 @@ Usage: ``ReplayMeter("outputs/odroid/profile.csv", groups=2, cores="4-7")``, the
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from dyndnn.board.errors import BoardError
-from dyndnn.board.meter import Measurement, Meter
+from dyndnn.board.meter import Measurement, WallClockMeter
 
 
-class ReplayMeter(Meter):
+class ReplayMeter(WallClockMeter):
     """A meter that returns a recorded configuration's power over each window.
 
     ``select`` filters the rows (column = value, compared as text); they must agree on one
@@ -55,17 +54,9 @@ class ReplayMeter(Meter):
         self.power_w = float(df["power_w"].astype(float).mean())
         self.update_period_s = float(df["meter_period_s"].astype(float).iloc[0])
         self.name = f"replay:{meters[0]}"
-        self._t0: float | None = None
-
-    def start(self) -> None:
-        """Note the time."""
-        self._t0 = time.perf_counter()
 
     def stop(self) -> Measurement:
         """Recorded power x this window's duration."""
-        if self._t0 is None:
-            raise BoardError(f"{self.name}: stop() without start()")
-        duration_s = time.perf_counter() - self._t0
-        self._t0 = None
+        duration_s = self._window_s()
         energy_j = self.power_w * duration_s
         return self._measurement(energy_j, duration_s, {"total": energy_j})

@@ -273,13 +273,13 @@ def test_missing_profile_names_the_notebook_to_run(tmp_path):
 
 def two_models(reference_latency, baseline_latency, baseline_bytes=75, extra=()):
     """Batch 1 as given; at batch 64 the baseline's range is 1.5x (2, 2.5, 3)."""
-    evaluation = pd.concat([eval_table(model="group-alexnet"), eval_table(model="tann")],
+    evaluation = pd.concat([eval_table(model="group"), eval_table(model="tann")],
                            ignore_index=True)
     evaluation.loc[evaluation["model"] == "tann", "serving_bytes"] = baseline_bytes
-    rows = (grid(reference_latency, model="group-alexnet")
+    rows = (grid(reference_latency, model="group")
             + grid(baseline_latency, model="tann")
             + grid([2.0, 2.5, 3.0], model="tann", batch=64)
-            + grid(reference_latency, model="group-alexnet", batch=64) + list(extra))
+            + grid(reference_latency, model="group", batch=64) + list(extra))
     return evaluation, points_of(rows, evaluation)
 
 
@@ -315,14 +315,14 @@ def test_comparison_is_computed_from_the_measured_rows():
 
 def test_comparison_needs_the_reference_model():
     evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0])
-    with pytest.raises(AnalysisError, match="reference model 'group-alexnet'"):
-        compare_models(evaluation, points[points["model"] != "group-alexnet"])
+    with pytest.raises(AnalysisError, match="reference model 'group'"):
+        compare_models(evaluation, points[points["model"] != "group"])
 
 
 def test_summary_stands_when_no_comparison_can_be_made(tmp_path):
     """One configuration per model measured: no range to compare, the rest of the summary stays."""
     evaluation, _ = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0])
-    rows = [profile_row(model=m, groups=1) for m in ("group-alexnet", "tann")]
+    rows = [profile_row(model=m, groups=1) for m in ("group", "tann")]
     evaluation.to_csv(tmp_path / "eval.csv", index=False)
     pd.DataFrame(rows).to_csv(tmp_path / "profile.csv", index=False)
     summary = write_summary(tmp_path)
@@ -396,7 +396,7 @@ def test_old_profile_without_backend_reads_as_eager(tmp_path):
 
 def test_comparison_and_headline_are_per_backend():
     # onnxruntime at batch 1: the reference spans 8x (0.1 .. 0.8), the baseline 2x (0.3 .. 0.6)
-    onnx = (grid([0.1, 0.2, 0.8], model="group-alexnet", backend=ONNX)
+    onnx = (grid([0.1, 0.2, 0.8], model="group", backend=ONNX)
             + grid([0.3, 0.45, 0.6], model="tann", backend=ONNX))
     evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0], extra=onnx)
     comparison = compare_models(evaluation, points)
@@ -439,7 +439,7 @@ def test_figures_split_by_backend():
     fig = plot_latency(pd.DataFrame(rows))  # one line style per backend
     labels = {t.get_text() for t in fig.axes[0].get_legend().get_texts()}
     assert {"backend", "eager", ONNX} <= labels
-    onnx = grid([0.1, 0.2, 0.8], model="group-alexnet", backend=ONNX) + grid(
+    onnx = grid([0.1, 0.2, 0.8], model="group", backend=ONNX) + grid(
         [0.3, 0.45, 0.6], model="tann", backend=ONNX)
     evaluation, points = two_models([1.0, 2.0, 4.0], [2.0, 3.0, 4.0], extra=onnx)
     fig = plot_comparison(compare_models(evaluation, points), evaluation)

@@ -11,14 +11,16 @@ from dyndnn.evaluate import switch_costs
 from dyndnn.models import (
     BASELINES,
     FAMILIES,
-    GroupAlexNet,
+    GroupNet,
     IndependentModels,
-    SlimmableAlexNet,
-    TannAlexNet,
+    SlimmableNet,
+    TannNet,
     build_model,
     matched_fractions,
 )
-from dyndnn.models.dense import cumulative_channels, group_full_macs
+from dyndnn.models.sizing import cumulative_channels, group_full_macs
+from dyndnn.models.slim_layers import SwitchableBatchNorm2d
+from dyndnn.models.tann_layers import TannConv2d
 from dyndnn.train import IncrementalTrainer, joint_step
 
 CFG = TrainSection(epochs_per_stage=1, lr=0.05)
@@ -68,7 +70,7 @@ def test_every_family_has_the_group_models_interface(family, tmp_path):
 
 @pytest.mark.parametrize("family", sorted(BASELINES))
 def test_baselines_are_sized_to_the_group_models_compression_rate(family):
-    group = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28)
+    group = GroupNet(groups=4, width=0.25, in_channels=1, image_size=28)
     model = build_model({"family": family, "groups": 4, "width": 0.25, "in_channels": 1,
                          "image_size": 28})
     for k in (1, 2, 3):
@@ -78,7 +80,7 @@ def test_baselines_are_sized_to_the_group_models_compression_rate(family):
 
 @pytest.mark.parametrize("family", sorted(BASELINES))
 def test_baseline_budgets_macs_and_width(family):
-    group = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28)
+    group = GroupNet(groups=4, width=0.25, in_channels=1, image_size=28)
     base = {"family": family, "groups": 4, "width": 0.25, "in_channels": 1, "image_size": 28}
     same_cost = build_model({**base, "budget": "macs"})
     assert same_cost.macs(4) == pytest.approx(group.macs(4), rel=0.01)
@@ -91,7 +93,7 @@ def test_baseline_budgets_macs_and_width(family):
 
 def test_independent_memory_against_the_group_model_under_each_budget():
     """Same full MACs: memory is about 1 + 3/4 + 1/2 + 1/4 = 2.5 times the group model's."""
-    group = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28)
+    group = GroupNet(groups=4, width=0.25, in_channels=1, image_size=28)
     base = {"family": "independent", "groups": 4, "width": 0.25, "in_channels": 1,
             "image_size": 28}
     ratio = build_model(base).serving_bytes() / group.serving_bytes()
@@ -132,8 +134,9 @@ def test_tann_pruned_outputs_unchanged_after_a_later_stage(mini_dataset):
 
 def test_tann_blocks_read_every_earlier_block():
     model = new("tann")
-    first = [block.out_channels for block in model.convs[0]]
-    second = model.convs[1]  # block g of conv 2 reads blocks 1..g of conv 1
+    convs = [m for m in model.modules() if isinstance(m, TannConv2d)]
+    first = [block.out_channels for block in convs[0].blocks]
+    second = convs[1].blocks  # block g of conv 2 reads blocks 1..g of conv 1
     assert [block.in_channels for block in second] == [sum(first[:g + 1]) for g in range(3)]
     # stored and computed: the lower triangle, between block-diagonal and dense
     kernel = second[0].kernel_size[0] ** 2
@@ -146,19 +149,20 @@ def test_tann_blocks_read_every_earlier_block():
 
 def test_slimmable_each_width_keeps_its_own_bn_statistics(mini_dataset):
     model = new("slimmable")
+    norms = [m.norms for m in model.modules() if isinstance(m, SwitchableBatchNorm2d)]
     x = images(mini_dataset, 64)
-    stats = lambda: [bn.running_mean.clone() for layer in model.norms for bn in layer]  # noqa: E731
+    stats = lambda: [bn.running_mean.clone() for layer in norms for bn in layer]  # noqa: E731
     before = stats()
     model.train()
     with torch.no_grad(), model.active_groups(1):
         model(x)  # a training-mode pass at width 1 updates width 1's BN only
     after = stats()
-    per_width = len(model.norms[0])
+    per_width = len(norms[0])
     for i, (a, b) in enumerate(zip(before, after, strict=True)):
         assert torch.equal(a, b) == (i % per_width != 0), (i // per_width, i % per_width + 1)
     # serving width 1 reads width 1's BN: changing width 2's statistics leaves it alone
     base = outputs(model, x, 1)
-    model.norms[2][1].running_mean.add_(1.0)
+    norms[2][1].running_mean.add_(1.0)
     assert torch.equal(outputs(model, x, 1), base)
     assert not torch.equal(outputs(model, x, 2), outputs(new("slimmable"), x, 2))
 
@@ -172,7 +176,8 @@ def test_slimmable_trains_every_width_in_one_joint_stage(mini_dataset):
     assert logits.shape == (64, 10) and loss > 0
     # every width's switchable BN received a gradient: all widths were in the summed loss
     assert all(bn.weight.grad is not None and bn.weight.grad.abs().sum() > 0
-               for layer in model.norms for bn in layer)
+               for m in model.modules() if isinstance(m, SwitchableBatchNorm2d)
+               for bn in m.norms)
     history = IncrementalTrainer(model, mini_dataset, CFG, batch_size=64, progress=False).fit()
     assert list(history["stage"]) == [1] and set(history["model"]) == {"slimmable"}
 
@@ -202,7 +207,7 @@ def test_independent_memory_is_the_sum_and_training_one_leaves_the_others(mini_d
 
 
 def test_dynamic_families_switch_without_a_load():
-    for family in ("group-alexnet", "tann", "slimmable"):
+    for family in ("group", "tann", "slimmable"):
         costs = switch_costs(new(family), rounds=5, backends=("eager",))
         assert costs["load_s"].isna().all() and costs["assign_s"].gt(0).all()
         assert "switch_onnxruntime_s" not in costs and costs["switch_eager_s"].notna().all()
@@ -211,4 +216,4 @@ def test_dynamic_families_switch_without_a_load():
 def test_unknown_family_is_named():
     with pytest.raises(ValueError, match="unknown model family 'resnet'"):
         build_model({"family": "resnet", **SPEC})
-    assert {IndependentModels, TannAlexNet, SlimmableAlexNet} == set(BASELINES.values())
+    assert {IndependentModels, TannNet, SlimmableNet} == set(BASELINES.values())

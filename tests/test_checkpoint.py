@@ -3,22 +3,25 @@ import torch
 
 from dyndnn.checkpoint import load_checkpoint, save_checkpoint
 from dyndnn.errors import CheckpointError
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
+from dyndnn.ops import GroupConv2d
 
 
 def test_round_trip_keeps_weights_and_aliasing(tmp_path):
-    model = GroupAlexNet(groups=2, width=0.125, in_channels=1, image_size=28)
+    model = GroupNet(groups=2, width=0.125, in_channels=1, image_size=28)
     path = save_checkpoint(tmp_path / "c.pt", model, stage=2)
     loaded, meta = load_checkpoint(path)
     assert meta["stage"] == 2 and not loaded.training
     for a, b in zip(model.state_dict().values(), loaded.state_dict().values(), strict=True):
         assert torch.equal(a, b)
-    assert torch.equal(loaded.convs[1].weight_full[: loaded.convs[1].out_per_group],
-                       model.convs[1].group_parameters(0)[0])
+    conv, original = (next(m for m in net.modules() if isinstance(m, GroupConv2d)
+                           and not m.dense_input) for net in (loaded, model))
+    assert torch.equal(conv.weight_full[: conv.out_per_group], original.group_parameters(0)[0])
+    assert conv.group_parameters(0)[0].data_ptr() == conv.weight_full.data_ptr()  # aliased
 
 
 def test_corrupt_missing_and_foreign_checkpoints(tmp_path):
-    model = GroupAlexNet(groups=2, width=0.125, in_channels=1, image_size=28)
+    model = GroupNet(groups=2, width=0.125, in_channels=1, image_size=28)
     path = save_checkpoint(tmp_path / "c.pt", model)
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(CheckpointError, match="corrupt or truncated"):

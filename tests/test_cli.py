@@ -16,9 +16,9 @@ import pytest
 from dyndnn.__main__ import main
 from dyndnn.checkpoint import save_checkpoint
 from dyndnn.layout import RunLayout
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 
-TINY = ["groups=2", "models=[group-alexnet]", "train_limit=256", "test_limit=200",
+TINY = ["groups=2", "models=[group]", "train_limit=256", "test_limit=200",
         "epochs_per_stage=1", "batch_size=64", "threads=1"]
 MEASURE = ["repeats=1", "warmup=1", "profile_batches=[1]", "window_s=0.05", "live_demo_s=0"]
 
@@ -45,7 +45,7 @@ def test_train_evaluate_profile_analyse_explore_on_a_run_without_jupyter(trained
     for stage in ("evaluate", "profile", "analyse", "explore"):
         assert main([stage, "--out", str(run), "--no-progress", *params(*MEASURE)]) == 0, stage
     out = capsys.readouterr().out
-    assert "group-alexnet: accuracy k=1" in out and "stage analyse complete" in out
+    assert "group: accuracy k=1" in out and "stage analyse complete" in out
     assert set(pd.read_csv(run / "eval.csv")["groups"]) == {1, 2}
     assert set(pd.read_csv(run / "profile.csv")["backend"]) == {"eager", "onnxruntime"}
     assert (run / "operating_points.csv").is_file() and (run / "summary.json").is_file()
@@ -89,15 +89,15 @@ def test_evaluate_called_as_its_notebook_does_takes_g_and_families_from_the_run(
     assert cfg.model.groups == 4
     result = evaluate(cfg, str(copy))
     assert result.table["groups"].tolist() == [1, 2]
-    assert set(result.table["model"]) == {"group-alexnet"}
+    assert set(result.table["model"]) == {"group"}
 
 
 def test_a_checkpoint_of_another_g_is_refused(trained, tmp_path, capsys):
     copy = tmp_path / "copy"
     shutil.copytree(trained, copy)
     layout = RunLayout(copy)
-    save_checkpoint(layout.final_checkpoint("group-alexnet", 2),
-                    GroupAlexNet(groups=3, width=0.25, in_channels=1, image_size=28), stage=3)
+    save_checkpoint(layout.final_checkpoint("group", 2),
+                    GroupNet(groups=3, width=0.25, in_channels=1, image_size=28), stage=3)
     for stage in ("evaluate", "profile", "explore"):
         assert main([stage, "--out", str(copy), *params(*MEASURE)]) == 2
         assert "holds a model of G=3 groups but the config says groups=2" in \

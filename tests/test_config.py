@@ -30,10 +30,10 @@ def test_int_accepted_where_float_expected():
     ({"model": {"groups": 0}}, "model.groups must be >= 1"),
     ({"model": {"groups": 2, "active_groups": 3}}, "model.active_groups must be between 1 and"),
     ({"train": {"epochs_per_stage": -1}}, "train.epochs_per_stage must be >= 0"),
-    ({"model": {"models": ["group-alexnet", "resnet"]}},
-     "model.models must name families among group-alexnet, independent, tann, slimmable"),
-    ({"model": {"models": ["tann"]}}, "model.models must include group-alexnet"),
-    ({"model": {"models": ["group-alexnet", "tann", "tann"]}}, "name each family once"),
+    ({"model": {"models": ["group", "resnet"]}},
+     "model.models must name families among group, independent, tann, slimmable"),
+    ({"model": {"models": ["tann"]}}, "model.models must include group"),
+    ({"model": {"models": ["group", "tann", "tann"]}}, "name each family once"),
     ({"model": {"baseline_budget": "flops"}}, "model.baseline_budget must be macs"),
     ({"data": {"dataset": "mnist"}}, "data.dataset must be one of"),
     ({"train": {"optimizer": "rmsprop"}}, "train.optimizer must be one of"),
@@ -113,8 +113,8 @@ def test_duplicate_keys_are_refused_with_their_lines(tmp_path):
 
 def test_names_validated_here_agree_with_the_modules_that_implement_them():
     from dyndnn import config
+    from dyndnn.architecture import BUILTIN, architecture
     from dyndnn.board.auto import METERS
-    from dyndnn.models.group import ALEXNET_CHANNELS, ALEXNET_HIDDEN
     from dyndnn.rct import quant
 
     assert config.METERS == METERS
@@ -122,7 +122,8 @@ def test_names_validated_here_agree_with_the_modules_that_implement_them():
     assert config.RCT_BITS == (quant.MIN_BITS, quant.MAX_BITS)
     assert config.MODELS == tuple(FAMILIES)
     assert config.JOINTLY_TRAINED == tuple(n for n, f in FAMILIES.items() if f.joint_training)
-    assert config.NARROWEST_LAYER_CHANNELS == min(ALEXNET_CHANNELS + ALEXNET_HIDDEN)
+    assert config.ARCHITECTURES == tuple(BUILTIN)
+    assert architecture("alexnet").narrowest_channels() == 64
 
 
 def test_reading_a_config_imports_neither_torch_nor_board_nor_rct():

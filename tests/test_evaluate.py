@@ -1,11 +1,11 @@
 import torch
 
 from dyndnn.evaluate import EVAL_COLUMNS, evaluate_configurations
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 
 
 def test_one_row_per_configuration_with_consistent_columns(mini_dataset):
-    model = GroupAlexNet(groups=3, width=0.125, in_channels=1, image_size=28)
+    model = GroupNet(groups=3, width=0.125, in_channels=1, image_size=28)
     table = evaluate_configurations(model, mini_dataset)
     assert list(table.columns) == EVAL_COLUMNS
     assert list(table["groups"]) == [1, 2, 3]

@@ -296,21 +296,21 @@ def test_the_text_names_the_provenance_of_every_quantity():
 def test_05_explore_renders_its_widgets_under_papermill(tmp_path):
     from dyndnn.checkpoint import save_checkpoint
     from dyndnn.layout import RunLayout
-    from dyndnn.models import GroupAlexNet
+    from dyndnn.models import GroupNet
 
     run = tmp_path / "run"
     layout = RunLayout(run)
     with layout.lock():  # an empty folder becomes a run folder
         pass
-    save_checkpoint(layout.final_checkpoint("group-alexnet", 3),
-                    GroupAlexNet(groups=3, width=0.25, in_channels=1, image_size=28), stage=3)
+    save_checkpoint(layout.final_checkpoint("group", 3),
+                    GroupNet(groups=3, width=0.25, in_channels=1, image_size=28), stage=3)
     pd.DataFrame({c: [0] * 3 for c in EVAL_COLUMNS} | {
-        "model": "group-alexnet", "groups": [1, 2, 3], "accuracy": [0.7, 0.8, 0.9],
+        "model": "group", "groups": [1, 2, 3], "accuracy": [0.7, 0.8, 0.9],
         "macs": [1, 2, 3], "param_bytes": [4, 8, 12], "serving_bytes": [12] * 3}
     )[EVAL_COLUMNS].to_csv(run / "eval.csv", index=False)
     rows = [{c: "" for c in COLUMNS} | {
         "board": "vm", "device": "cpu", "cores": cores, "threads": threads,
-        "model": "group-alexnet", "groups": k, "batch": 1, "repeat": 0, "latency_s": k * scale,
+        "model": "group", "groups": k, "batch": 1, "repeat": 0, "latency_s": k * scale,
         "energy_j": k * scale, "power_w": 3.0, "meter": "modelled-cpu", "modelled": True}
         for cores, threads, scale in (("0", 1, 1e-3), ("0-1", 2, 0.6e-3)) for k in (1, 2, 3)]
     pd.DataFrame(rows)[COLUMNS].to_csv(run / "profile.csv", index=False)

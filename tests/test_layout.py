@@ -10,7 +10,7 @@ from dyndnn.layout import DEFAULT_RUN_DIR, RunLayout, resolve_run_dir
 
 def test_paths_per_family_and_stage(tmp_path):
     run = RunLayout(tmp_path)
-    assert run.final_checkpoint("group-alexnet", 3) == tmp_path / "checkpoints" / "stage3.pt"
+    assert run.final_checkpoint("group", 3) == tmp_path / "checkpoints" / "stage3.pt"
     assert run.final_checkpoint("tann", 3) == tmp_path / "checkpoints" / "tann" / "stage3.pt"
     assert run.final_checkpoint("slimmable", 3).name == "stage1.pt"  # one joint stage
     assert run.resume_checkpoint("independent").parent.name == "independent"

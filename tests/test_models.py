@@ -3,12 +3,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from dyndnn.export import check_onnx, check_torchscript, export_configuration
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 
 
 @pytest.fixture
 def model():
-    return GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28).eval()
+    return GroupNet(groups=4, width=0.25, in_channels=1, image_size=28).eval()
 
 
 def test_switching_is_a_view_not_a_copy(model):
@@ -70,7 +70,7 @@ def test_bytes_for_all_configurations_equal_the_full_model(model):
 
 
 def test_cifar_shape_and_32px():
-    model = GroupAlexNet(groups=2, width=0.25, in_channels=3, image_size=32).eval()
+    model = GroupNet(groups=2, width=0.25, in_channels=3, image_size=32).eval()
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
@@ -85,11 +85,11 @@ def test_export_matches_library(model, tmp_path):
 
 
 def test_mean_rule_serves_the_average_and_exports_it():
-    model = GroupAlexNet(groups=3, width=0.125, in_channels=1, image_size=28,
+    model = GroupNet(groups=3, width=0.125, in_channels=1, image_size=28,
                          combine="mean").eval()
     x = torch.randn(2, 1, 28, 28)
     with torch.no_grad(), model.active_groups(3):
         torch.testing.assert_close(model(x), model.forward_groups(x, 0, 3) / 3)
         torch.testing.assert_close(model.export(3).eval()(x), model(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="combine must be one of"):
-        GroupAlexNet(groups=2, combine="max")
+        GroupNet(groups=2, combine="max")

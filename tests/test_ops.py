@@ -2,15 +2,16 @@ import copy
 
 import torch
 
+from dyndnn.models.layers import Window
 from dyndnn.ops import GroupBatchNorm2d, GroupConv2d, GroupLinear
 
 
 def test_group_conv_is_block_diagonal():
-    conv = GroupConv2d(8, 12, 3, groups=4, padding=1)
+    conv = GroupConv2d(8, 12, 3, groups=4)
     x = torch.randn(2, 8, 5, 5)
-    full = conv(x, 0, 4)
+    full = conv(x, Window(0, 4))
     # group 2 alone, fed only its own input channels, gives the same outputs as in the full run
-    alone = conv(x[:, 4:6], 2, 3)
+    alone = conv(x[:, 4:6], Window(2, 3))
     torch.testing.assert_close(alone, full[:, 6:9])
 
 
@@ -30,7 +31,7 @@ def test_group_parameters_alias_the_block_and_survive_copies():
 def test_training_one_group_updates_only_its_bn_statistics():
     bn = GroupBatchNorm2d(6, groups=3)
     before = bn.running_mean.clone()
-    bn(torch.randn(4, 2, 3, 3) + 5, 1, 2, trainable=True)
+    bn(torch.randn(4, 2, 3, 3) + 5, Window(1, 2, trainable=True))
     changed = (bn.running_mean != before).nonzero().flatten().tolist()
     assert changed == [2, 3]
 
@@ -38,10 +39,10 @@ def test_training_one_group_updates_only_its_bn_statistics():
 def test_group_linear_matches_per_group_linear_and_sum():
     fc = GroupLinear(6, 4, groups=2)
     x = torch.randn(3, 6)
-    out = fc(x, 0, 2)
+    out = fc(x, Window(0, 2))
     w, b = fc.weight_full, fc.bias_full
     torch.testing.assert_close(out[:, :2], x[:, :3] @ w[:2].T + b[:2])
     torch.testing.assert_close(out[:, 2:], x[:, 3:] @ w[2:].T + b[2:])
     head = GroupLinear(6, 5, groups=2, sum_groups=True)
-    summed = head(x, 0, 2)
-    torch.testing.assert_close(summed, head(x[:, :3], 0, 1) + head(x[:, 3:], 1, 2))
+    summed = head(x, Window(0, 2))
+    torch.testing.assert_close(summed, head(x[:, :3], Window(0, 1)) + head(x[:, 3:], Window(1, 2)))

@@ -119,7 +119,7 @@ def test_a_wheel_installed_elsewhere_runs_the_chain_from_another_folder(tmp_path
     wheel = next(wheels.glob("dyndnn-*.whl"))
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True, capture_output=True)
-    tiny = ["groups=2", "models=[group-alexnet]", "train_limit=256", "test_limit=200",
+    tiny = ["groups=2", "models=[group]", "train_limit=256", "test_limit=200",
             "epochs_per_stage=1", "batch_size=64", "threads=1", "repeats=1", "warmup=1",
             "profile_batches=[1]", "window_s=0.05", "live_demo_s=0", "backends=[onnxruntime]",
             "notebooks=[01_train, 02_evaluate, 03_profile, 04_analyse]"]

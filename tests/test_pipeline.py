@@ -37,12 +37,12 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert "tann/stage2.pt" in hashes and "slimmable/stage1.pt" in hashes  # the baselines
     train = pd.read_csv(run_dir / "train.csv")
     stages = train.groupby("model", sort=False)["stage"].apply(list).to_dict()
-    assert stages == {"group-alexnet": [1, 2], "independent": [1, 2], "tann": [1, 2],
+    assert stages == {"group": [1, 2], "independent": [1, 2], "tann": [1, 2],
                       "slimmable": [1]}  # slimmable: one joint stage
     evaluation = pd.read_csv(run_dir / "eval.csv")
     assert evaluation.groupby("model")["groups"].apply(list).to_dict() == {
         m: [1, 2] for m in stages}
-    group = evaluation[evaluation["model"] == "group-alexnet"]
+    group = evaluation[evaluation["model"] == "group"]
     assert group["macs"].iloc[1] == 2 * group["macs"].iloc[0]
     independent = evaluation[evaluation["model"] == "independent"]
     assert independent["serving_bytes"].iloc[0] == independent["param_bytes"].sum()
@@ -53,7 +53,7 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert [c["file"] for c in bundle["configurations"]] == ["k1.onnx", "k2.onnx"]
     assert [c["accuracy"] for c in bundle["configurations"]] == group["accuracy"].tolist()
     assert (run_dir / "export" / "weights.bin").is_file()
-    assert (run_dir / "export" / "group-alexnet-k2.pt").is_file()
+    assert (run_dir / "export" / "group-k2.pt").is_file()
     assert (run_dir / "figures" / "configurations.svg").is_file()
     profile = pd.read_csv(run_dir / "profile.csv")
     # one row per (mapping, configuration): real latency, modelled energy on this host
@@ -72,7 +72,7 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert sorted((row["model"], row["backend"]) for row in summary["comparison"]) == [
         (m, b) for m in ("independent", "slimmable", "tann") for b in ("eager", "onnxruntime")]
     independent = next(r for r in summary["comparison"] if r["model"] == "independent")
-    group_bytes = evaluation.loc[evaluation["model"] == "group-alexnet", "serving_bytes"].iloc[0]
+    group_bytes = evaluation.loc[evaluation["model"] == "group", "serving_bytes"].iloc[0]
     assert independent["memory_x"] == pytest.approx(
         evaluation.loc[evaluation["model"] == "independent", "param_bytes"].sum() / group_bytes)
     for name in ("operating_points", "dynamic_ranges", "runtime_simulation", "runtime_live",

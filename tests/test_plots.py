@@ -25,7 +25,7 @@ def points_table(batch=64, provenance="modelled", source=MODEL, scale=1.0):
     for mapping, slow in (("cpu[0]x1", 1.0), ("cpu[0-1]x2", 0.6)):
         for k, accuracy in ((1, 0.848), (2, 0.864), (3, 0.867), (4, 0.869)):
             latency = scale * slow * k * 1e-4
-            rows.append({"board": "vm", "model": "group-alexnet", "backend": "eager",
+            rows.append({"board": "vm", "model": "group", "backend": "eager",
                          "batch": batch, "mapping": mapping, "freq_label": "clocks as set",
                          "groups": k, "latency_s": latency, "energy_j": latency * 3.0,
                          "power_w": 3.0, "accuracy": accuracy,
@@ -102,10 +102,10 @@ def ranges_table(energy_provenance):
     rows = []
     for batch in (1, 64):
         for level, time, energy in (("pruning", 1.7, 1.6), ("pruning+mapping", 2.0, 3.3)):
-            rows.append({"board": "vm", "model": "group-alexnet", "backend": "eager",
+            rows.append({"board": "vm", "model": "group", "backend": "eager",
                          "batch": batch, "level": level, "metric": "latency_s", "range": time,
                          "provenance": "measured", "source": "clock (time.perf_counter)"})
-            rows.append({"board": "vm", "model": "group-alexnet", "backend": "eager",
+            rows.append({"board": "vm", "model": "group", "backend": "eager",
                          "batch": batch, "level": level, "metric": "energy_j",
                          "range": energy if energy_provenance != "none" else float("nan"),
                          "provenance": energy_provenance, "source": MODEL})
@@ -142,7 +142,7 @@ def test_ranges_with_no_energy_recorded_are_left_out_with_a_note():
 
 
 def comparison_inputs():
-    models = ["group-alexnet", "independent", "tann", "slimmable"]
+    models = ["group", "independent", "tann", "slimmable"]
     evaluation = pd.DataFrame({"model": [m for m in models for _ in range(4)],
                                "macs_fraction": [0.25, 0.5, 0.75, 1.0] * 4,
                                "accuracy": [0.85, 0.86, 0.87, 0.87, 0.82, 0.86, 0.86, 0.87,
@@ -172,7 +172,7 @@ def test_comparison_fits_a_notebook_and_its_legends_hide_no_line():
 
 
 def test_latency_figure_is_per_batch_with_provenance():
-    rows = [{"board": "vm", "model": "group-alexnet", "device": "cpu", "backend": "eager",
+    rows = [{"board": "vm", "model": "group", "device": "cpu", "backend": "eager",
              "cores": "0", "threads": 1, "freq_khz": None, "batch": batch, "groups": k,
              "latency_s": k * batch * 1e-4, "energy_j": k * batch * 3e-4, "power_w": 3.0,
              "meter": "rapl", "energy_provenance": "measured", "energy_source": "rapl"}

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dyndnn.errors import DyndnnError
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 from dyndnn.runtime import (
     Budget,
     BudgetError,
@@ -205,7 +205,7 @@ def test_without_a_probe_input_the_switch_cost_is_not_measured():
 
 
 def test_switches_call_the_model_and_are_timed():
-    model = GroupAlexNet(groups=4, width=0.0625, in_channels=1, image_size=28)
+    model = GroupNet(groups=4, width=0.0625, in_channels=1, image_size=28)
     manager = RuntimeManager(LADDER, model, x=torch.randn(2, 1, 28, 28), patience=2)
     assert model.num_active_groups == 4
     run(manager, [3, 3, 1, 1, 1], Budget(latency_s=5e-3))
@@ -258,7 +258,7 @@ def test_cpu_load_starts_and_stops_only_its_own_processes():
 
 
 def test_live_demo_calibrates_and_logs_without_load():
-    model = GroupAlexNet(groups=2, width=0.0625, in_channels=1, image_size=28)
+    model = GroupNet(groups=2, width=0.0625, in_channels=1, image_size=28)
     demo = live_demo(model, {1: 0.6, 2: 0.8}, duration_s=0.6, load_s=(99.0, 99.0), batch=4,
                      step_s=0.1)
     assert demo.table["groups"].tolist() == [1, 2] and (demo.table["latency_s"] > 0).all()

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from dyndnn.models import FAMILIES, build_model
+from dyndnn.models.slim_layers import SlimLinear
 from dyndnn.serve import BundleError, Server, read_manifest, write_bundle
 from dyndnn.serve.timing import switch_costs
 
@@ -24,7 +25,7 @@ README = Path(__file__).parents[1] / "README.md"
 def trained_like(family, combine="mean"):
     """A model whose BatchNorms are not the identity, so a wrong fold shows."""
     torch.manual_seed(0)
-    extra = {"combine": combine} if family == "group-alexnet" else {"family": family}
+    extra = {"combine": combine} if family == "group" else {"family": family}
     model = build_model({**SPEC, **extra}).eval()
     with torch.no_grad():
         for name, buf in model.named_buffers():
@@ -32,9 +33,9 @@ def trained_like(family, combine="mean"):
                 buf.uniform_(-0.5, 0.5)
             elif name.endswith("running_var"):
                 buf.uniform_(0.5, 2.0)
-        for name, p in model.named_parameters():
-            if "norm" in name and p.dim() == 1:
-                p.uniform_(0.5, 1.5)
+        for m in model.modules():  # BatchNorm2d, or the group model's grouped block
+            if hasattr(m, "running_mean"):
+                (m.weight_full if hasattr(m, "weight_full") else m.weight).uniform_(0.5, 1.5)
     return model
 
 
@@ -60,7 +61,7 @@ def test_every_configuration_of_every_family_matches_eager(family):
 
 
 def test_sum_rule_and_any_batch_size():
-    model = trained_like("group-alexnet", combine="sum")
+    model = trained_like("group", combine="sum")
     server = Server(model)
     for batch in (1, 7):
         x = torch.randn(batch, 1, 28, 28)
@@ -70,7 +71,7 @@ def test_sum_rule_and_any_batch_size():
 
 
 def test_group_model_weights_are_one_set_shared_by_every_configuration():
-    model = trained_like("group-alexnet")
+    model = trained_like("group")
     server = Server(model)
     G = model.groups
     # each tensor once: all G configurations hold what the full one reads
@@ -89,21 +90,26 @@ def test_group_model_weights_are_one_set_shared_by_every_configuration():
 
 
 def test_baselines_report_the_bytes_they_hold():
-    group = Server(trained_like("group-alexnet"))
+    group = Server(trained_like("group"))
     independent = Server(trained_like("independent"))
     tann = Server(trained_like("tann"))
-    slim = Server(trained_like("slimmable"))
-    # independent networks and slimmable widths (folded BN differs per width) hold one set
-    # per configuration; Tann's configurations share whole blocks
-    for server in (independent, slim):
-        assert server.weight_bytes() == sum(server.configuration_weight_bytes(k)
-                                            for k in (1, 2, 3))
+    slim_model = trained_like("slimmable")
+    slim = Server(slim_model)
+    # independent networks hold one set per configuration; slimmable widths too (folded BN
+    # differs per width, FC weights are [:out, :in] slices) except the FC biases, whose
+    # bias[:out] is a prefix of the full one; Tann's configurations share whole blocks
+    per_configuration = [sum(server.configuration_weight_bytes(k) for k in (1, 2, 3))
+                         for server in (independent, slim)]
+    assert independent.weight_bytes() == per_configuration[0]
+    fc_bias_bytes = sum(4 * fc.widths[k - 1] for fc in slim_model.modules()
+                        if isinstance(fc, SlimLinear) for k in (1, 2))
+    assert slim.weight_bytes() == per_configuration[1] - fc_bias_bytes > 0
     assert tann.weight_bytes() == tann.configuration_weight_bytes(3)
     assert independent.weight_bytes() > 1.5 * group.weight_bytes()
 
 
 def test_switching_builds_nothing_and_allocates_nothing(monkeypatch):
-    server = Server(trained_like("group-alexnet"))
+    server = Server(trained_like("group"))
     sessions = list(server._sessions)
 
     def no_session(*args, **kwargs):
@@ -126,10 +132,10 @@ def test_switching_builds_nothing_and_allocates_nothing(monkeypatch):
 
 
 def test_bundle_round_trip_and_manifest(tmp_path):
-    model = trained_like("group-alexnet")
+    model = trained_like("group")
     folder = write_bundle(model, tmp_path / "export", accuracy={1: 0.8, 2: 0.85, 3: 0.9})
     manifest = read_manifest(folder)
-    assert manifest["family"] == "group-alexnet" and manifest["groups"] == 3
+    assert manifest["family"] == "group" and manifest["groups"] == 3
     assert manifest["input"]["shape"] == ["batch", 1, 28, 28]
     assert [c["macs"] for c in manifest["configurations"]] == [model.macs(k) for k in (1, 2, 3)]
     assert [c["accuracy"] for c in manifest["configurations"]] == [0.8, 0.85, 0.9]
@@ -160,7 +166,7 @@ def test_broken_bundles_are_named(tmp_path):
 
 def test_readme_snippet_runs_with_onnxruntime_alone(tmp_path):
     """The README's board snippet, run where neither torch nor dyndnn can be imported."""
-    model = trained_like("group-alexnet")
+    model = trained_like("group")
     folder = write_bundle(model, tmp_path / "export")
     snippet = re.search(r"<!-- bundle-snippet -->\n```python\n(.*?)```", README.read_text(),
                         re.S).group(1)
@@ -204,7 +210,7 @@ def test_switch_cost_is_first_inference_minus_steady():
 
 
 def test_server_from_bundle_needs_no_torch(tmp_path):
-    folder = write_bundle(trained_like("group-alexnet"), tmp_path / "export")
+    folder = write_bundle(trained_like("group"), tmp_path / "export")
     script = ("import sys\nsys.modules['torch'] = None\nimport numpy as np\n"
               "from dyndnn.serve import Server\n"
               f"server = Server.from_bundle({str(folder)!r})\n"

@@ -3,7 +3,7 @@ import torch
 
 from dyndnn.checkpoint import load_checkpoint
 from dyndnn.config import TrainSection
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 from dyndnn.train import IncrementalTrainer, learning_rate
 
 CFG = TrainSection(epochs_per_stage=2, lr=0.05)
@@ -11,7 +11,7 @@ CFG = TrainSection(epochs_per_stage=2, lr=0.05)
 
 def new_model(groups=3):
     torch.manual_seed(0)
-    return GroupAlexNet(groups=groups, width=0.125, in_channels=1, image_size=28, dropout=0.2)
+    return GroupNet(groups=groups, width=0.125, in_channels=1, image_size=28, dropout=0.2)
 
 
 def snapshot(tensors):
@@ -121,7 +121,7 @@ def test_learning_rate_schedules():
 
 def test_mean_rule_stages_train_alone_and_keep_the_invariant(mini_dataset):
     torch.manual_seed(0)
-    model = GroupAlexNet(groups=2, width=0.125, in_channels=1, image_size=28, combine="mean")
+    model = GroupNet(groups=2, width=0.125, in_channels=1, image_size=28, combine="mean")
     trainer = IncrementalTrainer(model, mini_dataset, CFG, batch_size=64, progress=False)
     x = mini_dataset.test_x[:50].float() / 255
     trainer.train_stage(1)

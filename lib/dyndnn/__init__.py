@@ -4,7 +4,7 @@ Modules, one concept each:
 
 - ``config``: the validated run configuration (frozen dataclasses, one per section).
 - ``data``: data sets by name, loaded once into memory, augmented batch-wise.
-- ``models``: ``GroupAlexNet``, the dynamic network, and the baselines it is compared with
+- ``models``: ``GroupNet``, the dynamic network, and the baselines it is compared with
   (independent models, Tann et al.'s incremental network, a slimmable network).
 - ``train``: one trainer for every model family (group by group, or jointly for slimmable).
 - ``evaluate``: accuracy and correct-class confidence per configuration.

@@ -24,16 +24,16 @@ from torch.utils.benchmark import Timer
 
 from dyndnn.bench_serving import bench_serving, print_serving, write_serving
 from dyndnn.config import TrainSection
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 from dyndnn.train import make_optimizer
 
 TARGETS = {"range_vs_macs": 0.85, "switch_us": 50.0, "train_ratio": 0.9, "matmul_fraction": 0.5}
 
 
-def seeded_model(groups: int, width: float, in_channels: int, image_size: int) -> GroupAlexNet:
+def seeded_model(groups: int, width: float, in_channels: int, image_size: int) -> GroupNet:
     """The benchmarked model, the same in every process that builds it (seed 0)."""
     torch.manual_seed(0)
-    return GroupAlexNet(groups, width, in_channels, image_size).eval()
+    return GroupNet(groups, width, in_channels, image_size).eval()
 
 
 def median_s(stmt: str, min_run_time: float, **env) -> float:
@@ -44,7 +44,7 @@ def median_s(stmt: str, min_run_time: float, **env) -> float:
 
 
 @torch.inference_mode()
-def latency(model: GroupAlexNet, batch: int, k: int, min_run_time: float) -> float:
+def latency(model: GroupNet, batch: int, k: int, min_run_time: float) -> float:
     """Median seconds of one inference of configuration k on a batch."""
     spec = model.spec
     x = torch.randn(batch, spec.in_channels, spec.image_size, spec.image_size)
@@ -53,7 +53,7 @@ def latency(model: GroupAlexNet, batch: int, k: int, min_run_time: float) -> flo
     return median_s("model(x)", min_run_time, model=model, x=x)
 
 
-def bench_latency(model: GroupAlexNet, batches: tuple[int, ...], min_run_time: float,
+def bench_latency(model: GroupNet, batches: tuple[int, ...], min_run_time: float,
                   rounds: int = 3) -> dict:
     """Latency per configuration and the time dynamic range next to the MAC ratio.
 
@@ -77,19 +77,19 @@ def bench_latency(model: GroupAlexNet, batches: tuple[int, ...], min_run_time: f
     return out
 
 
-def bench_floor(model: GroupAlexNet, min_run_time: float) -> dict:
+def bench_floor(model: GroupNet, min_run_time: float) -> dict:
     """The fixed cost of one forward: the same network at 1/64 of the width, batch 1.
 
     Its compute is negligible, so its latency is what every configuration pays regardless of
     its MACs (operator dispatch, oneDNN primitive calls); it caps the batch-1 time range.
     """
     spec = model.spec
-    tiny = GroupAlexNet(spec.groups, spec.width / 64, spec.in_channels, spec.image_size).eval()
+    tiny = GroupNet(spec.groups, spec.width / 64, spec.in_channels, spec.image_size).eval()
     return {"floor_s": {k: latency(tiny, 1, k, min_run_time) for k in (1, spec.groups)},
             "floor_macs": {k: tiny.macs(k) for k in (1, spec.groups)}}
 
 
-def bench_switch(model: GroupAlexNet, repeats: int = 100_000) -> dict:
+def bench_switch(model: GroupNet, repeats: int = 100_000) -> dict:
     """Seconds per ``set_active_groups`` and the bytes it allocates (tensors and Python)."""
     ks = [1 + i % model.groups for i in range(repeats)]
     start = time.perf_counter()
@@ -113,7 +113,7 @@ def bench_switch(model: GroupAlexNet, repeats: int = 100_000) -> dict:
             "met": per_switch * 1e6 < TARGETS["switch_us"] and tensor_bytes == 0}
 
 
-def bench_memory(model: GroupAlexNet) -> dict:
+def bench_memory(model: GroupNet) -> dict:
     """Bytes serving all G configurations vs G separately stored models of the same sizes."""
     G = model.groups
     state_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
@@ -132,7 +132,7 @@ def _train_step_fn(module, optimizer, x, y):
     return step
 
 
-def bench_training(model: GroupAlexNet, batch: int, steps: int, rounds: int) -> dict:
+def bench_training(model: GroupNet, batch: int, steps: int, rounds: int) -> dict:
     """Images/s of each incremental stage vs plain PyTorch training of the same architecture.
 
     The plain side trains ``model.export(k)`` (Conv2d(groups=k), BatchNorm2d, ...: the same
@@ -175,7 +175,7 @@ def bench_training(model: GroupAlexNet, batch: int, steps: int, rounds: int) -> 
 
 
 @torch.inference_mode()
-def bench_gflops(model: GroupAlexNet, batch: int, min_run_time: float, n: int = 2048) -> dict:
+def bench_gflops(model: GroupNet, batch: int, min_run_time: float, n: int = 2048) -> dict:
     """Full-model inference GFLOP/s vs this machine's fp32 matmul GFLOP/s, same run."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     matmul = 2 * n ** 3 / median_s("a @ b", min_run_time, a=a, b=b) / 1e9
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
     for name, section in results.items():
         (out / f"{name}.json").write_text(json.dumps({**section, "context": context}, indent=2)
                                           + "\n")
-    print(f"dyndnn bench: GroupAlexNet G={args.groups} width={args.width}, "
+    print(f"dyndnn bench: GroupNet G={args.groups} width={args.width}, "
           f"{args.in_channels}x{args.image_size}x{args.image_size}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     for batch, r in results["latency"]["batches"].items():

@@ -1,17 +1,17 @@
 """Checkpoints: written atomically, read with ``torch.load(weights_only=True)`` only.
 
 >>> import tempfile
->>> from dyndnn.models import GroupAlexNet
+>>> from dyndnn.models import GroupNet
 >>> run = RunLayout(tempfile.mkdtemp())
->>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28)
->>> path = save_checkpoint(run.final_checkpoint("group-alexnet", groups=2), model,
+>>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28)
+>>> path = save_checkpoint(run.final_checkpoint("group", groups=2), model,
 ...                        stage=2, epoch=3)
 >>> path.relative_to(run.root).as_posix()
 'checkpoints/stage2.pt'
 >>> model, meta = load_checkpoint(path)
 >>> type(model).__name__, model.training, meta["stage"], meta["epoch"]
-('GroupAlexNet', False, 2, 3)
->>> load_final_model(run, "group-alexnet", groups=2).groups   # checked against the config
+('GroupNet', False, 2, 3)
+>>> load_final_model(run, "group", groups=2).groups   # checked against the config
 2
 """
 

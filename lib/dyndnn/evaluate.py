@@ -1,10 +1,10 @@
 """Accuracy and correct-class confidence of every configuration 1..G (the paper's Figs 2, 3).
 
 >>> from dyndnn.data import load_dataset
->>> from dyndnn.models import GroupAlexNet
+>>> from dyndnn.models import GroupNet
 >>> dataset = load_dataset("fashion-mnist-mini", train_limit=500, test_limit=100)
->>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28)  # untrained
->>> table = evaluate_configurations(model, dataset, model_name="group-alexnet")
+>>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28)  # untrained
+>>> table = evaluate_configurations(model, dataset, model_name="group")
 >>> table[["groups", "macs_fraction", "confidence_norm", "test_images", "val_images"]]
    groups  macs_fraction  confidence_norm  test_images  val_images
 0       1            0.5              ...          100          48
@@ -14,7 +14,7 @@ What a switch costs, per backend, and a run folder's ``eval.csv`` (every trained
 its final checkpoint, scored, with its switch costs; ``rounds`` of timings take a while)::
 
     switch_costs(model, folder="outputs/run/switch")
-    evaluate_run("outputs/run", ["group-alexnet", "tann"], dataset, groups=4)
+    evaluate_run("outputs/run", ["group", "tann"], dataset, groups=4)
 
 ``accuracy``, ``loss`` and ``confidence`` are the test split's (read once, for the final
 table); ``val_accuracy`` is the validation split's, the one any choice is made on.
@@ -37,7 +37,7 @@ from dyndnn.checkpoint import load_final_model
 from dyndnn.config import BACKENDS
 from dyndnn.data import InMemoryDataset, batches
 from dyndnn.layout import RunLayout
-from dyndnn.models import DynamicModel, IndependentModels, PlainAlexNet
+from dyndnn.models import DynamicModel, IndependentModels
 
 # accuracy, confidence and loss are the test split's; val_accuracy is there to choose with
 EVAL_COLUMNS = ["model", "groups", "accuracy", "confidence", "confidence_norm", "loss",
@@ -145,14 +145,11 @@ def _load_time(model: IndependentModels, k: int, folder: Path, repeats: int) -> 
     """Median seconds to rebuild network k from a file (``switch_costs``' ``load_s``)."""
     path = folder / f"{model.family}-k{k}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    net = model.nets[k - 1]
-    torch.save(net.state_dict(), path)
-    spec = model.spec
+    torch.save(model.nets[k - 1].state_dict(), path)
 
     def load() -> None:
         with torch.device("meta"):  # no initialisation: the file holds every weight
-            fresh = PlainAlexNet(*net.widths, spec.in_channels, spec.image_size,
-                                 spec.num_classes, spec.dropout)
+            fresh = model.new_network(k)
         fresh.load_state_dict(torch.load(path, weights_only=True), assign=True)
     return _median_time(load, repeats)
 

@@ -1,12 +1,12 @@
 """Export one configuration as a standalone static module for a board: TorchScript and ONNX.
 
 >>> import pathlib, tempfile
->>> from dyndnn.models import GroupAlexNet
->>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+>>> from dyndnn.models import GroupNet
+>>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
 >>> run_dir = pathlib.Path(tempfile.mkdtemp())
 >>> done = export_deployment(model, run_dir / "export")   # bundle + TorchScript, checked
 >>> sorted(path.name for path in (run_dir / "export").iterdir())
-['group-alexnet-k2.pt', 'k1.onnx', 'k2.onnx', 'manifest.json', 'weights.bin']
+['group-k2.pt', 'k1.onnx', 'k2.onnx', 'manifest.json', 'weights.bin']
 >>> max(done["max_diff_onnxruntime"].values()) < 1e-4, done["max_diff_torchscript"] < 1e-4
 (True, True)
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from dyndnn.models import DynamicModel, GroupAlexNet
+from dyndnn.models import DynamicModel, GroupNet
 
 
 def example_input(model: DynamicModel, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -47,7 +47,7 @@ def _torchscript(model: DynamicModel, k: int, path: Path) -> Path:
     loses nothing.
     """
     static = model.export(k).eval()
-    if isinstance(model, GroupAlexNet):
+    if isinstance(model, GroupNet):
         scripted = torch.jit.script(static)
     else:
         scripted = torch.jit.trace(static, example_input(model))

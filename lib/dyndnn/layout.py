@@ -1,7 +1,7 @@
 """``RunLayout``: every path of a run folder, in one place.
 
 >>> run = RunLayout("outputs/run1")
->>> run.final_checkpoint("group-alexnet", groups=4).as_posix()
+>>> run.final_checkpoint("group", groups=4).as_posix()
 'outputs/run1/checkpoints/stage4.pt'
 >>> run.final_checkpoint("slimmable", groups=4).as_posix()   # trained in one joint stage
 'outputs/run1/checkpoints/slimmable/stage1.pt'

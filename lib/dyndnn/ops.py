@@ -1,4 +1,4 @@
-"""Grouped layers whose number of active groups is chosen per call, by slicing weight views.
+"""The group model's weighted layers: the active groups chosen per call by slicing weight views.
 
 Each layer holds G groups. Group g of a layer reads only group g of the layer before
 (block-diagonal), so every group is an independent path and running groups [start, stop)
@@ -19,8 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dyndnn.macs import conv_macs
+from dyndnn.models.layers import DynamicLayer, Window
 
-class GroupedModule(nn.Module):
+
+class GroupedModule(DynamicLayer):
     """Base: registers group-major blocks as buffers with one aliasing Parameter per group."""
 
     def __init__(self, groups: int) -> None:
@@ -55,35 +58,61 @@ class GroupedModule(nn.Module):
         """The Parameters of one group (aliases of its slices of this layer's blocks)."""
         return [getattr(self, f"{name}_groups")[group] for name in self._grouped_names]
 
-    def _pick(self, name: str, start: int, stop: int, trainable: bool) -> Tensor:
-        """Group ``start``'s Parameter when training it, else a view of groups start..stop."""
-        if trainable:
-            return getattr(self, f"{name}_groups")[start]
+    def pick(self, name: str, window: Window) -> Tensor:
+        """Group ``start``'s Parameter when training it, else a view of the window's groups."""
+        if window.trainable:
+            return getattr(self, f"{name}_groups")[window.start]
+        return self.rows(name, window.start, window.stop)
+
+    def rows(self, name: str, start: int, stop: int) -> Tensor:
+        """Groups ``start..stop-1`` of block ``name``: a view (a prefix when start is 0)."""
         full = getattr(self, f"{name}_full")
         per_group = full.shape[0] // self.groups
         return full[start * per_group: stop * per_group]
+
+    def tensors(self, k: int, statistics: bool = True) -> list[Tensor]:  # noqa: D102
+        return [self.rows(name, 0, k) for name in self._grouped_names]
+
+    def load_static(self, static: nn.Module, group: int) -> None:  # noqa: D102
+        with torch.no_grad():
+            for mine, theirs in zip(self.group_state(group), _static_state(static),
+                                    strict=True):
+                mine.copy_(theirs.reshape(mine.shape))
+
+
+def _static_state(static: nn.Module) -> list[Tensor]:
+    """A static layer's tensors in ``group_state`` order: weight, bias, running statistics."""
+    names = ("weight", "bias", "running_mean", "running_var")
+    return [t for t in (getattr(static, n, None) for n in names) if t is not None]
 
 
 class GroupConv2d(GroupedModule):
     """Conv2d with G block-diagonal groups; ``dense_input`` groups all read the whole input.
 
     The first layer of a network reads the whole image (``dense_input=True``); later layers
-    read only their own group's channels.
+    read only their own group's channels; ``depthwise``: one filter per channel.
 
-    >>> conv = GroupConv2d(16, 32, 3, groups=4, padding=1)
-    >>> conv(torch.randn(2, 8, 5, 5), 0, 2).shape   # groups 0 and 1 active: 2 x 4 inputs
+    >>> conv = GroupConv2d(16, 32, 3, groups=4, out_side=5)
+    >>> conv(torch.randn(2, 8, 5, 5), Window(0, 2)).shape   # groups 0 and 1: 2 x 4 inputs
     torch.Size([2, 16, 5, 5])
+    >>> conv.macs(2) == 2 * conv.macs(1), conv.to_static(2)
+    (True, Conv2d(8, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=2, bias=False))
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, groups: int,
-                 padding: int = 0, dense_input: bool = False) -> None:
+                 stride: int = 1, dense_input: bool = False, depthwise: bool = False,
+                 out_side: int = 1) -> None:
         super().__init__(groups)
         if out_channels % groups or (not dense_input and in_channels % groups):
             raise ValueError(f"channels {in_channels}->{out_channels} do not split into "
                              f"{groups} groups")
-        self.in_per_group = in_channels if dense_input else in_channels // groups
+        if depthwise and in_channels != out_channels:
+            raise ValueError("a depthwise conv keeps its channels")
+        self.in_per_group = (1 if depthwise else in_channels if dense_input
+                             else in_channels // groups)
         self.out_per_group = out_channels // groups
-        self.kernel_size, self.padding, self.dense_input = kernel_size, padding, dense_input
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, kernel_size // 2
+        self.dense_input, self.depthwise, self.out_side = dense_input, depthwise, out_side
         weight = torch.empty(out_channels, self.in_per_group, kernel_size, kernel_size)
         # He init per group: each group's fan-in is its own input slice
         nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
@@ -91,16 +120,28 @@ class GroupConv2d(GroupedModule):
         # every call (measured by make bench); slicing groups along dim 0 stays a view
         self._register_grouped("weight", weight.contiguous(memory_format=torch.channels_last))
 
-    def forward(self, x: Tensor, start: int, stop: int, trainable: bool = False) -> Tensor:
-        """Run groups ``start..stop-1`` on ``x`` (which holds those groups' channels)."""
-        weight = self._pick("weight", start, stop, trainable)
-        conv_groups = 1 if self.dense_input else stop - start
-        return F.conv2d(x, weight, None, 1, self.padding, 1, conv_groups)
+    def _conv_groups(self, n: int) -> int:
+        return 1 if self.dense_input else n * self.out_per_group if self.depthwise else n
 
-    def macs(self, groups: int, out_hw: tuple[int, int]) -> int:
-        """Multiply-accumulates of ``groups`` groups at output size ``out_hw``."""
-        return (groups * self.out_per_group * self.in_per_group * self.kernel_size ** 2
-                * out_hw[0] * out_hw[1])
+    def forward(self, x: Tensor, window: Window) -> Tensor:
+        """Run the window's groups on ``x`` (which holds those groups' channels)."""
+        n = 1 if window.trainable else window.stop - window.start
+        return F.conv2d(x, self.pick("weight", window), None, self.stride, self.padding, 1,
+                        self._conv_groups(n))
+
+    def macs(self, k: int) -> int:  # noqa: D102
+        return conv_macs(k * self.out_per_group, self.in_per_group, self.kernel_size,
+                         self.out_side)
+
+    @torch.no_grad()
+    def to_static(self, k: int, start: int = 0) -> nn.Module:  # noqa: D102
+        n, weight = k - start, self.rows("weight", start, k)
+        conv_groups = self._conv_groups(n)
+        static = nn.Conv2d(weight.shape[1] * conv_groups, weight.shape[0], self.kernel_size,
+                           self.stride, self.padding, groups=conv_groups, bias=False)
+        static.weight.copy_(weight)
+        static.weight.data = static.weight.data.contiguous(memory_format=torch.channels_last)
+        return static
 
 
 class GroupBatchNorm2d(GroupedModule):
@@ -118,14 +159,59 @@ class GroupBatchNorm2d(GroupedModule):
         self.register_buffer("running_mean", torch.zeros(channels))
         self.register_buffer("running_var", torch.ones(channels))
 
-    def forward(self, x: Tensor, start: int, stop: int, trainable: bool = False) -> Tensor:
-        """Normalise groups ``start..stop-1``; batch statistics only for a trainable group."""
+    def _stats(self, start: int, stop: int) -> list[Tensor]:
         span = slice(start * self.per_group, stop * self.per_group)
-        return F.batch_norm(
-            x, self.running_mean[span], self.running_var[span],
-            self._pick("weight", start, stop, trainable), self._pick("bias", start, stop,
-                                                                     trainable),
-            trainable, self.momentum, self.eps)
+        return [self.running_mean[span], self.running_var[span]]
+
+    def forward(self, x: Tensor, window: Window) -> Tensor:
+        """Normalise the window's groups; batch statistics only for a trainable group."""
+        stop = window.start + 1 if window.trainable else window.stop
+        mean, var = self._stats(window.start, stop)
+        return F.batch_norm(x, mean, var, self.pick("weight", window), self.pick("bias", window),
+                            window.trainable, self.momentum, self.eps)
+
+    def tensors(self, k: int, statistics: bool = True) -> list[Tensor]:  # noqa: D102
+        return super().tensors(k) + (self._stats(0, k) if statistics else [])
+
+    def group_state(self, group: int) -> list[Tensor]:  # noqa: D102
+        return self.group_parameters(group) + self._stats(group, group + 1)
+
+    @torch.no_grad()
+    def to_static(self, k: int, start: int = 0) -> nn.Module:  # noqa: D102
+        static = nn.BatchNorm2d((k - start) * self.per_group, self.eps, self.momentum)
+        for mine, theirs in zip(_static_state(static), [self.rows("weight", start, k),
+                                                        self.rows("bias", start, k),
+                                                        *self._stats(start, k)], strict=True):
+            mine.copy_(theirs)
+        return static
+
+
+class StaticGroupLinear(nn.Module):
+    """n block-diagonal linear maps as one batched GEMM; ``sum_groups``: logits summed.
+
+    Plain torch (scriptable); the weight is (n x out, in), group-major like ``nn.Linear``'s.
+    """
+
+    def __init__(self, groups: int, in_per_group: int, out_per_group: int,
+                 sum_groups: bool) -> None:
+        super().__init__()
+        self.groups, self.in_per_group, self.out_per_group = groups, in_per_group, out_per_group
+        self.sum_groups, self.divisor = sum_groups, 1.0
+        self.weight = nn.Parameter(torch.empty(groups * out_per_group, in_per_group))
+        self.bias = nn.Parameter(torch.empty(groups * out_per_group))
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        n = self.groups
+        if n == 1:
+            out = F.linear(x, self.weight, self.bias)
+            return out / self.divisor if self.sum_groups else out
+        # (n, N, in) @ (n, in, out) -> (n, N, out): one batched GEMM over the groups
+        xs = x.view(x.shape[0], n, self.in_per_group).transpose(0, 1)
+        ws = self.weight.view(n, self.out_per_group, self.in_per_group)
+        out = torch.baddbmm(self.bias.view(n, 1, self.out_per_group), xs, ws.transpose(1, 2))
+        if self.sum_groups:
+            return out.sum(0) / self.divisor
+        return out.transpose(0, 1).reshape(x.shape[0], n * self.out_per_group)
 
 
 class GroupLinear(GroupedModule):
@@ -150,11 +236,10 @@ class GroupLinear(GroupedModule):
         self._register_grouped("bias", torch.empty(groups * self.out_per_group).uniform_(
             -bound, bound))
 
-    def forward(self, x: Tensor, start: int, stop: int, trainable: bool = False) -> Tensor:
+    def forward(self, x: Tensor, window: Window) -> Tensor:
         """Map (N, n x in_per_group) to (N, n x out_per_group), or to summed (N, out)."""
-        n = stop - start
-        weight = self._pick("weight", start, stop, trainable)
-        bias = self._pick("bias", start, stop, trainable)
+        n = 1 if window.trainable else window.stop - window.start
+        weight, bias = self.pick("weight", window), self.pick("bias", window)
         if n == 1:
             return F.linear(x, weight, bias)
         # (n, N, in) @ (n, in, out) -> (n, N, out): one batched GEMM over the active groups
@@ -165,6 +250,13 @@ class GroupLinear(GroupedModule):
             return out.sum(0)
         return out.transpose(0, 1).reshape(x.shape[0], n * self.out_per_group)
 
-    def macs(self, groups: int) -> int:
-        """Multiply-accumulates of ``groups`` groups for one input."""
-        return groups * self.in_per_group * self.out_per_group
+    def macs(self, k: int) -> int:  # noqa: D102
+        return conv_macs(k * self.out_per_group, self.in_per_group)
+
+    @torch.no_grad()
+    def to_static(self, k: int, start: int = 0) -> nn.Module:  # noqa: D102
+        static = StaticGroupLinear(k - start, self.in_per_group, self.out_per_group,
+                                   self.sum_groups)
+        static.weight.copy_(self.rows("weight", start, k))
+        static.bias.copy_(self.rows("bias", start, k))
+        return static

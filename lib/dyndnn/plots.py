@@ -10,7 +10,7 @@
 
 The operating points of the reference model and a baseline, k = 1 and 2, on one mapping:
 
->>> models = ["group-alexnet"] * 2 + ["tann"] * 2
+>>> models = ["group"] * 2 + ["tann"] * 2
 >>> profile = pd.DataFrame({"board": "vm", "model": models, "device": "cpu", "cores": "0",
 ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2, 1, 2],
 ...                         "latency_s": [0.001, 0.004, 0.002, 0.004],
@@ -24,7 +24,7 @@ The operating points of the reference model and a baseline, k = 1 and 2, on one 
 >>> len(fig.axes), fig.axes[0].get_title()
 (3, 'vm, eager, batch 1')
 >>> ranges = dynamic_ranges(points)
->>> fig = plot_dynamic_ranges(ranges[ranges["model"] == "group-alexnet"])
+>>> fig = plot_dynamic_ranges(ranges[ranges["model"] == "group"])
 >>> [(sub.get_suptitle().split(":")[0], [ax.get_title() for ax in sub.axes])
 ...  for sub in fig.subfigs]
 [('MEASURED', ['vm, eager, batch 1']), ('NOT MEASURED', ['vm, eager, batch 1'])]
@@ -82,7 +82,7 @@ def plot_training(history: pd.DataFrame) -> plt.Figure:
     The curves are the validation split's: training never reads the test split.
     """
     if "model" not in history:
-        history = history.assign(model="group-alexnet")
+        history = history.assign(model="group")
     models = list(dict.fromkeys(history["model"]))
     fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.3 * len(models)), squeeze=False)
     for row, model in enumerate(models):

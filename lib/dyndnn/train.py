@@ -39,9 +39,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from dyndnn.architecture import architecture
 from dyndnn.atomic import write_csv
 from dyndnn.checkpoint import read_checkpoint, save_checkpoint
-from dyndnn.config import ModelSection, TrainSection, describe_differences
+from dyndnn.config import ARCHITECTURES, ModelSection, TrainSection, describe_differences
 from dyndnn.data import DatasetSpec, InMemoryDataset, batches
 from dyndnn.errors import CheckpointError, RunFolderError
 from dyndnn.evaluate import score
@@ -275,6 +276,13 @@ def setup_torch(seed: int, threads: int = 0) -> None:
         torch.set_num_threads(threads)
 
 
+def stored_architecture(name: str) -> str:
+    """What a checkpoint records: a built-in name, or a YAML file's spec as JSON (a run then
+    rebuilds without the file).
+    """
+    return name if name in ARCHITECTURES else architecture(name).to_json()
+
+
 def model_from_config(model_cfg: ModelSection, data_spec: DatasetSpec,
                       family: str = GROUP_MODEL) -> DynamicModel:
     """A fresh model of ``family`` for a ``ModelSection`` and a data set's ``DatasetSpec``.
@@ -283,6 +291,7 @@ def model_from_config(model_cfg: ModelSection, data_spec: DatasetSpec,
     (``combine`` is the group model's alone).
     """
     spec = {"groups": model_cfg.groups, "width": model_cfg.width,
+            "architecture": stored_architecture(model_cfg.architecture),
             "in_channels": data_spec.channels, "image_size": data_spec.image_size,
             "num_classes": len(data_spec.classes), "dropout": model_cfg.dropout}
     if family == GROUP_MODEL:

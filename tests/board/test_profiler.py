@@ -138,10 +138,10 @@ def test_foreign_csv_is_refused(tmp_path):
 
 
 def tiny_group_model():
-    from dyndnn.models import GroupAlexNet
+    from dyndnn.models import GroupNet
 
     torch.manual_seed(0)
-    return GroupAlexNet(groups=2, width=0.0625, in_channels=3, image_size=16).eval()
+    return GroupNet(groups=2, width=0.0625, in_channels=3, image_size=16).eval()
 
 
 def test_sweep_measures_each_backend_alike(tmp_path):

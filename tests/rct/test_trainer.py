@@ -6,7 +6,7 @@ import torch
 
 from dyndnn.config import TrainSection
 from dyndnn.data import load_dataset
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 from dyndnn.rct import RctSettings, RctTrainer, convert, measure_param_bytes, train_group_rct
 from dyndnn.rct.layers import RctLayer
 
@@ -20,7 +20,7 @@ def data_2k():
 
 def path(method, settings=None):
     torch.manual_seed(0)
-    return convert(GroupAlexNet(1, 0.125, 1, 28).group_path(0), method, settings)
+    return convert(GroupNet(1, 0.125, 1, 28).group_path(0), method, settings)
 
 
 def test_no_persistent_fp32_weight_copy_between_steps(mini_dataset):
@@ -90,7 +90,7 @@ def test_per_epoch_curves_read_validation_and_the_test_split_once(data_2k, monke
 
 def test_group_trained_under_rct_is_added_while_earlier_groups_keep_serving(data_2k):
     torch.manual_seed(0)
-    model = GroupAlexNet(2, 0.125, 1, 28).eval()
+    model = GroupNet(2, 0.125, 1, 28).eval()
     x = data_2k.test_x[:20].float() / 255
     with torch.no_grad(), model.active_groups(1):
         served_before = model(x)

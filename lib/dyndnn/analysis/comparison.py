@@ -5,7 +5,7 @@ board, backend, batch, mapping and clock, and per baseline and backend the wides
 
 >>> import pandas as pd
 >>> from dyndnn.analysis import operating_points
->>> models = ["group-alexnet"] * 2 + ["tann"] * 2   # the reference and a baseline, k = 1, 2
+>>> models = ["group"] * 2 + ["tann"] * 2   # the reference and a baseline, k = 1, 2
 >>> profile = pd.DataFrame({"board": "vm", "model": models, "device": "cpu", "cores": "0",
 ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2, 1, 2],
 ...                         "latency_s": [0.001, 0.004, 0.002, 0.004],
@@ -30,7 +30,7 @@ import pandas as pd
 from dyndnn.analysis.errors import AnalysisError
 from dyndnn.analysis.memory import memory_footprint
 
-REFERENCE = "group-alexnet"
+REFERENCE = "group"
 COMPRESSION_TOLERANCE = 0.02  # |rate - reference rate| still called "the same compression rate"
 # per backend: a conclusion drawn on eager PyTorch need not hold on the deployed engine
 COMPARE_KEYS = ["board", "backend", "batch", "mapping", "freq_label"]
@@ -54,7 +54,7 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
 
     >>> import pandas as pd
     >>> from dyndnn.analysis import operating_points
-    >>> models = ["group-alexnet"] * 2 + ["tann"] * 2   # the reference and a baseline, k = 1, 2
+    >>> models = ["group"] * 2 + ["tann"] * 2   # the reference and a baseline, k = 1, 2
     >>> profile = pd.DataFrame({"board": "vm", "model": models, "device": "cpu", "cores": "0",
     ...                         "threads": 1, "freq_khz": None, "batch": 1, "groups": [1, 2, 1, 2],
     ...                         "latency_s": [0.001, 0.004, 0.002, 0.004],
@@ -65,7 +65,7 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
     >>> comparison = compare_models(evaluation, operating_points(profile))
     >>> comparison[["model", "time_range", "time_range_vs_reference", "memory_vs_reference"]]
                model  time_range  time_range_vs_reference  memory_vs_reference
-    0  group-alexnet         4.0                      1.0                 1.00
+    0  group         4.0                      1.0                 1.00
     1           tann         2.0                      2.0                 1.25
     """
     if reference not in set(points["model"]):

@@ -7,13 +7,13 @@ window is one row of ``profile.csv``, appended as soon as it is measured, so an 
 sweep keeps its rows and a rerun skips what is already there.
 
 >>> import functools, os, tempfile
->>> from dyndnn.models import GroupAlexNet
->>> factory = functools.partial(GroupAlexNet, groups=2, width=0.25, in_channels=1,
+>>> from dyndnn.models import GroupNet
+>>> factory = functools.partial(GroupNet, groups=2, width=0.25, in_channels=1,
 ...                             image_size=28)                 # picklable: built in the worker
 >>> core = min(os.sched_getaffinity(0))                      # a core this process may use
 >>> sweep = dict(input_shape=(1, 28, 28), groups_list=[1, 2], mappings=[Mapping("cpu", (core,), 1)],
 ...              frequencies=[None], batch_sizes=[1], out_csv=f"{tempfile.mkdtemp()}/profile.csv",
-...              repeats=2, warmup=1, meter="modelled", board="vm", model_name="group-alexnet",
+...              repeats=2, warmup=1, meter="modelled", board="vm", model_name="group",
 ...              min_window_s=0.01, progress=False)
 >>> df = profile_sweep(factory, **sweep)
 >>> df[["groups", "repeat", "threads_read", "meter", "energy_provenance"]]

@@ -20,12 +20,12 @@ from dyndnn.config.loading import (
     parse_yaml,
 )
 from dyndnn.config.names import (
+    ARCHITECTURES,
     BACKENDS,
     DATASETS,
     JOINTLY_TRAINED,
     METERS,
     MODELS,
-    NARROWEST_LAYER_CHANNELS,
     OPTIMIZERS,
     RCT_BITS,
     ROUNDINGS,
@@ -47,7 +47,7 @@ from dyndnn.config.sections import (
 from dyndnn.config.training import describe_differences, training_differences
 
 __all__ = [
-    "BACKENDS", "DATASETS", "JOINTLY_TRAINED", "METERS", "MODELS", "NARROWEST_LAYER_CHANNELS",
+    "BACKENDS", "DATASETS", "JOINTLY_TRAINED", "METERS", "MODELS", "ARCHITECTURES",
     "OPTIMIZERS", "RCT_BITS", "ROUNDINGS", "SCHEDULES", "TRAINING_KEYS", "Config",
     "DataSection", "EvalSection", "ExploreSection", "ModelSection", "ProfileSection",
     "RctSection", "RunSection", "TrainSection", "apply_overrides", "config_from_dict",

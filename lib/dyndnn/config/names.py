@@ -6,18 +6,18 @@ The names validated here live here; the modules that implement them check they a
 
 DATASETS = ("fashion-mnist-mini", "fashion-mnist", "cifar10")
 # the model families (dyndnn.models.FAMILIES): the group model and the three baselines
-MODELS = ("group-alexnet", "independent", "tann", "slimmable")
+MODELS = ("group", "independent", "tann", "slimmable")
+# the built-in networks (dyndnn.architecture.BUILTIN); model.architecture may also be a YAML file
+ARCHITECTURES = ("alexnet", "resnet20", "resnet18", "mobilenet")
 JOINTLY_TRAINED = ("slimmable",)  # families trained in one joint stage, not G
-# the narrowest layer of AlexNet (its first conv, dyndnn.models.group.ALEXNET_CHANNELS): at
-# width w it has 64 w channels over all groups, so G may not exceed that (one channel a group)
-NARROWEST_LAYER_CHANNELS = 64
 METERS = ("auto", "rapl", "ina231", "ina3221", "nvml", "modelled")  # dyndnn.board.auto
 ROUNDINGS = ("nearest", "stochastic")  # dyndnn.rct.quant
 RCT_BITS = (2, 16)  # the bitwidths dyndnn.rct.quant can hold (MIN_BITS, MAX_BITS)
 # the flat keys that change trained weights: a run folder resumes only when these agree
 TRAINING_KEYS = ("dataset", "train_limit", "val_fraction", "batch_size", "augment", "groups",
-                 "width", "dropout", "combine", "baseline_budget", "epochs_per_stage", "optimizer",
-                 "lr", "momentum", "weight_decay", "schedule", "label_smoothing", "seed")
+                 "architecture", "width", "dropout", "combine", "baseline_budget",
+                 "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+                 "label_smoothing", "seed")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
 # inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards)

@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dyndnn.architecture import ArchitectureError, architecture
 from dyndnn.config.names import (
     BACKENDS,
     DATASETS,
     METERS,
     MODELS,
-    NARROWEST_LAYER_CHANNELS,
     OPTIMIZERS,
     RCT_BITS,
     ROUNDINGS,
@@ -73,32 +73,37 @@ class DataSection:
 
 @dataclass(frozen=True)
 class ModelSection:
-    """The dynamic network: G groups that split AlexNet's channels scaled by ``width``."""
+    """The dynamic network: G groups that split an architecture's channels scaled by ``width``."""
 
     groups: int = 4
-    width: float = 0.25  # fraction of AlexNet's channels, over all groups together
+    architecture: str = "alexnet"  # alexnet | resnet20 | resnet18 | mobilenet | path/net.yaml
+    width: float = 0.25  # fraction of the architecture's channels, over all groups together
     active_groups: int = 0  # the configuration to deploy/export; 0 = all groups
     dropout: float = 0.0  # before each hidden FC layer
     combine: str = "sum"  # groups' logits: sum (residual stages) | mean (independent stages)
-    models: tuple[str, ...] = ("group-alexnet",)  # families to train, evaluate and profile
+    models: tuple[str, ...] = ("group",)  # families to train, evaluate and profile
     baseline_budget: str = "macs"  # a baseline's full size: the group model's macs | width
 
     def __post_init__(self) -> None:
+        try:
+            narrowest = architecture(self.architecture).narrowest_channels()
+        except ArchitectureError as exc:
+            raise ConfigError(f"model.architecture: {exc}") from exc
         _check(set(self.models) <= set(MODELS),
                f"model.models must name families among {', '.join(MODELS)}", self.models)
-        _check("group-alexnet" in self.models and len(set(self.models)) == len(self.models),
-               "model.models must include group-alexnet (the baselines are compared with it) "
+        _check("group" in self.models and len(set(self.models)) == len(self.models),
+               "model.models must include group (the baselines are compared with it) "
                "and name each family once", self.models)
         _check(self.baseline_budget in ("macs", "width"),
                "model.baseline_budget must be macs (the group model's full MACs) or width "
                "(its layer widths)", self.baseline_budget)
         _check(self.groups >= 1, "model.groups must be >= 1", self.groups)
         _check(self.width > 0, "model.width must be > 0", self.width)
-        most = max_groups(self.width)
+        most = max_groups(self.width, narrowest)
         _check(self.groups <= most,
                f"model.groups must be at most {most} at width {self.width}: the narrowest "
-               f"layer has {NARROWEST_LAYER_CHANNELS} x width channels and a group needs at "
-               "least one; lower groups or raise width", self.groups)
+               f"layer of {self.architecture} has {narrowest} x width channels and a group "
+               "needs at least one; lower groups or raise width", self.groups)
         _check(
             0 <= self.active_groups <= self.groups,
             f"model.active_groups must be between 1 and groups ({self.groups}), or 0 for all",
@@ -262,11 +267,13 @@ def _check(ok: bool, message: str, value: Any) -> None:
         raise ConfigError(f"{message}; got {value!r}")
 
 
-def max_groups(width: float) -> int:
-    """The most groups at ``width`` that leave every group at least one channel.
+def max_groups(width: float, narrowest: int = 64) -> int:
+    """The most groups at ``width`` that leave every group a channel of the narrowest layer.
 
-    >>> max_groups(0.25), max_groups(1.0)
-    (16, 64)
+    ``narrowest``: its channels at width 1 (AlexNet's first conv has 64).
+
+    >>> max_groups(0.25), max_groups(1.0), max_groups(1.0, narrowest=16)   # resnet20: 16
+    (16, 64, 16)
     """
-    return max(1, math.floor(NARROWEST_LAYER_CHANNELS * width + 1e-9))
+    return max(1, math.floor(narrowest * width + 1e-9))
 

@@ -3,8 +3,8 @@
 Every family (the group model and the three baselines) is a ``DynamicModel``:
 
 >>> import torch
->>> from dyndnn.models import GroupAlexNet
->>> model = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28).eval()
+>>> from dyndnn.models import GroupNet
+>>> model = GroupNet(groups=4, width=0.25, in_channels=1, image_size=28).eval()
 >>> model.set_active_groups(2)                     # configuration 2 of 1..G
 >>> with model.active_groups(4):                   # temporarily configuration 4
 ...     model.num_active_groups
@@ -25,16 +25,14 @@ training step. ``joint_training`` families (slimmable) train every configuration
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
+import torch
 from torch import Tensor, nn
 
+from dyndnn.architecture import Architecture, architecture
+from dyndnn.models.layers import Sequence, Window, tensor_bytes
 from dyndnn.switching import Switchable
 
-
-def tensor_bytes(tensors: Iterable[Tensor]) -> int:
-    """Bytes of ``tensors`` (each counted as its own storage)."""
-    return sum(t.numel() * t.element_size() for t in tensors)
+__all__ = ["DynamicModel", "module_bytes", "tensor_bytes"]
 
 
 def module_bytes(module: nn.Module) -> int:
@@ -74,22 +72,39 @@ class DynamicModel(Switchable, nn.Module):
             return list(self.parameters())
         return self.group_parameters(stage - 1)
 
-    def group_parameters(self, group: int) -> list[nn.Parameter]:  # pragma: no cover
+    # --- the network: ``body``, a Sequence of dynamic layers (``dyndnn.models.layers``) -------
+    body: Sequence
+
+    @property
+    def architecture(self) -> Architecture:
+        """The network this model was built from (``dyndnn.architecture``)."""
+        return architecture(self.spec.architecture)
+
+    def window(self) -> Window:
+        """The active configuration as the layers' window (in train mode: its stage)."""
+        return Window(0, self._active, self.training)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits of the active configuration (in train mode: its training step)."""
+        # channels-last activations: oneDNN's fast layout for conv, BN and pooling on CPU
+        return self.body(x.contiguous(memory_format=torch.channels_last), self.window())
+
+    def group_parameters(self, group: int) -> list[nn.Parameter]:
         """Parameters added by configuration ``group + 1`` (0-based group)."""
-        raise NotImplementedError
+        return self.body.group_parameters(group)
 
     # --- accounting -------------------------------------------------------------------------
-    def macs(self, k: int | None = None) -> int:  # pragma: no cover
-        """Multiply-accumulates per image of configuration k."""
-        raise NotImplementedError
+    def macs(self, k: int | None = None) -> int:
+        """Multiply-accumulates per image of configuration k (the sum of its layers')."""
+        return self.body.macs(self._k(k))
 
-    def param_count(self, k: int | None = None) -> int:  # pragma: no cover
+    def param_count(self, k: int | None = None) -> int:
         """Parameters configuration k uses."""
-        raise NotImplementedError
+        return sum(t.numel() for t in self.body.tensors(self._k(k), statistics=False))
 
-    def param_bytes(self, k: int | None = None) -> int:  # pragma: no cover
+    def param_bytes(self, k: int | None = None) -> int:
         """Bytes of weights and BN statistics configuration k reads."""
-        raise NotImplementedError
+        return self.body.param_bytes(self._k(k))
 
     def serving_bytes(self) -> int:
         """Bytes held to serve every configuration 1..G (the memory-footprint figure)."""
@@ -99,10 +114,10 @@ class DynamicModel(Switchable, nn.Module):
         """The smallest configuration's MACs as a fraction of the full configuration's."""
         return self.macs(1) / self.macs(self.groups)
 
-    def export(self, k: int | None = None) -> nn.Module:  # pragma: no cover
-        """Configuration k alone, in eval mode: a static module of torch layers.
+    def export(self, k: int | None = None) -> nn.Module:
+        """Configuration k alone, in eval mode: plain torch layers with copied tensors.
 
         Ready for tracing or export (``dyndnn.export``); not a model of the family (it has no
         configurations to switch and is not checkpointed with ``save_checkpoint``).
         """
-        raise NotImplementedError
+        return self.body.to_static(self._k(k)).eval()

@@ -8,61 +8,46 @@ True
 Switching configuration means using another network: resident, that costs memory (the sum of
 all G); not resident, a load (``dyndnn.evaluate.switch_cost`` measures it from a file).
 Training (``dyndnn.train``): stage k trains network k from its own initialisation, alone.
+Network k is the architecture at configuration k's width (``sizing.dense_sizing``), built
+from the slimmable layers with a single width: ordinary layers.
 """
 
 from __future__ import annotations
 
-import copy
-import functools
-
+import torch
 from torch import Tensor, nn
 
-from dyndnn.models.base import DynamicModel
-from dyndnn.models.dense import (
-    BaselineSpec,
-    PlainAlexNet,
-    alexnet_macs,
-    matched_fractions,
-    prefix,
-    sized,
-)
-
-
-def dense_macs(channels: tuple[int, ...], hidden: tuple[int, ...], spec: BaselineSpec,
-               fraction: float) -> int:
-    """MACs of a dense AlexNet whose every layer keeps ``fraction`` of its channels."""
-    return alexnet_macs([prefix(c, fraction) for c in channels],
-                        [prefix(h, fraction) for h in hidden], spec.in_channels,
-                        spec.image_size, spec.num_classes)
-
-
-@functools.lru_cache(maxsize=64)
-def dense_sizing(spec: BaselineSpec) -> tuple[tuple[int, ...], tuple[int, ...],
-                                              tuple[float, ...]]:
-    """(full conv channels, full hidden units, width fractions of the G configurations)."""
-    channels, hidden = sized(spec, lambda c, h: dense_macs(c, h, spec, 1.0))
-    fractions = matched_fractions(lambda f: dense_macs(channels, hidden, spec, f[-1]),
-                                  spec.groups)
-    return channels, hidden, fractions
+from dyndnn.models.base import DynamicModel, module_bytes
+from dyndnn.models.layers import Sequence, Window
+from dyndnn.models.network import SlimLayers, build_network
+from dyndnn.models.sizing import BaselineSpec, dense_sizing, prefix
 
 
 class IndependentModels(DynamicModel):
-    """G ordinary AlexNets, network k at configuration k's width (``dense_sizing``)."""
+    """G ordinary networks, network k at configuration k's width."""
 
     family = "independent"
 
     def __init__(self, spec: BaselineSpec) -> None:
         super().__init__(spec.groups)
         self.spec = spec
-        channels, hidden, self.fractions = dense_sizing(spec)
-        self.nets = nn.ModuleList(
-            PlainAlexNet([prefix(c, f) for c in channels], [prefix(h, f) for h in hidden],
-                         spec.in_channels, spec.image_size, spec.num_classes, spec.dropout)
-            for f in self.fractions)
+        self.channels, self.fractions = dense_sizing(spec)
+        self.nets = nn.ModuleList(self.new_network(k) for k in range(1, spec.groups + 1))
+
+    def new_network(self, k: int) -> Sequence:
+        """A freshly initialised network of configuration k's shape (``fractions[k-1]``)."""
+        spec, fraction = self.spec, self.fractions[k - 1]
+        return build_network(self.architecture, SlimLayers(
+            lambda c: [prefix(self.channels[c], fraction)], spec.in_channels,
+            spec.num_classes), spec.image_size, spec.dropout)
+
+    def _net(self, k: int | None) -> Sequence:
+        return self.nets[self._k(k) - 1]
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of the active network (in train mode: its training step)."""
-        return self.nets[self._active - 1](x)
+        return self._net(None)(x.contiguous(memory_format=torch.channels_last),
+                              Window(0, 1, self.training))
 
     def group_parameters(self, group: int) -> list[nn.Parameter]:
         """Network ``group + 1``'s Parameters: what training stage group+1 updates."""
@@ -70,20 +55,20 @@ class IndependentModels(DynamicModel):
 
     def macs(self, k: int | None = None) -> int:
         """Multiply-accumulates per image of network k."""
-        return self.nets[self._k(k) - 1].macs()
+        return self._net(k).macs(1)
 
     def param_count(self, k: int | None = None) -> int:
         """Parameters of network k."""
-        return sum(p.numel() for p in self.nets[self._k(k) - 1].parameters())
+        return sum(p.numel() for p in self._net(k).parameters())
 
     def param_bytes(self, k: int | None = None) -> int:
         """Bytes of network k (weights and BN statistics)."""
-        return self.nets[self._k(k) - 1].param_bytes()
+        return module_bytes(self._net(k))
 
     def serving_bytes(self) -> int:
         """All G networks: switching without a load needs every one resident."""
-        return sum(net.param_bytes() for net in self.nets)
+        return sum(module_bytes(net) for net in self.nets)
 
     def export(self, k: int | None = None) -> nn.Module:
-        """Network k itself (a copy), in eval mode."""
-        return copy.deepcopy(self.nets[self._k(k) - 1]).eval()
+        """Network k as plain torch layers (copied), in eval mode."""
+        return self._net(k).to_static(1).eval()

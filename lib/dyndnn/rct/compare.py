@@ -23,7 +23,7 @@ from dyndnn.data import InMemoryDataset, batches
 from dyndnn.errors import ConfigError
 from dyndnn.evaluate import evaluate_configurations
 from dyndnn.layout import GROUP_MODEL, RunLayout
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.layers import METHODS, convert
 from dyndnn.rct.trainer import RctTrainer, train_group_rct
@@ -73,7 +73,7 @@ def reference_network(width: float, in_channels: int, image_size: int, num_class
                       seed: int) -> torch.nn.Module:
     """The single-path AlexNet all three methods start from (same seed, same weights)."""
     torch.manual_seed(seed)
-    return GroupAlexNet(1, width, in_channels, image_size, num_classes).group_path(0)
+    return GroupNet(1, width, in_channels, image_size, num_classes).group_path(0)
 
 
 def compare_methods(dataset: InMemoryDataset, cfg: TrainSection, settings: RctSettings,
@@ -119,12 +119,12 @@ def add_group_under_rct(run_dir: str | Path | RunLayout, groups: int, dataset: I
     trainer = train_group_rct(model, groups, dataset, cfg, settings, batch_size, seed, augment)
     with torch.no_grad(), model.active_groups(groups - 1):
         unchanged = bool(torch.equal(model(x), served_before))
-    table = evaluate_configurations(model, dataset, "group-alexnet+rct-last-group")
+    table = evaluate_configurations(model, dataset, "group+rct-last-group")
     fp32 = pd.read_csv(layout.eval_csv)
     summary = trainer.summary()
     out = pd.DataFrame({
         "groups": table["groups"], "accuracy_rct_last_group": table["accuracy"],
-        "accuracy_fp32": fp32.loc[fp32["model"] == "group-alexnet", "accuracy"].to_numpy(),
+        "accuracy_fp32": fp32.loc[fp32["model"] == "group", "accuracy"].to_numpy(),
         "earlier_groups_unchanged": unchanged,
         "stage_param_bytes": summary["param_bytes"], "stage_mean_bits": summary["mean_bits"],
     })

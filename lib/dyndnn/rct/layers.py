@@ -266,7 +266,7 @@ def _qat(layer: nn.Module) -> nn.Module:
 def to_plain(module: nn.Module) -> nn.Module:
     """Swap RCT layers back (in place) for plain Conv2d / Linear with the dequantised weights.
 
-    Used to write a group trained under RCT back into a ``GroupAlexNet``.
+    Used to write a group trained under RCT back into a ``GroupNet``.
     """
     for name, child in list(module.named_children()):
         if isinstance(child, RctConv2d):

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from dyndnn.config import TrainSection
 from dyndnn.data import InMemoryDataset, batches
-from dyndnn.models import GroupAlexNet
+from dyndnn.models import GroupNet
 from dyndnn.peak_memory import PeakMemory
 from dyndnn.rct.controller import BitwidthController, RctSettings
 from dyndnn.rct.energy import MODEL as ENERGY_MODEL
@@ -280,10 +280,10 @@ class RctTrainer:
         return pd.DataFrame(self.controller.trajectory)
 
 
-def train_group_rct(model: GroupAlexNet, k: int, dataset: InMemoryDataset, cfg: TrainSection,
+def train_group_rct(model: GroupNet, k: int, dataset: InMemoryDataset, cfg: TrainSection,
                     settings: RctSettings | None = None, batch_size: int = 128, seed: int = 0,
                     augment: bool = True) -> RctTrainer:
-    """Training stage k of a ``GroupAlexNet`` under RCT, on the device, while 1..k-1 serve.
+    """Training stage k of a ``GroupNet`` under RCT, on the device, while 1..k-1 serve.
 
     Group k is taken out as a plain path and converted to RCT layers: during training it exists
     only as integers (the model's own slot for group k is not touched); with ``combine="sum"``

@@ -91,8 +91,8 @@ class RuntimeManager:
     which it meets every upper budget times ``margin``.
 
     >>> import pandas as pd, torch
-    >>> from dyndnn.models import GroupAlexNet
-    >>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    >>> from dyndnn.models import GroupNet
+    >>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
     >>> table = pd.DataFrame({"groups": [1, 2], "latency_s": [0.001, 0.002],
     ...                       "accuracy": [0.80, 0.88]})
     >>> manager = RuntimeManager(table, model, x=torch.randn(4, 1, 28, 28), patience=3)

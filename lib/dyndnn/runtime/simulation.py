@@ -94,10 +94,10 @@ def simulate(table: pd.DataFrame, trace: pd.DataFrame, model: Any | None = None,
     model alone); the inferences themselves are simulated.
 
     >>> import pandas as pd, torch
-    >>> from dyndnn.models import GroupAlexNet
+    >>> from dyndnn.models import GroupNet
     >>> table = pd.DataFrame({"groups": [1, 2, 3], "latency_s": [0.001, 0.002, 0.003],
     ...                       "accuracy": [0.80, 0.85, 0.88]})
-    >>> model = GroupAlexNet(groups=3, width=0.25, in_channels=1, image_size=28).eval()
+    >>> model = GroupNet(groups=3, width=0.25, in_channels=1, image_size=28).eval()
     >>> log = simulate(table, synthetic_trace(table), model, x=torch.randn(4, 1, 28, 28))
     >>> switches = log[log["switched"]]
     >>> print(switches[["t_s", "groups", "cause"]].to_string(index=False))

@@ -44,8 +44,8 @@ def steady_latency(model: Any, x: Any, ks: list[int], probes: int = 5,
     """Per k: median seconds of ``probes`` inferences on ``x`` after ``warmup`` untimed ones.
 
     >>> import torch
-    >>> from dyndnn.models import GroupAlexNet
-    >>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    >>> from dyndnn.models import GroupNet
+    >>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
     >>> latency = steady_latency(model, torch.randn(4, 1, 28, 28), [1, 2])
     >>> sorted(latency), all(seconds > 0 for seconds in latency.values())
     ([1, 2], True)
@@ -76,8 +76,8 @@ def calibrate(model: Any, x: Any, ks: list[int], rounds: int = 3,
     on a shared machine then spoils one round of every k, not every round of one k.
 
     >>> import torch
-    >>> from dyndnn.models import GroupAlexNet
-    >>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    >>> from dyndnn.models import GroupNet
+    >>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
     >>> seconds = calibrate(model, torch.randn(4, 1, 28, 28), [1, 2], rounds=1, window_s=0.01)
     >>> len(seconds), all(s > 0 for s in seconds)      # per k, in the order of ks
     (2, True)

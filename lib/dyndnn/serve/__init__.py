@@ -7,8 +7,8 @@
 - ``timing``: steady latency and the honest cost of a switch, for any engine.
 
 >>> import torch
->>> from dyndnn.models import GroupAlexNet
->>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+>>> from dyndnn.models import GroupNet
+>>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
 >>> server = Server(model)                       # the graphs of k = 1 and 2, one weights buffer
 >>> images = torch.randn(3, 1, 28, 28)
 >>> server.set_active_groups(1); logits = server(images)

@@ -12,8 +12,8 @@ Each ``k{k}.onnx`` loads in plain onnxruntime (``onnxruntime.InferenceSession("e
 and onnxruntime.
 
 >>> import tempfile
->>> from dyndnn.models import GroupAlexNet
->>> model = GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28)
+>>> from dyndnn.models import GroupNet
+>>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28)
 >>> path = write_bundle(model, tempfile.mkdtemp(), accuracy={1: 0.85, 2: 0.87})
 >>> sorted(file.name for file in path.iterdir())
 ['k1.onnx', 'k2.onnx', 'manifest.json', 'weights.bin']

@@ -2,14 +2,16 @@
 
 A ``ServingPlan`` is what a deployment needs: the weight tensors (numpy, float32, folded: each
 conv's BatchNorm is merged into its weights and a bias) and, per configuration k, an ONNX graph
-whose initializers name a tensor and how many of its leading bytes they read. For the group
-model every layer is one group-major block, so configuration k reads a *prefix* of each block
-and all G graphs share the same bytes; a Tann network shares whole blocks between
-configurations; independent and slimmable networks (whose folded weights differ per width)
-hold one set per configuration.
+whose initializers name a tensor and how many of its leading bytes they read. The graphs are
+written from each configuration's static module (``model.export(k)``: plain torch layers) for
+any architecture and family; configuration G's tensors are registered first, and a smaller
+configuration's tensor that equals the *prefix* of the same layer's is read from it instead of
+stored again. For the group model every layer is one group-major block, so all G graphs share
+the same bytes; a Tann network shares whole blocks; independent and slimmable networks (whose
+folded weights differ per width) hold one set per configuration.
 
->>> from dyndnn.models import GroupAlexNet
->>> plan = serving_plan(GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28))
+>>> from dyndnn.models import GroupNet
+>>> plan = serving_plan(GroupNet(groups=2, width=0.25, in_channels=1, image_size=28))
 >>> plan.tensors["conv0.weight"].shape             # folded: both groups' filters
 (16, 1, 5, 5)
 >>> [graph.uses["conv0.weight"] for graph in plan.graphs]   # k=1 reads the first half
@@ -29,14 +31,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from dyndnn.models import (
-    ALEXNET_POOL_AFTER,
-    DynamicModel,
-    GroupAlexNet,
-    IndependentModels,
-    SlimmableAlexNet,
-    TannAlexNet,
-)
+from dyndnn.models import DynamicModel
+from dyndnn.models.layers import StaticResidual
+from dyndnn.models.tann_layers import StaticBlocks
+from dyndnn.ops import StaticGroupLinear
 
 OPSET = 17
 INPUT, OUTPUT = "images", "logits"
@@ -85,12 +83,19 @@ class _Builder:
         self.uses: dict[str, tuple[str, tuple[int, ...]]] = {}
         self._n = 0
 
-    def tensor(self, name: str, rows: int | None = None, shape: tuple[int, ...] | None = None
-               ) -> str:
-        """Use the first ``rows`` rows of plan tensor ``name`` (all of it by default)."""
-        full = self.plan.tensors[name]
-        rows = full.shape[0] if rows is None else rows
-        self.uses[name] = (name, shape or (rows, *full.shape[1:]))
+    def tensor(self, name: str, array: np.ndarray) -> str:
+        """Read ``array`` from the plan: the prefix of the same layer's tensor where its bytes
+        are that prefix, else a tensor of this configuration's own.
+        """
+        full = self.plan.tensors.get(name)
+        if full is None:
+            self.plan.tensors[name] = full = array
+        rows = array.shape[0]
+        if not (full.shape[1:] == array.shape[1:] and rows <= full.shape[0]
+                and np.array_equal(full[:rows], array)):
+            name = f"k{self.k}.{name}"
+            self.plan.tensors[name] = full = array
+        self.uses[name] = (name, array.shape)
         return name
 
     def const(self, values: list[int]) -> str:
@@ -104,12 +109,10 @@ class _Builder:
         self.nodes.append(helper.make_node(op_type, inputs, [out], **attrs))
         return out
 
-    def conv(self, x: str, weight: str, bias: str, kernel: int, group: int = 1) -> str:
-        return self.op("Conv", [x, weight, bias], kernel_shape=[kernel, kernel],
-                       pads=[kernel // 2] * 4, group=group)
-
-    def pool(self, x: str) -> str:
-        return self.op("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
+    def conv(self, x: str, conv: nn.Conv2d, weight: str, bias: str) -> str:
+        return self.op("Conv", [x, weight, bias], kernel_shape=list(conv.kernel_size),
+                       pads=[*conv.padding, *conv.padding], strides=list(conv.stride),
+                       group=conv.groups)
 
     def finish(self, logits: str, macs: int) -> ConfigGraph:
         self.nodes.append(helper.make_node("Identity", [logits], [OUTPUT]))
@@ -134,144 +137,131 @@ def _external(name: str, shape: tuple[int, ...]) -> TensorProto:
 
 
 # ----------------------------------------------------------------------------------------------
-# the group model: every layer one group-major block, configuration k a prefix of it
+# the static module of one configuration, written as ONNX nodes
 
 
-def _group_plan(model: GroupAlexNet) -> ServingPlan:
-    G, spec = model.groups, model.spec
-    plan = ServingPlan(model.family, (spec.in_channels, spec.image_size, spec.image_size),
-                       spec.num_classes)
-    for i, (conv, norm) in enumerate(zip(model.convs, model.norms, strict=True)):
-        # the block is stored channels-last; ONNX wants OIHW, so contiguous() reorders it
-        weight = conv.weight_full.contiguous()
-        plan.tensors[f"conv{i}.weight"], plan.tensors[f"conv{i}.bias"] = _fold(
-            weight, norm.weight_full, norm.bias_full, norm.running_mean, norm.running_var,
-            norm.eps)
-    for i, fc in enumerate(model.fcs):
-        # (G*out, in) -> (G, in, out): one MatMul over the active groups, a prefix along G
-        weight = fc.weight_full.reshape(G, fc.out_per_group, fc.in_per_group).transpose(1, 2)
-        plan.tensors[f"fc{i}.weight"] = _array(weight)
-        plan.tensors[f"fc{i}.bias"] = _array(fc.bias_full.reshape(G, 1, fc.out_per_group))
-    for k in range(1, G + 1):
-        b = _Builder(plan, k)
-        x = INPUT
-        for i, (conv, pool) in enumerate(zip(model.convs, ALEXNET_POOL_AFTER, strict=True)):
-            rows = k * conv.out_per_group
-            x = b.op("Relu", [b.conv(x, b.tensor(f"conv{i}.weight", rows),
-                                     b.tensor(f"conv{i}.bias", rows), conv.kernel_size,
-                                     1 if conv.dense_input else k)])
-            x = b.pool(x) if pool else x
-        # (N, k*C*H*W) -> (k, N, C*H*W): group g's features are its channels, flattened
-        x = b.op("Reshape", [x, b.const([0, k, model.fcs[0].in_per_group])])
-        x = b.op("Transpose", [x], perm=[1, 0, 2])
-        for i in range(len(model.fcs)):
-            x = b.op("Add", [b.op("MatMul", [x, b.tensor(f"fc{i}.weight", k)]),
-                             b.tensor(f"fc{i}.bias", k)])
-            x = b.op("Relu", [x]) if i < len(model.fcs) - 1 else x
+class _Writer:
+    """Writes a static module's nodes; ``grouped``: x is (n, N, features), the group model's
+    batched-GEMM layout, kept between its linear layers.
+    """
+
+    def __init__(self, b: _Builder) -> None:
+        self.b, self.convs, self.fcs, self.grouped = b, 0, 0, 0
+
+    def flat(self, x: str) -> str:
+        """Back from the grouped layout to (N, n x features)."""
+        if not self.grouped:
+            return x
+        self.grouped = 0
+        x = self.b.op("Transpose", [x], perm=[1, 0, 2])
+        return self.b.op("Reshape", [x, self.b.const([0, -1])])
+
+    def module(self, x: str, m: nn.Module) -> str:
+        b = self.b
+        if isinstance(m, nn.Sequential):
+            children = list(m)
+            i = 0
+            while i < len(children):
+                bn = children[i + 1] if i + 1 < len(children) else None
+                if isinstance(bn, nn.BatchNorm2d):
+                    x = self.conv_bn(x, children[i], bn)
+                    i += 2
+                else:
+                    x = self.module(x, children[i])
+                    i += 1
+            return x
+        if isinstance(m, nn.ReLU):
+            return b.op("Relu", [x])
+        if isinstance(m, nn.Dropout | nn.Identity):
+            return x
+        if isinstance(m, StaticGroupLinear):
+            return self.group_linear(x, m)
+        x = self.flat(x)
+        if isinstance(m, nn.MaxPool2d):
+            size = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            return b.op("MaxPool", [x], kernel_shape=[size, size], strides=[size, size])
+        if isinstance(m, nn.AdaptiveAvgPool2d):
+            return b.op("GlobalAveragePool", [x])
+        if isinstance(m, nn.Flatten):
+            return b.op("Flatten", [x], axis=1)
+        if isinstance(m, StaticResidual):
+            body = self.module(x, m.body)
+            shortcut = self.module(x, m.shortcut)
+            return b.op("Relu", [b.op("Add", [body, shortcut])])
+        if isinstance(m, nn.Linear) or (isinstance(m, StaticBlocks)
+                                        and isinstance(m.blocks[0], nn.Linear)):
+            return self.linear(x, m)
+        raise TypeError(f"no ONNX writer for {type(m).__name__}")
+
+    def conv_bn(self, x: str, conv: nn.Module, bn: nn.BatchNorm2d) -> str:
+        """A conv (or Tann's conv blocks) with the BatchNorm after it folded in."""
+        b, name = self.b, f"conv{self.convs}"
+        self.convs += 1
+        x = self.flat(x)
+        if isinstance(conv, nn.Conv2d):
+            w, bias = _fold(conv.weight, bn.weight, bn.bias, bn.running_mean,
+                            bn.running_var, bn.eps)
+            return b.conv(x, conv, b.tensor(f"{name}.weight", w), b.tensor(f"{name}.bias", bias))
+        outs, lo = [], 0
+        for g, (block, reads) in enumerate(zip(conv.blocks, conv.reads, strict=True)):
+            span = slice(lo, lo + block.out_channels)
+            lo = span.stop
+            w, bias = _fold(block.weight, bn.weight[span], bn.bias[span],
+                            bn.running_mean[span], bn.running_var[span], bn.eps)
+            outs.append(b.conv(_prefix(b, x, reads), block, b.tensor(f"{name}.{g}.weight", w),
+                               b.tensor(f"{name}.{g}.bias", bias)))
+        return outs[0] if len(outs) == 1 else b.op("Concat", outs, axis=1)
+
+    def linear(self, x: str, m: nn.Module) -> str:
+        """``nn.Linear`` as Gemm; Tann's blocks as Gemms over input prefixes."""
+        b, name = self.b, f"fc{self.fcs}"
+        self.fcs += 1
+        if isinstance(m, nn.Linear):
+            return b.op("Gemm", [x, b.tensor(f"{name}.weight", _array(m.weight)),
+                                 b.tensor(f"{name}.bias", _array(m.bias))], transB=1)
+        outs = [b.op("Gemm", [_prefix(b, x, reads), b.tensor(f"{name}.{g}.weight",
+                                                             _array(block.weight)),
+                              b.tensor(f"{name}.{g}.bias", _array(block.bias))], transB=1)
+                for g, (block, reads) in enumerate(zip(m.blocks, m.reads, strict=True))]
+        if len(outs) == 1:
+            return outs[0]
+        return b.op("Sum", outs) if m.sum_blocks else b.op("Concat", outs, axis=1)
+
+    def group_linear(self, x: str, m: StaticGroupLinear) -> str:
+        """One MatMul over the active groups: weight (n, in, out), a prefix along G."""
+        b, name, n = self.b, f"fc{self.fcs}", m.groups
+        self.fcs += 1
+        if not self.grouped:  # (N, n*in) -> (n, N, in): group g's features are its own
+            x = b.op("Reshape", [x, b.const([0, n, m.in_per_group])])
+            x = b.op("Transpose", [x], perm=[1, 0, 2])
+        weight = m.weight.reshape(n, m.out_per_group, m.in_per_group).transpose(1, 2)
+        x = b.op("Add", [b.op("MatMul", [x, b.tensor(f"{name}.weight", _array(weight))]),
+                         b.tensor(f"{name}.bias", _array(m.bias.reshape(n, 1, -1)))])
+        self.grouped = n
+        if not m.sum_groups:
+            return x
+        self.grouped = 0
         # opset 17: ReduceSum takes its axes as an input, ReduceMean still as an attribute
-        logits = (b.op("ReduceMean", [x], axes=[0], keepdims=0) if spec.combine == "mean"
-                  else b.op("ReduceSum", [x, b.const([0])], keepdims=0))
-        plan.graphs.append(b.finish(logits, model.macs(k)))
-    return plan
+        if m.divisor == n and n > 1:
+            return b.op("ReduceMean", [x], axes=[0], keepdims=0)
+        return b.op("ReduceSum", [x, b.const([0])], keepdims=0)
 
 
-# ----------------------------------------------------------------------------------------------
-# dense networks (independent, slimmable): one plain AlexNet per configuration
-
-
-def _dense_graph(plan: ServingPlan, k: int, net: nn.Module, prefix: str, macs: int
-                 ) -> ConfigGraph:
-    b = _Builder(plan, k)
-    convs = [m for m in net.features if isinstance(m, nn.Conv2d)]
-    norms = [m for m in net.features if isinstance(m, nn.BatchNorm2d)]
-    x = INPUT
-    for i, (conv, bn, pool) in enumerate(zip(convs, norms, ALEXNET_POOL_AFTER, strict=True)):
-        w, bias = _fold(conv.weight.contiguous(), bn.weight, bn.bias, bn.running_mean,
-                        bn.running_var, bn.eps)
-        plan.tensors[f"{prefix}conv{i}.weight"], plan.tensors[f"{prefix}conv{i}.bias"] = w, bias
-        x = b.op("Relu", [b.conv(x, b.tensor(f"{prefix}conv{i}.weight"),
-                                 b.tensor(f"{prefix}conv{i}.bias"), conv.kernel_size[0])])
-        x = b.pool(x) if pool else x
-    x = b.op("Flatten", [x], axis=1)
-    for i, fc in enumerate(net.fcs):
-        plan.tensors[f"{prefix}fc{i}.weight"] = _array(fc.weight)
-        plan.tensors[f"{prefix}fc{i}.bias"] = _array(fc.bias)
-        x = b.op("Gemm", [x, b.tensor(f"{prefix}fc{i}.weight"), b.tensor(f"{prefix}fc{i}.bias")],
-                 transB=1)
-        x = b.op("Relu", [x]) if i < len(net.fcs) - 1 else x
-    return b.finish(x, macs)
-
-
-def _dense_plan(model: IndependentModels | SlimmableAlexNet) -> ServingPlan:
-    spec = model.spec
-    plan = ServingPlan(model.family, (spec.in_channels, spec.image_size, spec.image_size),
-                       spec.num_classes)
-    for k in range(1, model.groups + 1):
-        plan.graphs.append(_dense_graph(plan, k, model.export(k), f"k{k}.", model.macs(k)))
-    return plan
-
-
-# ----------------------------------------------------------------------------------------------
-# Tann et al.: block g of a layer reads the prefix of blocks 1..g; configurations share blocks
-
-
-def _tann_plan(model: TannAlexNet) -> ServingPlan:
-    spec = model.spec
-    plan = ServingPlan(model.family, (spec.in_channels, spec.image_size, spec.image_size),
-                       spec.num_classes)
-    t = plan.tensors
-    for i, (convs, norms) in enumerate(zip(model.convs, model.norms, strict=True)):
-        for g, (conv, bn) in enumerate(zip(convs, norms, strict=True)):
-            t[f"conv{i}.{g}.weight"], t[f"conv{i}.{g}.bias"] = _fold(
-                conv.weight.contiguous(), bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                bn.eps)
-    for name, layers in [*((f"fc{i}", fcs) for i, fcs in enumerate(model.fcs)),
-                         ("head", model.heads)]:
-        for g, fc in enumerate(layers):
-            t[f"{name}.{g}.weight"], t[f"{name}.{g}.bias"] = _array(fc.weight), _array(fc.bias)
-
-    for k in range(1, model.groups + 1):
-        plan.graphs.append(_tann_graph(plan, model, k))
-    return plan
-
-
-def _prefix(b: _Builder, x: str, width: int | None) -> str:
-    """The first ``width`` channels / features of ``x`` (all of it for None)."""
-    return x if width is None else b.op("Slice", [x, b.const([0]), b.const([width]),
-                                                  b.const([1])])
-
-
-def _tann_graph(plan: ServingPlan, model: TannAlexNet, k: int) -> ConfigGraph:
-    b = _Builder(plan, k)
-    x = INPUT
-    for i, (convs, pool) in enumerate(zip(model.convs, ALEXNET_POOL_AFTER, strict=True)):
-        # block g reads the input prefix of blocks 1..g; the first layer reads the whole image
-        outs = [b.conv(_prefix(b, x, None if i == 0 else convs[g].in_channels),
-                       b.tensor(f"conv{i}.{g}.weight"), b.tensor(f"conv{i}.{g}.bias"),
-                       convs[g].kernel_size[0]) for g in range(k)]
-        x = b.op("Relu", [outs[0] if k == 1 else b.op("Concat", outs, axis=1)])
-        x = b.pool(x) if pool else x
-    x = b.op("Flatten", [x], axis=1)
-    layers = [*((f"fc{i}", fcs) for i, fcs in enumerate(model.fcs)), ("head", model.heads)]
-    for name, fcs in layers:
-        outs = [b.op("Gemm", [_prefix(b, x, fcs[g].in_features), b.tensor(f"{name}.{g}.weight"),
-                              b.tensor(f"{name}.{g}.bias")], transB=1) for g in range(k)]
-        if name == "head":  # the classifier sums the blocks' logits
-            x = outs[0] if k == 1 else b.op("Sum", outs)
-        else:
-            x = b.op("Relu", [outs[0] if k == 1 else b.op("Concat", outs, axis=1)])
-    return b.finish(x, model.macs(k))
+def _prefix(b: _Builder, x: str, width: int) -> str:
+    """The first ``width`` channels / features of ``x``."""
+    return b.op("Slice", [x, b.const([0]), b.const([width]), b.const([1])])
 
 
 @torch.no_grad()
 def serving_plan(model: DynamicModel) -> ServingPlan:
     """The folded tensors and the G configuration graphs of ``model`` (any family)."""
     model.eval()
-    if isinstance(model, GroupAlexNet):
-        return _group_plan(model)
-    if isinstance(model, TannAlexNet):
-        return _tann_plan(model)
-    if isinstance(model, IndependentModels | SlimmableAlexNet):
-        return _dense_plan(model)
-    raise TypeError(f"no serving graphs for {type(model).__name__}; families: group-alexnet, "
-                    "independent, tann, slimmable")
+    spec = model.spec
+    plan = ServingPlan(model.family, (spec.in_channels, spec.image_size, spec.image_size),
+                       spec.num_classes)
+    for k in range(model.groups, 0, -1):  # the full configuration's tensors first
+        b = _Builder(plan, k)
+        logits = _Writer(b).module(INPUT, model.export(k))
+        plan.graphs.append(b.finish(logits, model.macs(k)))
+    plan.graphs.reverse()
+    return plan

@@ -1,9 +1,9 @@
 """``Server``: every configuration of a dynamic model in onnxruntime, over one set of weights.
 
 >>> import numpy as np, tempfile
->>> from dyndnn.models import GroupAlexNet
+>>> from dyndnn.models import GroupNet
 >>> from dyndnn.serve import write_bundle
->>> model = GroupAlexNet(groups=4, width=0.25, in_channels=1, image_size=28).eval()
+>>> model = GroupNet(groups=4, width=0.25, in_channels=1, image_size=28).eval()
 >>> server = Server(model)                     # threads: default, the cores we may use
 >>> server.set_active_groups(2)                # O(1): another session, nothing built
 >>> images = np.random.default_rng(0).standard_normal((3, 1, 28, 28), dtype=np.float32)
@@ -16,7 +16,7 @@
 (342624, 171312)
 >>> folder = write_bundle(model, tempfile.mkdtemp())
 >>> Server.from_bundle(folder)                 # a bundle alone: no torch, no training code
-Server(group-alexnet, G=4, active=4, 342,624 weight bytes, ... threads, repack_weights=False)
+Server(group, G=4, active=4, 342,624 weight bytes, ... threads, repack_weights=False)
 
 Sharing (measured; ``docs/serving.md``): each session's initializers are ``OrtValue``s over
 views of one buffer that holds ``weights.bin``, given with ``SessionOptions.add_initializer``,

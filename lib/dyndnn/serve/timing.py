@@ -12,9 +12,9 @@ Works for an eager ``DynamicModel`` (call it inside ``torch.inference_mode()``) 
 ``Server`` alike: anything with ``groups``, ``set_active_groups(k)`` and ``__call__(x)``.
 
 >>> import numpy as np
->>> from dyndnn.models import GroupAlexNet
+>>> from dyndnn.models import GroupNet
 >>> from dyndnn.serve import Server
->>> server = Server(GroupAlexNet(groups=2, width=0.25, in_channels=1, image_size=28))
+>>> server = Server(GroupNet(groups=2, width=0.25, in_channels=1, image_size=28))
 >>> images = np.zeros((1, 1, 28, 28), np.float32)
 >>> rows = switch_costs(server, images, rounds=5)  # medians of 5 rounds, here
 >>> [row["groups"] for row in rows], sorted(rows[0])

@@ -4,9 +4,12 @@ from dyndnn.bench import main
 
 
 def test_bench_runs_and_writes_every_section(tmp_path, capsys):
-    results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path)])
-    for name in ("latency", "floor", "switch", "memory", "training", "gflops"):
+    results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
+                    "--architectures", "resnet20"])
+    for name in ("latency-resnet20", "serving-resnet20", "floor", "switch", "memory",
+                 "training", "gflops"):
         assert (tmp_path / f"{name}.json").is_file()
+    assert json.loads((tmp_path / "floor.json").read_text())["context"]["model"]["groups"] == 2
     memory = json.loads((tmp_path / "memory.json").read_text())
     assert memory["bytes_all_configurations"] == memory["bytes_full_model"]
     assert memory["bytes_separate_models"] == memory["bytes_all_configurations"] * 3 // 2
@@ -19,9 +22,13 @@ def test_bench_runs_and_writes_every_section(tmp_path, capsys):
 
 def test_serving_section_compares_engines_side_by_side(tmp_path, capsys):
     results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
-                    "--only", "serving"])
+                    "--only", "serving", "--architectures", "alexnet,resnet20"])
     serving = json.loads((tmp_path / "serving.json").read_text())
-    assert set(results) == {"serving"} and serving["mac_ratio"] == 2.0
+    assert set(results) == {"serving", "architectures"} and serving["mac_ratio"] == 2.0
+    residual = json.loads((tmp_path / "serving-resnet20.json").read_text())
+    assert residual["context"]["model"]["architecture"] == "resnet20"
+    assert residual["mac_ratio"] == 2.0  # block-diagonal residual groups: MACs scale with k
+    assert set(results["architectures"]) == {"alexnet", "resnet20"}
     for row in serving["batches"].values():
         assert set(row["latency_s"]) == {"eager", "onnxruntime", "onnxruntime-repacked"}
         assert all(v > 0 for lat in row["latency_s"].values() for v in lat.values())

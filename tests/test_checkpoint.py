@@ -31,3 +31,9 @@ def test_corrupt_missing_and_foreign_checkpoints(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a dyndnn checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_a_checkpoint_of_the_alexnet_only_format_says_to_retrain(tmp_path):
+    torch.save({"format": "dyndnn-checkpoint-v1", "spec": {}, "model": {}}, tmp_path / "old.pt")
+    with pytest.raises(CheckpointError, match="AlexNet-only.*retrain in a new run folder"):
+        load_checkpoint(tmp_path / "old.pt")

@@ -7,7 +7,8 @@ the classifier (a linear layer to the data set's classes) is appended by the fam
   relu: true}``; ``conv: 64`` is short for ``{channels: 64}``). Every convolution here carries
   its BatchNorm: deployment folds the pair into one convolution.
 - ``depthwise_separable``: a 3x3 depthwise conv + BN + ReLU, then a 1x1 conv + BN + ReLU
-  (MobileNet's block; ``{channels, stride: 1}``).
+  (MobileNet's block; ``{channels, stride: 1}``); ``depthwise`` alone: ``{kernel: 3,
+  stride: 1, relu: true}``, one filter per channel it is given.
 - ``residual``: basic blocks of He et al. (two 3x3 conv + BN, the shortcut added before the
   last ReLU; a 1x1 conv + BN shortcut where the stride or the channels change;
   ``{channels, stride: 1, repeat: 1}``, the stride on the first block only).
@@ -123,7 +124,11 @@ def _unparse(layer: Layer) -> dict[str, Any]:
     if isinstance(layer, Residual):
         return {"block": {"body": [asdict(c) for c in layer.body],
                           "shortcut": [asdict(c) for c in layer.shortcut]}}
-    return {kind: asdict(layer) if kind != "avgpool" else "global"}
+    if isinstance(layer, Conv) and layer.depthwise:
+        return {"depthwise": {"kernel": layer.kernel, "stride": layer.stride, "relu": layer.relu}}
+    fields = asdict(layer)
+    fields.pop("depthwise", None)
+    return {kind: fields if kind != "avgpool" else "global"}
 
 
 class ArchitectureError(ValueError):
@@ -166,6 +171,11 @@ def _expand(item: Any, previous_channels: int | None) -> list[Layer]:
     if kind == "conv":
         return [Conv(**_fields(kind, value, {"channels": _REQUIRED, "kernel": 3, "stride": 1,
                                              "relu": True}, "channels"))]
+    if kind == "depthwise":  # one depthwise conv + BN (+ ReLU) on the channels it is given
+        f = _fields(kind, value, {"kernel": 3, "stride": 1, "relu": True}, "kernel")
+        if previous_channels is None:
+            raise ArchitectureError("depthwise cannot be the first layer; start with conv")
+        return [Conv(previous_channels, f["kernel"], f["stride"], f["relu"], depthwise=True)]
     if kind == "depthwise_separable":
         f = _fields(kind, value, {"channels": _REQUIRED, "stride": 1}, "channels")
         if previous_channels is None:
@@ -198,8 +208,8 @@ def _expand(item: Any, previous_channels: int | None) -> list[Layer]:
         return [Flatten()]
     if kind == "linear":
         return [Linear(**_fields(kind, value, {"features": _REQUIRED}, "features"))]
-    raise ArchitectureError(f"unknown layer kind {kind!r}; known: conv, depthwise_separable, "
-                            "residual, maxpool, avgpool, flatten, linear")
+    raise ArchitectureError(f"unknown layer kind {kind!r}; known: conv, depthwise, "
+                            "depthwise_separable, residual, maxpool, avgpool, flatten, linear")
 
 
 def parse(spec: dict[str, Any]) -> Architecture:

@@ -1,8 +1,12 @@
 """``make bench``: the performance targets (``TARGETS``), measured side by side in one run.
 
-    python -m dyndnn.bench [--groups 4] [--width 1.0] [--quick] [--out outputs/bench]
+    python -m dyndnn.bench [--groups 4] [--width 1.0] [--architectures alexnet,resnet20]
+                           [--quick] [--out outputs/bench]
 
-Prints a table and writes one JSON per section under ``outputs/bench/``. Timings use
+Prints a table and writes one JSON per section under ``outputs/bench/``. The latency sections
+(eager per configuration; eager against onnxruntime) run for every architecture named, so a
+reader sees whether pruning buys time in proportion to MACs for each; the other sections run
+on the first. Timings use
 ``torch.utils.benchmark`` (medians of blocked runs); ratios are taken between measurements of
 the same run, interleaved where two things are compared, so the shared machine's noise hits
 both sides alike. Nothing here is a test: a missed target is reported, not raised.
@@ -30,10 +34,11 @@ from dyndnn.train import make_optimizer
 TARGETS = {"range_vs_macs": 0.85, "switch_us": 50.0, "train_ratio": 0.9, "matmul_fraction": 0.5}
 
 
-def seeded_model(groups: int, width: float, in_channels: int, image_size: int) -> GroupNet:
+def seeded_model(groups: int, width: float, in_channels: int, image_size: int,
+                 architecture: str = "alexnet") -> GroupNet:
     """The benchmarked model, the same in every process that builds it (seed 0)."""
     torch.manual_seed(0)
-    return GroupNet(groups, width, in_channels, image_size).eval()
+    return GroupNet(groups, width, in_channels, image_size, architecture=architecture).eval()
 
 
 def median_s(stmt: str, min_run_time: float, **env) -> float:
@@ -84,7 +89,8 @@ def bench_floor(model: GroupNet, min_run_time: float) -> dict:
     its MACs (operator dispatch, oneDNN primitive calls); it caps the batch-1 time range.
     """
     spec = model.spec
-    tiny = GroupNet(spec.groups, spec.width / 64, spec.in_channels, spec.image_size).eval()
+    tiny = GroupNet(spec.groups, spec.width / 64, spec.in_channels, spec.image_size,
+                    architecture=spec.architecture).eval()
     return {"floor_s": {k: latency(tiny, 1, k, min_run_time) for k in (1, spec.groups)},
             "floor_macs": {k: tiny.macs(k) for k in (1, spec.groups)}}
 
@@ -192,11 +198,44 @@ def _mark(met: bool) -> str:
     return "met" if met else "MISSED"
 
 
+def bench_architecture(args: argparse.Namespace, architecture: str, run_time: float,
+                       out: Path, context: dict) -> dict:
+    """The latency sections of one architecture: eager per configuration, and serving."""
+    factory = functools.partial(seeded_model, args.groups, args.width, args.in_channels,
+                                args.image_size, architecture)
+    suffix = "" if architecture == "alexnet" else f"-{architecture}"
+    context = {**context, "model": {**context["model"], "architecture": architecture}}
+    print(f"== {architecture}: G={args.groups} width={args.width}, "
+          f"{factory().param_count(args.groups) / 1e6:.3f} M parameters")
+    serving = bench_serving(factory, (1, 16, 64), run_time,
+                            switch_rounds=30 if args.quick else 100)
+    write_serving(serving, out / f"serving{suffix}.json", context)
+    print_serving(serving)
+    if args.only == "serving":
+        return {"serving": serving}
+    latency_section = bench_latency(factory(), (1, 16, 64), run_time)
+    (out / f"latency{suffix}.json").write_text(
+        json.dumps({**latency_section, "context": context}, indent=2) + "\n")
+    _print_latency(latency_section)
+    return {"serving": serving, "latency": latency_section}
+
+
+def _print_latency(section: dict) -> None:
+    for batch, r in section["batches"].items():
+        lat = "  ".join(f"k={k}: {v * 1e3:.2f} ms" for k, v in r["latency_s"].items())
+        print(f"eager latency batch {batch:>3}: {lat} | time range {r['time_range']:.2f}x vs "
+              f"MAC ratio {r['mac_ratio']:.2f}x = {r['range_vs_macs']:.2f} (target >= 0.85) "
+              f"{_mark(r['met'])}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Run every section, print the table, write the JSON files; returns the results."""
     parser = argparse.ArgumentParser(prog="python -m dyndnn.bench", description=__doc__)
     parser.add_argument("--groups", type=int, default=4)
-    parser.add_argument("--width", type=float, default=1.0, help="1.0: AlexNet's channels")
+    parser.add_argument("--width", type=float, default=1.0, help="1.0: the architecture's "
+                        "channels")
+    parser.add_argument("--architectures", default="alexnet,resnet20",
+                        help="comma-separated: the latency sections run for each")
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--in-channels", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
@@ -204,7 +243,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--only", choices=["all", "serving"], default="all",
                         help="serving: eager vs onnxruntime alone")
     args = parser.parse_args(argv)
-    model = seeded_model(args.groups, args.width, args.in_channels, args.image_size)
+    architectures = [a.strip() for a in args.architectures.split(",") if a.strip()]
     run_time = 0.3 if args.quick else 1.0
     context = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                "machine": platform.processor() or platform.machine(),
@@ -212,16 +251,15 @@ def main(argv: list[str] | None = None) -> dict:
                          "image_size": args.image_size, "in_channels": args.in_channels}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    factory = functools.partial(seeded_model, args.groups, args.width, args.in_channels,
-                                args.image_size)
-    serving = bench_serving(factory, (1, 16, 64), run_time,
-                            switch_rounds=30 if args.quick else 100)
-    write_serving(serving, out / "serving.json", context)
-    print_serving(serving)
+    per_architecture = {a: bench_architecture(args, a, run_time, out, context)
+                        for a in architectures}
+    first = per_architecture[architectures[0]]
     if args.only == "serving":
-        return {"serving": serving}
+        return {"serving": first["serving"], "architectures": per_architecture}
+    model = seeded_model(args.groups, args.width, args.in_channels, args.image_size,
+                         architectures[0])
+    context = {**context, "model": {**context["model"], "architecture": architectures[0]}}
     results = {
-        "latency": bench_latency(model, (1, 16, 64), run_time),
         "floor": bench_floor(model, run_time),
         "switch": bench_switch(model),
         "memory": bench_memory(model),
@@ -231,14 +269,9 @@ def main(argv: list[str] | None = None) -> dict:
     for name, section in results.items():
         (out / f"{name}.json").write_text(json.dumps({**section, "context": context}, indent=2)
                                           + "\n")
-    print(f"dyndnn bench: GroupNet G={args.groups} width={args.width}, "
+    print(f"dyndnn bench ({architectures[0]}): GroupNet G={args.groups} width={args.width}, "
           f"{args.in_channels}x{args.image_size}x{args.image_size}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    for batch, r in results["latency"]["batches"].items():
-        lat = "  ".join(f"k={k}: {v * 1e3:.2f} ms" for k, v in r["latency_s"].items())
-        print(f"latency batch {batch:>3}: {lat} | time range {r['time_range']:.2f}x vs MAC "
-              f"ratio {r['mac_ratio']:.2f}x = {r['range_vs_macs']:.2f} (target >= 0.85) "
-              f"{_mark(r['met'])}")
     floor = results["floor"]["floor_s"]
     print("fixed cost per forward (same network at 1/64 width, batch 1): " + ", ".join(
         f"k={k}: {v * 1e3:.2f} ms" for k, v in floor.items()) + " -- what every configuration "
@@ -259,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"inference: {g['model_gflops']:.1f} GFLOP/s vs matmul {g['matmul_gflops']:.1f} "
           f"GFLOP/s = {g['fraction']:.0%} (target >= 50%) {_mark(g['met'])}")
     print(f"written: {out}/*.json")
-    return {**results, "serving": serving}
+    return {**results, **first, "architectures": per_architecture}
 
 
 if __name__ == "__main__":

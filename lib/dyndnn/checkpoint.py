@@ -29,7 +29,8 @@ from dyndnn.layout import RunLayout
 from dyndnn.manifest import sha256_file  # noqa: F401 (re-exported: checkpoint hashes)
 from dyndnn.models import DynamicModel, build_model
 
-FORMAT = "dyndnn-checkpoint-v1"
+FORMAT = "dyndnn-checkpoint-v2"  # v2: models built from an architecture (any CNN)
+OLDER = {"dyndnn-checkpoint-v1": "an AlexNet-only dyndnn whose layers were named differently"}
 
 
 def save_checkpoint(path: str | Path, model: DynamicModel, **meta: Any) -> Path:
@@ -57,6 +58,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc}); delete it "
             "and retrain that stage, or use another run's checkpoint") from exc
+    if isinstance(blob, dict) and blob.get("format") in OLDER:
+        raise CheckpointError(f"{path} was written by {OLDER[blob['format']]}; this version "
+                              "cannot read its weights: retrain in a new run folder")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a dyndnn checkpoint (expected format {FORMAT})")
     return blob

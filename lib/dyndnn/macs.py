@@ -105,8 +105,9 @@ def network_macs(arch: Architecture, in_channels: int, image_size: int, num_clas
 def static_macs(module, example) -> int:
     """MACs per image of a plain torch module on a batch like ``example`` (forward hooks).
 
-    Counts ``nn.Conv2d`` and ``nn.Linear`` (what carries MACs in these networks) with
-    ``conv_macs``; pooling, BN and additions are not MACs.
+    Counts ``nn.Conv2d``, ``nn.Linear`` and modules that say their own MACs per image
+    (``image_macs()``: the group model's batched GEMMs) with ``conv_macs``; pooling, BN and
+    additions are not MACs.
     """
     import torch
     from torch import nn
@@ -114,7 +115,9 @@ def static_macs(module, example) -> int:
     counted: list[int] = []
 
     def hook(layer, inputs, output) -> None:
-        if isinstance(layer, nn.Conv2d):
+        if hasattr(layer, "image_macs"):
+            counted.append(layer.image_macs())
+        elif isinstance(layer, nn.Conv2d):
             counted.append(conv_macs(layer.out_channels, layer.in_channels // layer.groups,
                                      layer.kernel_size[0], 1) * output.shape[-1]
                            * output.shape[-2])
@@ -123,7 +126,7 @@ def static_macs(module, example) -> int:
                            * (output.numel() // output.shape[-1] // output.shape[0]))
 
     handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, nn.Conv2d | nn.Linear)]
+               if isinstance(m, nn.Conv2d | nn.Linear) or hasattr(m, "image_macs")]
     try:
         with torch.no_grad():
             module(example[:1])

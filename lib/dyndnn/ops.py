@@ -61,7 +61,10 @@ class GroupedModule(DynamicLayer):
     def pick(self, name: str, window: Window) -> Tensor:
         """Group ``start``'s Parameter when training it, else a view of the window's groups."""
         if window.trainable:
-            return getattr(self, f"{name}_groups")[window.start]
+            # a contiguous copy of the one training group's weights: conv backward on the
+            # channels-last Parameter view itself corrupted the heap in residual networks
+            # (torch 2.13 on CPU: an identity block before a strided projection block)
+            return getattr(self, f"{name}_groups")[window.start].contiguous()
         return self.rows(name, window.start, window.stop)
 
     def rows(self, name: str, start: int, stop: int) -> Tensor:
@@ -199,6 +202,10 @@ class StaticGroupLinear(nn.Module):
         self.sum_groups, self.divisor = sum_groups, 1.0
         self.weight = nn.Parameter(torch.empty(groups * out_per_group, in_per_group))
         self.bias = nn.Parameter(torch.empty(groups * out_per_group))
+
+    def image_macs(self) -> int:
+        """Multiply-accumulates per image (``dyndnn.macs.static_macs`` asks)."""
+        return conv_macs(self.groups * self.out_per_group, self.in_per_group)
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
         n = self.groups

@@ -277,8 +277,9 @@ def setup_torch(seed: int, threads: int = 0) -> None:
 
 
 def stored_architecture(name: str) -> str:
-    """What a checkpoint records: a built-in name, or a YAML file's spec as JSON (a run then
-    rebuilds without the file).
+    """What a checkpoint records.
+
+    A built-in name, or a YAML file's spec as JSON (a run then rebuilds without the file).
     """
     return name if name in ARCHITECTURES else architecture(name).to_json()
 

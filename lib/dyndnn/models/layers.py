@@ -182,8 +182,10 @@ class GlobalAvgPool(DynamicLayer):
 
 
 class Flatten(DynamicLayer):
-    """(N, C, H, W) -> (N, C*H*W), channel-major: a group's (or block's) channels stay
-    together, so a window's features are a contiguous range.
+    """(N, C, H, W) -> (N, C*H*W), channel-major.
+
+    A group's (or block's) channels stay together, so a window's features are a contiguous
+    range.
     """
 
     def forward(self, x: Tensor, window: Window) -> Tensor:  # noqa: D102

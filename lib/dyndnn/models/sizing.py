@@ -15,7 +15,7 @@ Sizing (ours: the families are compared "at the same compression rate"), in two 
 >>> spec = BaselineSpec("slimmable", groups=4, width=0.25, in_channels=1, image_size=28)
 >>> channels, fractions = dense_sizing(spec)
 >>> channels[64], [round(f, 2) for f in fractions]   # AlexNet's first conv; the 4 widths
-(14, [0.5, 0.71, 0.87, 1.0])
+(8, [0.49, 0.69, 0.86, 1.0])
 
 Every cost here is ``dyndnn.macs.network_macs`` on the architecture: the formula the layers'
 ``macs(k)`` use, applied before any layer exists.

@@ -41,7 +41,10 @@ class SlimConv2d(DynamicLayer):
 
     def forward(self, x: Tensor, window: Window) -> Tensor:  # noqa: D102
         k = window.stop
-        return F.conv2d(x, self._slice(k), None, self.stride, self.kernel_size // 2, 1,
+        weight = self._slice(k)
+        if window.trainable:  # a contiguous copy: see tann_layers.TannConv2d._conv
+            weight = weight.contiguous()
+        return F.conv2d(x, weight, None, self.stride, self.kernel_size // 2, 1,
                         self.widths[k - 1] if self.depthwise else 1)
 
     def macs(self, k: int) -> int:  # noqa: D102
@@ -63,8 +66,9 @@ class SlimConv2d(DynamicLayer):
 
 
 class SwitchableBatchNorm2d(DynamicLayer):
-    """One BatchNorm per width (*switchable BN*: a width's statistics differ from the full
-    network's, so each width keeps its own).
+    """One BatchNorm per width (*switchable BN*).
+
+    A width's statistics differ from the full network's, so each width keeps its own.
     """
 
     def __init__(self, widths: list[int]) -> None:

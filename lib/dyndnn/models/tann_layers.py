@@ -27,8 +27,9 @@ def _sizes(cum: list[int]) -> list[int]:
 
 
 class StaticBlocks(nn.Module):
-    """Block g applied to the first ``reads[g]`` channels (features) of the input; the
-    outputs concatenated (``sum_blocks``: added, a classifier's logits). Plain torch.
+    """Block g applied to the first ``reads[g]`` channels (features) of the input.
+
+    The outputs concatenated (``sum_blocks``: added, a classifier's logits). Plain torch.
     """
 
     def __init__(self, blocks: list[nn.Module], reads: list[int], sum_blocks: bool) -> None:
@@ -42,15 +43,20 @@ class StaticBlocks(nn.Module):
         return torch.cat(outs, 1)
 
 
-def _run_blocks(blocks: nn.ModuleList, x: Tensor, window: Window, read) -> list[Tensor]:
-    """Blocks 0..stop-1 on their inputs (``read(g, x)``); in a stage the last one trains."""
+def _run_blocks(blocks: nn.ModuleList, x: Tensor, window: Window, read, apply=None
+                ) -> list[Tensor]:
+    """Blocks 0..stop-1 on their inputs (``read(g, x)``); in a stage the last one trains.
+
+    ``apply(block, inputs, trainable)`` runs a block (default: calls it).
+    """
     if window.start:
         raise ValueError("Tann's blocks read every earlier block: a window starts at 0")
     outs = []
     for g in range(window.stop):
         trainable = window.trainable and g == window.stop - 1
         with torch.set_grad_enabled(trainable and torch.is_grad_enabled()):
-            outs.append(blocks[g](read(g, x)))
+            inputs = read(g, x)
+            outs.append(apply(blocks[g], inputs, trainable) if apply else blocks[g](inputs))
     return outs
 
 
@@ -78,8 +84,14 @@ class TannConv2d(DynamicLayer):
 
     def forward(self, x: Tensor, window: Window) -> Tensor:  # noqa: D102
         outs = _run_blocks(self.blocks, x, window,
-                           lambda g, x: x[:, self.reads[g][0]:self.reads[g][1]])
+                           lambda g, x: x[:, self.reads[g][0]:self.reads[g][1]], self._conv)
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
+
+    def _conv(self, block: nn.Conv2d, x: Tensor, trainable: bool) -> Tensor:
+        # the training block reads a contiguous copy of its weights: conv backward on
+        # channels-last weights corrupted the heap in residual networks (torch 2.13, CPU)
+        weight = block.weight.contiguous() if trainable else block.weight
+        return F.conv2d(x, weight, None, block.stride, block.padding, 1, block.groups)
 
     def macs(self, k: int) -> int:  # noqa: D102
         return sum(conv_macs(b.out_channels, b.in_channels // b.groups, self.kernel_size,

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dyndnn.macs import conv_macs
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.quant import QuantisedWeight, qmax
 
@@ -73,17 +74,19 @@ class QatLinear(nn.Linear, _Tracked):
     bits = 8
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        self.last_macs = x.shape[0] * self.in_features * self.out_features
+        self.last_macs = x.shape[0] * conv_macs(self.out_features, self.in_features)
         weight = self._track(fake_quant(self.weight, self.bits))
         return F.linear(fake_quant(x, self.bits), weight, self.bias)
 
 
 def _conv_macs(conv: nn.Conv2d, x: Tensor) -> int:
+    """MACs of ``conv`` on the batch ``x`` (``dyndnn.macs.conv_macs`` per image)."""
     n, _, h, w = x.shape
-    kh, kw = conv.kernel_size
-    out_h = (h + 2 * conv.padding[0] - kh) // conv.stride[0] + 1
-    out_w = (w + 2 * conv.padding[1] - kw) // conv.stride[1] + 1
-    return n * conv.out_channels * out_h * out_w * conv.in_channels // conv.groups * kh * kw
+    kernel = conv.kernel_size[0]
+    out_h = (h + 2 * conv.padding[0] - kernel) // conv.stride[0] + 1
+    out_w = (w + 2 * conv.padding[1] - kernel) // conv.stride[1] + 1
+    return n * conv_macs(conv.out_channels, conv.in_channels // conv.groups, kernel) \
+        * out_h * out_w
 
 
 class _RctFunction(torch.autograd.Function):
@@ -229,7 +232,7 @@ class RctLinear(RctLayer):
         return F.linear(x, w, b)
 
     def _macs(self, x: Tensor) -> int:
-        return math.prod(x.shape[:-1]) * self.in_features * self.out_features
+        return math.prod(x.shape[:-1]) * conv_macs(self.out_features, self.in_features)
 
     def _grads(self, g: Tensor, x: Tensor, w: Tensor, need_x: bool):
         g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])

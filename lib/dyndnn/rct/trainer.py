@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from dyndnn.config import TrainSection
 from dyndnn.data import InMemoryDataset, batches
+from dyndnn.macs import static_macs
 from dyndnn.models import GroupNet
 from dyndnn.peak_memory import PeakMemory
 from dyndnn.rct.controller import BitwidthController, RctSettings
@@ -230,11 +231,7 @@ class RctTrainer:
     def _fp32_macs(self, x: Tensor) -> int:
         """MACs of one forward of the plain module on a batch like ``x`` (counted once)."""
         if self._macs_cache is None:
-            from torch.utils.flop_counter import FlopCounterMode
-
-            with torch.no_grad(), FlopCounterMode(display=False) as counter:
-                self.module(x[:1])
-            self._macs_cache = counter.get_total_flops() // 2
+            self._macs_cache = static_macs(self.module, x[:1])
         return self._macs_cache * x.shape[0]
 
     @torch.no_grad()

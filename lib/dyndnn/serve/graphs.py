@@ -84,8 +84,10 @@ class _Builder:
         self._n = 0
 
     def tensor(self, name: str, array: np.ndarray) -> str:
-        """Read ``array`` from the plan: the prefix of the same layer's tensor where its bytes
-        are that prefix, else a tensor of this configuration's own.
+        """Read ``array`` from the plan.
+
+        The prefix of the same layer's tensor where its bytes are that prefix, else a tensor of
+        this configuration's own.
         """
         full = self.plan.tensors.get(name)
         if full is None:
@@ -141,8 +143,10 @@ def _external(name: str, shape: tuple[int, ...]) -> TensorProto:
 
 
 class _Writer:
-    """Writes a static module's nodes; ``grouped``: x is (n, N, features), the group model's
-    batched-GEMM layout, kept between its linear layers.
+    """Writes a static module's nodes.
+
+    ``grouped``: x is (n, N, features), the group model's batched-GEMM layout, kept between its
+    linear layers.
     """
 
     def __init__(self, b: _Builder) -> None:

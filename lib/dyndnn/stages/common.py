@@ -20,7 +20,7 @@ from dyndnn.runs import recorded_config, recorded_differences
 # that decided the weights (G, the data set, ...) and the families that were trained
 RECORDED_KEYS: tuple[str, ...] = (*TRAINING_KEYS, "models")
 # what a stage checkpoint records of those (its spec, and the trainer's ``training`` record)
-_SPEC_KEYS = ("groups", "width", "dropout", "combine")
+_SPEC_KEYS = ("groups", "architecture", "width", "dropout", "combine")
 
 
 def check_record(layout: RunLayout, cfg: Config, keys: tuple[str, ...]) -> None:
@@ -56,10 +56,10 @@ def trained_config(layout: RunLayout, cfg: Config) -> Config:
 def checkpoint_record(layout: RunLayout) -> dict[str, Any]:
     """The training keys a run's checkpoints record, and the families that have one.
 
-    G, width, dropout and combine come from the group model's last stage checkpoint's spec,
-    the data set and the trainer's settings from its ``training`` record; ``models`` lists
-    every family with a stage checkpoint. Keys a checkpoint does not record (``train_limit``,
-    ``baseline_budget``) are left out. A folder without a group model checkpoint raises
+    G, architecture, width, dropout and combine come from the group model's last stage
+    checkpoint's spec, the data set and the trainer's settings from its ``training`` record;
+    ``models`` lists every family with a stage checkpoint. Keys a checkpoint does not record
+    (``train_limit``, ``baseline_budget``) are left out. A folder without a group model checkpoint raises
     ``RunFolderError``.
     """
     from dyndnn.checkpoint import read_checkpoint  # torch: only for a folder without config

@@ -15,9 +15,9 @@ from dyndnn.stages.common import check_record
 from dyndnn.train import IncrementalTrainer, model_from_config, setup_torch
 
 KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
-        "augment", "groups", "width", "dropout", "combine", "models", "baseline_budget",
-        "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay", "schedule",
-        "label_smoothing", "seed", "threads")
+        "augment", "groups", "architecture", "width", "dropout", "combine", "models",
+        "baseline_budget", "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay",
+        "schedule", "label_smoothing", "seed", "threads")
 
 
 @dataclass
@@ -45,7 +45,8 @@ def train(cfg: Config, layout: RunLayout, progress: bool = True) -> TrainResult:
         for name in cfg.model.models:
             setup_torch(cfg.run.seed, cfg.run.threads)  # each family's init from the seed alone
             model = model_from_config(cfg.model, ds.spec, name)
-            lines.append(f"{name}: MACs per image k=1 {model.macs(1):,}, k=G "
+            lines.append(f"{name} ({model.architecture.name}): MACs per image k=1 "
+                         f"{model.macs(1):,}, k=G "
                          f"{model.macs(model.groups):,} (compression rate "
                          f"{model.compression_rate():.3f}); {model.serving_bytes():,} bytes "
                          "serve all configurations")

@@ -59,8 +59,8 @@ def checkpoint_record(layout: RunLayout) -> dict[str, Any]:
     G, architecture, width, dropout and combine come from the group model's last stage
     checkpoint's spec, the data set and the trainer's settings from its ``training`` record;
     ``models`` lists every family with a stage checkpoint. Keys a checkpoint does not record
-    (``train_limit``, ``baseline_budget``) are left out. A folder without a group model checkpoint raises
-    ``RunFolderError``.
+    (``train_limit``, ``baseline_budget``) are left out. A folder without a group model
+    checkpoint raises ``RunFolderError``.
     """
     from dyndnn.checkpoint import read_checkpoint  # torch: only for a folder without config
 

@@ -101,3 +101,24 @@ def test_group_trained_under_rct_is_added_while_earlier_groups_keep_serving(data
         logits = model(x)
     assert not torch.allclose(logits, served_before)
     assert trainer.summary()["accuracy"] > 0.25  # chance is 0.1
+
+
+def test_a_residual_group_trains_under_rct_and_is_written_back():
+    """RCT converts every conv and linear of a ResNet group path, shortcuts included."""
+    from dyndnn.rct.compare import reference_network
+    from dyndnn.rct.layers import to_plain
+
+    net = convert(reference_network(0.25, 1, 28, 10, 0, "resnet20"), "rct")
+    convs = [m for m in reference_network(0.25, 1, 28, 10, 0, "resnet20").modules()
+             if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    assert len([m for m in net.modules() if isinstance(m, RctLayer)]) == len(convs) == 22
+    loss = torch.nn.functional.cross_entropy(net(torch.randn(4, 1, 28, 28)),
+                                             torch.tensor([0, 1, 2, 3]))
+    loss.backward()  # the integer weights update in the backward pass; nothing to step
+    model = GroupNet(2, 0.5, 1, 28, architecture="resnet20").eval()
+    trained = to_plain(convert(model.group_path(1), "rct"))
+    model.load_group_path(1, trained)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_groups(x, 1, 2), trained.eval()(x),
+                                   rtol=1e-4, atol=1e-4)

@@ -70,21 +70,27 @@ class Comparison:
 
 
 def reference_network(width: float, in_channels: int, image_size: int, num_classes: int,
-                      seed: int) -> torch.nn.Module:
-    """The single-path AlexNet all three methods start from (same seed, same weights)."""
+                      seed: int, architecture: str = "alexnet") -> torch.nn.Module:
+    """The single-path network all three methods start from (same seed, same weights)."""
     torch.manual_seed(seed)
-    return GroupNet(1, width, in_channels, image_size, num_classes).group_path(0)
+    return GroupNet(1, width, in_channels, image_size, num_classes,
+                    architecture=architecture).group_path(0)
 
 
 def compare_methods(dataset: InMemoryDataset, cfg: TrainSection, settings: RctSettings,
                     width: float = 0.25, batch_size: int = 128, seed: int = 0,
-                    augment: bool = True, methods: tuple[str, ...] = METHODS) -> Comparison:
-    """Train the same network with each method; energies in the table are *modelled*."""
+                    augment: bool = True, methods: tuple[str, ...] = METHODS,
+                    architecture: str = "alexnet") -> Comparison:
+    """Train the same network with each method; energies in the table are *modelled*.
+
+    ``architecture``: the run's (a built-in name or a spec's JSON), at ``width``.
+    """
     spec = dataset.spec
     rows, histories, trajectory = [], [], pd.DataFrame()
     for method in methods:
         net = convert(reference_network(width, spec.channels, spec.image_size,
-                                        len(spec.classes), seed), method, settings)
+                                        len(spec.classes), seed, architecture), method,
+                      settings)
         trainer = RctTrainer(net, method, dataset, cfg, settings, batch_size, seed, augment)
         histories.append(trainer.fit())
         rows.append(trainer.summary())

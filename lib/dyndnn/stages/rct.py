@@ -16,8 +16,8 @@ from dyndnn.rct import add_group_under_rct, compare_methods
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.energy import MODEL as ENERGY_MODEL
 from dyndnn.rct.figures import plot_comparison
-from dyndnn.stages.common import check_record
-from dyndnn.train import setup_torch
+from dyndnn.stages.common import check_record, trained_config
+from dyndnn.train import setup_torch, stored_architecture
 
 KEYS = ("dataset", "data_root", "test_limit", "val_fraction", "batch_size", "augment", "groups",
         "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay", "schedule", "seed",
@@ -70,13 +70,15 @@ def rct(cfg: Config, layout: RunLayout | str) -> RctResult:
     layout = resolve_run_dir(layout)
     with layout.lock():
         check_record(layout, cfg, KEYS)
+        architecture = trained_config(layout, cfg).model.architecture  # the run's network
         setup_torch(cfg.run.seed, cfg.run.threads)
         settings = RctSettings.from_section(cfg.rct)
         ds = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.rct.rct_train_limit,
                           cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
         comparison = compare_methods(ds, replace(cfg.train, epochs_per_stage=cfg.rct.rct_epochs),
                                      settings, cfg.rct.rct_width, cfg.data.batch_size,
-                                     cfg.run.seed, cfg.data.augment)
+                                     cfg.run.seed, cfg.data.augment,
+                                     architecture=stored_architecture(architecture))
         comparison.write(layout)
         figure = plot_comparison(comparison.table, comparison.history, comparison.trajectory)
         save_figure(figure, layout, "rct_comparison")

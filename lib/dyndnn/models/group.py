@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from dyndnn.models.base import DynamicModel, tensor_bytes
+from dyndnn.models.base import DynamicModel
 from dyndnn.models.layers import Window
 from dyndnn.models.network import GroupLayers, build_network
 from dyndnn.ops import StaticGroupLinear
@@ -110,14 +110,6 @@ class GroupNet(DynamicModel):
     def group_state(self, group: int) -> list[Tensor]:
         """Every tensor group ``group`` owns: its Parameters and its BN running statistics."""
         return self.body.group_state(group)
-
-    def param_count(self, k: int | None = None) -> int:
-        """Parameters configuration k uses (default: the active one)."""
-        return sum(p.numel() for g in range(self._k(k)) for p in self.group_parameters(g))
-
-    def param_bytes(self, k: int | None = None) -> int:
-        """Bytes configuration k needs to serve: Parameters and BN running statistics."""
-        return tensor_bytes(t for g in range(self._k(k)) for t in self.group_state(g))
 
     def group_path(self, group: int) -> nn.Module:
         """Group ``group`` (0-based) alone as plain layers (Conv2d, BatchNorm2d, Linear).

@@ -23,12 +23,11 @@ from itertools import pairwise
 from dyndnn.architecture import (
     Architecture,
     Conv,
-    Flatten,
-    GlobalAvgPool,
     Linear,
-    MaxPool,
     Residual,
     conv_side,
+    residual_convs,
+    walk,
 )
 
 
@@ -67,39 +66,30 @@ def network_macs(arch: Architecture, in_channels: int, image_size: int, num_clas
     ``blocks(channels)`` gives the cumulative channels of the active blocks of a layer of
     ``channels`` (width-1 count): ``[c]`` for a dense network, ``[c/G, 2c/G]`` for two groups.
     """
-    total, side, cum, area = 0, image_size, None, 1
+    def reads(source: int | None) -> list[int] | None:
+        return None if source is None else list(blocks(source))
 
-    def conv(layer: Conv, source: list[int] | None, at: int) -> tuple[int, list[int]]:
-        out = list(source) if layer.depthwise and source else list(blocks(layer.channels))
-        out_side = conv_side(layer, at)
-        return _blocks_macs(out, source, in_channels, layer.kernel, out_side,
-                            layer.depthwise, diagonal), out
+    def conv(layer: Conv, source: int | None, side: int) -> int:
+        return _blocks_macs(list(blocks(layer.channels)), reads(source), in_channels,
+                            layer.kernel, conv_side(layer, side), layer.depthwise, diagonal)
 
-    for layer in arch.layers:
+    total = 0
+    for step in walk(arch, image_size):
+        layer = step.layer
         if isinstance(layer, Conv):
-            macs, cum = conv(layer, cum, side)
-            total, side = total + macs, conv_side(layer, side)
+            total += conv(layer, step.source, step.side)
         elif isinstance(layer, Residual):
-            x, x_side = cum, side
-            for c in layer.body:
-                macs, x = conv(c, x, x_side)
-                total, x_side = total + macs, conv_side(c, x_side)
-            for c in layer.shortcut:
-                total += conv(c, cum, side)[0]
-            cum, side = x, x_side
-        elif isinstance(layer, MaxPool):
-            side //= layer.size
-        elif isinstance(layer, Flatten):
-            area = side * side
+            total += sum(conv(c, source, side)
+                         for _, c, source, side in residual_convs(layer, step.source, step.side))
         elif isinstance(layer, Linear):
-            out = list(blocks(layer.features))
-            total += _blocks_macs(out, cum, 0, 1, 1, False, diagonal, area)
-            cum, area = out, 1
-        elif isinstance(layer, GlobalAvgPool):
-            area = 1
-    assert cum is not None  # parse() guarantees a first conv
-    heads = [num_classes * (g + 1) for g in range(len(cum))]  # every block adds logits
-    return total + _blocks_macs(heads, cum, 0, 1, 1, False, diagonal, area)
+            total += _blocks_macs(list(blocks(layer.features)), reads(step.source), 0, 1, 1,
+                                  False, diagonal, step.area)
+        elif layer is None:  # the classifier: every block adds its logits
+            cum = reads(step.source)
+            assert cum is not None  # parse() guarantees a first conv
+            heads = [num_classes * (g + 1) for g in range(len(cum))]
+            total += _blocks_macs(heads, cum, 0, 1, 1, False, diagonal, step.area)
+    return total
 
 
 def static_macs(module, example) -> int:

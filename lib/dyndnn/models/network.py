@@ -26,6 +26,8 @@ from dyndnn.architecture import (
     MaxPool,
     Residual,
     conv_side,
+    residual_convs,
+    walk,
 )
 from dyndnn.models import layers as L
 from dyndnn.models.slim_layers import SlimConv2d, SlimLinear, SwitchableBatchNorm2d
@@ -116,38 +118,24 @@ def build_network(arch: Architecture, family: Family, image_size: int,
                   dropout: float = 0.0) -> L.Sequence:
     """``arch`` with ``family``'s layers and a classifier: one ``Sequence`` of dynamic layers."""
     layers: list[L.DynamicLayer] = []
-    source: int | None = None  # width-1 channels of the current activations (None: the image)
-    side, area = image_size, 1
-    for layer in arch.layers:
+    for step in walk(arch, image_size):
+        layer = step.layer
         if isinstance(layer, Conv):
-            layers += _conv(family, layer, source, side)
-            source, side = layer.channels, conv_side(layer, side)
+            layers += _conv(family, layer, step.source, step.side)
         elif isinstance(layer, Residual):
-            body, x, x_side = [], source, side
-            for conv in layer.body:
-                body += _conv(family, conv, x, x_side)
-                x, x_side = conv.channels, conv_side(conv, x_side)
-            shortcut = [part for conv in layer.shortcut
-                        for part in _conv(family, conv, source, side)]
-            layers.append(L.Residual(body, shortcut))
-            source, side = x, x_side
+            parts: dict[str, list[L.DynamicLayer]] = {"body": [], "shortcut": []}
+            for part, conv, source, side in residual_convs(layer, step.source, step.side):
+                parts[part] += _conv(family, conv, source, side)
+            layers.append(L.Residual(parts["body"], parts["shortcut"]))
         elif isinstance(layer, MaxPool):
             layers.append(L.MaxPool(layer.size))
-            side //= layer.size
         elif isinstance(layer, GlobalAvgPool):
             layers.append(L.GlobalAvgPool())
-            area = 1
         elif isinstance(layer, Flatten):
             layers.append(L.Flatten())
-            area = side * side
         elif isinstance(layer, Linear):
-            layers += [family.linear(source, area, layer.features), L.Act()]
+            layers += [family.linear(step.source, step.area, layer.features), L.Act()]
             layers += [L.Dropout(dropout)] if dropout else []
-            source, area = layer.features, 1
-        if side < 1:
-            raise ValueError(f"{arch.name}: images of {image_size} px shrink below one pixel "
-                             f"at {layer}; use larger images or fewer strides")
-    if source is None:  # pragma: no cover (parse() requires a first conv)
-        raise ValueError(f"{arch.name} has no conv layer")
-    layers.append(family.linear(source, area, None))
+        elif layer is None:
+            layers.append(family.linear(step.source, step.area, None))
     return L.Sequence(layers)

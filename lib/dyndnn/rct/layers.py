@@ -199,7 +199,10 @@ class RctConv2d(RctLayer):
     """Conv2d under RCT."""
 
     def __init__(self, conv: nn.Conv2d, settings: RctSettings) -> None:
-        super().__init__(conv.weight, conv.bias, settings)
+        # integers in the standard (contiguous) layout, whatever the source's: oneDNN's conv
+        # backward on channels-last weights hangs or corrupts the heap with 2 threads in
+        # strided 1x1 projections (torch 2.13 CPU; as in tann_layers.TannConv2d._conv)
+        super().__init__(conv.weight.detach().contiguous(), conv.bias, settings)
         self.stride, self.padding = conv.stride, conv.padding
         self.dilation, self.groups = conv.dilation, conv.groups
         self.kernel_size, self.in_channels = conv.kernel_size, conv.in_channels

@@ -296,8 +296,15 @@ def load_dataset(name: str, root: str | Path = "data", train_limit: int = 0,
     are chosen on the same images). ``verify`` checks the published checksums where they are
     known (full-size files only).
     """
+    from dyndnn import text_data  # here: text_data imports this module
+
+    if name in text_data.TEXT_SPECS:  # a TextDataset: the same interface, token ids
+        return text_data.load_text_dataset(name, root, train_limit=train_limit, verify=verify,
+                                           test_limit=test_limit, val_fraction=val_fraction,
+                                           split_seed=val_seed)
     if name not in SPECS:
-        raise DatasetError(f"unknown data set {name!r}; known: {', '.join(SPECS)}")
+        raise DatasetError(f"unknown data set {name!r}; known: "
+                           f"{', '.join([*SPECS, *text_data.TEXT_SPECS])}")
     folder = locate(name, root)
     if name == "cifar10":
         parts = [read_cifar_batch(folder / f, CIFAR10_MD5[f] if verify else None)
@@ -372,8 +379,9 @@ def batches(ds: InMemoryDataset, split: str, batch_size: int, shuffle: bool | No
     """Yield normalised float batches; the order and augmentation depend only on ``seed``.
 
     Shuffling defaults to on for ``train`` and off for ``val`` and ``test``. Augmentation is
-    applied to the training split only when ``augment`` is true.
+    applied to the training split only when ``augment`` is true; token ids (text) pass as is.
     """
+    text = getattr(ds.spec, "kind", "image") == "text"
     images, labels = ds.split(split)
     shuffle = split == "train" if shuffle is None else shuffle
     generator = torch.Generator().manual_seed(seed)
@@ -384,9 +392,9 @@ def batches(ds: InMemoryDataset, split: str, batch_size: int, shuffle: bool | No
         else:
             idx = order[start:start + batch_size]
             x, y = images[idx], labels[idx]
-        if augment:
+        if augment and not text:
             # crop on uint8 before normalising, so the padding is black like the background
             x = random_crop(x, ds.spec.crop_padding, generator)
             if ds.spec.flip:
                 x = random_flip(x, generator)
-        yield normalise(x, ds.spec), y
+        yield (x, y) if text else (normalise(x, ds.spec), y)

@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from itertools import pairwise
 
@@ -95,7 +96,7 @@ def network_macs(arch: Architecture, in_channels: int, image_size: int, num_clas
 def static_macs(module, example) -> int:
     """MACs per image of a plain torch module on a batch like ``example`` (forward hooks).
 
-    Counts ``nn.Conv2d``, ``nn.Linear`` and modules that say their own MACs per image
+    Counts ``nn.Conv1d``, ``nn.Conv2d``, ``nn.Linear`` and modules that say their own MACs per image
     (``image_macs()``: the group model's batched GEMMs) with ``conv_macs``; pooling, BN and
     additions are not MACs.
     """
@@ -107,16 +108,15 @@ def static_macs(module, example) -> int:
     def hook(layer, inputs, output) -> None:
         if hasattr(layer, "image_macs"):
             counted.append(layer.image_macs())
-        elif isinstance(layer, nn.Conv2d):
-            counted.append(conv_macs(layer.out_channels, layer.in_channels // layer.groups,
-                                     layer.kernel_size[0], 1) * output.shape[-1]
-                           * output.shape[-2])
+        elif isinstance(layer, nn.Conv1d | nn.Conv2d):
+            counted.append(conv_macs(layer.out_channels, layer.in_channels // layer.groups)
+                           * math.prod(layer.kernel_size) * math.prod(output.shape[2:]))
         else:
             counted.append(conv_macs(layer.out_features, layer.in_features)
                            * (output.numel() // output.shape[-1] // output.shape[0]))
 
     handles = [m.register_forward_hook(hook) for m in module.modules()
-               if isinstance(m, nn.Conv2d | nn.Linear) or hasattr(m, "image_macs")]
+               if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Linear) or hasattr(m, "image_macs")]
     try:
         with torch.no_grad():
             module(example[:1])

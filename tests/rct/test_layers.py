@@ -5,7 +5,7 @@ from torch import nn
 from dyndnn.errors import ConfigError
 from dyndnn.rct import RctSettings, convert, to_plain
 from dyndnn.rct.controller import BitwidthController
-from dyndnn.rct.layers import RctConv2d, RctLinear
+from dyndnn.rct.layers import RctConv, RctLinear
 
 
 def net():
@@ -20,7 +20,7 @@ def test_forward_matches_the_plain_layer_on_quantised_values():
     x = torch.randn(4, 1, 6, 6)
     with torch.no_grad():
         assert torch.allclose(rct(x), plain(x), atol=2e-3)
-    assert isinstance(rct[0], RctConv2d) and isinstance(rct[3], RctLinear)
+    assert isinstance(rct[0], RctConv) and isinstance(rct[3], RctLinear)
 
 
 def test_backward_updates_integers_like_sgd():

@@ -1,3 +1,4 @@
+import math
 from dataclasses import replace
 
 import pandas as pd
@@ -42,10 +43,11 @@ def test_no_persistent_fp32_weight_copy_between_steps(mini_dataset):
     assert len(seen) > 3 and all(s == (0, 0, 0) for s in seen)
     summary = trainer.summary()
     assert summary["fp32_weight_copies_bytes"] == 0
-    # the transient copies were real (tracked) and no bigger than one tile
-    tile = max(32 * m.store.q[0].numel() * 4 for m in module.modules()
+    # the transient copies were real (tracked) and no bigger than one tile of fp32 weights
+    # and one of unpacked (int32) integers: the update reads the tile the backward used
+    tile = max(32 * math.prod(m.store.shape[1:]) * 4 for m in module.modules()
                if isinstance(m, RctLayer))
-    assert 0 < summary["param_bytes_transient_peak"] <= tile
+    assert tile < summary["param_bytes_transient_peak"] <= 2 * tile
     assert not trainer.bit_trajectory().empty
 
 

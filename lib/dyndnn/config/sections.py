@@ -17,6 +17,7 @@ from dyndnn.config.names import (
     RCT_BITS,
     ROUNDINGS,
     SCHEDULES,
+    TEXT_DATASETS,
 )
 from dyndnn.errors import ConfigError
 
@@ -54,6 +55,11 @@ class DataSection:
     augment: bool = True  # random crop with padding (+ flip where the data set suits it)
 
     def __post_init__(self) -> None:
+        for key in ("dataset", "fallback_dataset"):
+            _check(getattr(self, key) not in TEXT_DATASETS,
+                   f"data.{key} names a text data set, which the image stages (train, "
+                   "evaluate, profile) cannot use; text data sets are trained by the RCT "
+                   "stage: set rct.text_dataset instead", getattr(self, key))
         _check(
             self.dataset in DATASETS,
             f"data.dataset must be one of {', '.join(DATASETS)}",
@@ -213,6 +219,8 @@ class RctSection:
     act_bits: int = 8
     err_bits: int = 8
     tile_rows: int = 32  # output rows dequantised at a time (0 = whole layer)
+    packed: bool = True  # integers bit-packed at their bitwidth (False: int8/int16 containers)
+    momentum_bits: int = 8  # momentum kept as integers of this width (0: an fp32 buffer)
 
     def __post_init__(self) -> None:
         _check(self.rct_width > 0, "rct.rct_width must be > 0", self.rct_width)
@@ -234,6 +242,9 @@ class RctSection:
                self.rounding)
         _check(self.tile_rows >= 0, "rct.tile_rows must be >= 0 (0 = whole layer)",
                self.tile_rows)
+        _check(self.momentum_bits == 0 or low <= self.momentum_bits <= high,
+               f"rct.momentum_bits must be 0 (an fp32 buffer) or between {low} and {high}",
+               self.momentum_bits)
 
 
 @dataclass(frozen=True)

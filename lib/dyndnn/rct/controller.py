@@ -46,13 +46,15 @@ class RctSettings:
     act_bits: int = 8  # activations, quantised per tensor in the forward GEMMs
     err_bits: int = 8  # errors (output gradients), quantised per tensor in the backward GEMMs
     tile_rows: int = 32  # output rows dequantised at a time (0 = the whole layer)
+    packed: bool = True  # integers bit-packed at their bitwidth; False: int8/int16 containers
+    momentum_bits: int = 8  # SGD momentum kept as integers of this width; 0: an fp32 buffer
 
     @classmethod
     def from_section(cls, section: RctSection) -> RctSettings:
         """The settings of a config's ``rct`` section (validated there and here)."""
         return cls(section.bits_init, section.bits_min, section.bits_max, section.t_min,
                    section.t_max, section.gavg_interval, section.rounding, section.act_bits,
-                   section.err_bits, section.tile_rows)
+                   section.err_bits, section.tile_rows, section.packed, section.momentum_bits)
 
     def __post_init__(self) -> None:
         for name in ("bits_init", "bits_min", "bits_max", "act_bits", "err_bits"):
@@ -69,6 +71,9 @@ class RctSettings:
         if self.tile_rows < 0:
             raise ConfigError(f"rct tile_rows must be >= 0 (0 = whole layer); got "
                               f"{self.tile_rows}")
+        if self.momentum_bits and not MIN_BITS <= self.momentum_bits <= MAX_BITS:
+            raise ConfigError(f"rct momentum_bits must be 0 (an fp32 buffer) or between "
+                              f"{MIN_BITS} and {MAX_BITS}; got {self.momentum_bits}")
         if self.interval < 1:
             raise ConfigError(f"rct interval must be >= 1 step; got {self.interval}")
         if self.rounding not in ROUNDINGS:

@@ -1,12 +1,16 @@
-"""Conv and linear layers for the three training methods, and ``convert`` that swaps them in.
+"""The RCT layers, and ``convert`` that swaps them (or QAT's) into a module.
 
 - ``fp32``: the module as it is.
-- ``qat``: fp32 master weights, fake-quantised weights and activations in the forward pass
-  (PyTorch's ``torch.fake_quantize_per_tensor_affine``, straight-through gradient).
-- ``rct``: only a ``QuantisedWeight`` per layer. A custom autograd function dequantises the
-  weights for the forward GEMM and again for the backward GEMMs, quantises activations and
-  errors per tensor, and applies the SGD update to the integers inside the backward pass, so
-  neither an fp32 weight copy nor an fp32 weight gradient outlives one layer's computation.
+- ``qat``: fp32 master weights, fake-quantised in the forward pass (``rct.qat``).
+- ``rct``: only a ``QuantisedWeight`` per layer (bit-packed integers and a scale). A custom
+  autograd function dequantises the weights tile by tile for the forward GEMM and again for the
+  backward GEMMs, quantises activations and errors per tensor, and applies the SGD update to
+  the integers inside the backward pass, so neither an fp32 weight copy nor an fp32 weight
+  gradient outlives one tile's computation. The momentum buffer is integers too
+  (``QuantisedMomentum``), unless ``momentum_bits`` is 0.
+
+Conv1d, Conv2d, Linear and Embedding are converted; normalisation layers and biases stay fp32
+parameters (vectors, updated by the trainer's torch optimiser).
 
 >>> import torch
 >>> from torch import nn
@@ -16,7 +20,7 @@
 >>> fp32_bytes = measure_param_bytes(net)
 >>> net = convert(net, "rct", RctSettings())          # in place: Conv2d / Linear swapped
 >>> [type(layer).__name__ for layer in net]
-['RctConv2d', 'ReLU', 'Flatten', 'RctLinear']
+['RctConv', 'ReLU', 'Flatten', 'RctLinear']
 >>> [name for name, _ in net.named_parameters()]      # the weights are integers, not Parameters
 ['0.bias', '3.bias']
 >>> net[0].store.q.dtype, fp32_bytes, measure_param_bytes(net)
@@ -35,58 +39,11 @@ from torch import Tensor, nn
 
 from dyndnn.macs import conv_macs
 from dyndnn.rct.controller import RctSettings
-from dyndnn.rct.quant import QuantisedWeight, qmax
+from dyndnn.rct.qat import Tracked, conv_batch_macs, fake_quant, to_qat
+from dyndnn.rct.quant import QuantisedMomentum, QuantisedWeight
 
 METHODS = ("fp32", "qat", "rct")
-
-
-def fake_quant(x: Tensor, bits: int) -> Tensor:
-    """Per-tensor symmetric fake quantisation (values stay fp32), straight-through gradient."""
-    scale = x.detach().abs().max().clamp_min(1e-12) / qmax(bits)
-    return torch.fake_quantize_per_tensor_affine(x, scale.item(), 0, -qmax(bits), qmax(bits))
-
-
-class _Tracked:
-    """Mixin: reports transient weight copies to a tracker (set by the trainer)."""
-
-    tracker: Any = None
-
-    def _track(self, t: Tensor) -> Tensor:
-        if self.tracker is not None:
-            self.tracker.track(t)
-        return t
-
-
-class QatConv2d(nn.Conv2d, _Tracked):
-    """Conv2d with fake-quantised weights and inputs (fp32 master weights)."""
-
-    bits = 8
-
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        self.last_macs = _conv_macs(self, x)
-        weight = self._track(fake_quant(self.weight, self.bits))
-        return self._conv_forward(fake_quant(x, self.bits), weight, self.bias)
-
-
-class QatLinear(nn.Linear, _Tracked):
-    """Linear with fake-quantised weights and inputs (fp32 master weights)."""
-
-    bits = 8
-
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        self.last_macs = x.shape[0] * conv_macs(self.out_features, self.in_features)
-        weight = self._track(fake_quant(self.weight, self.bits))
-        return F.linear(fake_quant(x, self.bits), weight, self.bias)
-
-
-def _conv_macs(conv: nn.Conv2d, x: Tensor) -> int:
-    """MACs of ``conv`` on the batch ``x`` (``dyndnn.macs.conv_macs`` per image)."""
-    n, _, h, w = x.shape
-    kernel = conv.kernel_size[0]
-    out_h = (h + 2 * conv.padding[0] - kernel) // conv.stride[0] + 1
-    out_w = (w + 2 * conv.padding[1] - kernel) // conv.stride[1] + 1
-    return n * conv_macs(conv.out_channels, conv.in_channels // conv.groups, kernel) \
-        * out_h * out_w
+EMBEDDING_TILE_FACTOR = 16  # an embedding row is one token's vector: 16x the rows per tile
 
 
 class _RctFunction(torch.autograd.Function):
@@ -98,7 +55,7 @@ class _RctFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, bias: Tensor | None, layer: RctLayer) -> Tensor:  # noqa: D102
-        xq = fake_quant(x, layer.settings.act_bits)
+        xq = layer.quantise_input(x)
         ctx.save_for_backward(xq)  # activations are saved, weights are not
         ctx.layer = layer
         return layer._tiled_forward(xq, bias)
@@ -112,7 +69,7 @@ class _RctFunction(torch.autograd.Function):
         return grad_x, grad_b if ctx.needs_input_grad[1] else None, None
 
 
-class RctLayer(nn.Module, _Tracked):
+class RctLayer(nn.Module, Tracked):
     """Base of the RCT layers: an integer weight store, an fp32 bias, and a fused update.
 
     ``out_dim`` is the dimension of the output that indexes the weight's rows.
@@ -121,27 +78,31 @@ class RctLayer(nn.Module, _Tracked):
     out_dim = 1
     grad_tracker: Any = None
 
-    def __init__(self, weight: Tensor, bias: Tensor | None, settings: RctSettings) -> None:
+    def __init__(self, weight: Tensor, bias: Tensor | None, settings: RctSettings,
+                 tile_rows: int | None = None) -> None:
         super().__init__()
         self.settings = settings
-        self.store = QuantisedWeight(weight, settings.bits_init)
+        self.store = QuantisedWeight(weight, settings.bits_init,
+                                     settings.tile_rows if tile_rows is None else tile_rows,
+                                     settings.packed)
         self.bias = nn.Parameter(bias.detach().clone()) if bias is not None else None
-        self.momentum_buffer: Tensor | None = None  # optimiser state (shown apart)
+        self.momentum: QuantisedMomentum | Tensor | None = None  # optimiser state
         self.hyper = {"lr": 0.0, "momentum": 0.0, "weight_decay": 0.0}
         self.generator: torch.Generator | None = None
         self._gavg_sum, self._gavg_n = 0.0, 0
-        self.last_macs = 0
 
     def tiles(self) -> list[slice]:
         """Row ranges dequantised one at a time."""
-        rows = self.store.q.shape[0]
-        size = self.settings.tile_rows or rows
-        return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
+        return self.store.tiles.slices()
+
+    def quantise_input(self, x: Tensor) -> Tensor:
+        """The input as the GEMMs read it: fake-quantised to ``act_bits``."""
+        return fake_quant(x, self.settings.act_bits)
 
     def forward(self, x: Tensor) -> Tensor:  # noqa: D102
         self.last_macs = self._macs(x)
         if not torch.is_grad_enabled():  # inference: no autograd function needed
-            return self._tiled_forward(fake_quant(x, self.settings.act_bits), self.bias)
+            return self._tiled_forward(self.quantise_input(x), self.bias)
         return _RctFunction.apply(x, self.bias, self)
 
     def _tiled_forward(self, xq: Tensor, bias: Tensor | None) -> Tensor:
@@ -159,8 +120,6 @@ class RctLayer(nn.Module, _Tracked):
             weight = self._track(self.store.dequantise(rows))
             g_rows = gq.narrow(self.out_dim, rows.start, rows.stop - rows.start)
             gx, gw, gb = self._grads(g_rows, xq, weight, need_x)
-            if self.grad_tracker is not None:
-                self.grad_tracker.track(gw)
             grad_x = gx if grad_x is None else grad_x.add_(gx)
             if grad_b is not None:
                 grad_b[rows] = gb
@@ -170,18 +129,33 @@ class RctLayer(nn.Module, _Tracked):
 
     def _update(self, grad_w: Tensor, weight: Tensor, rows: slice) -> None:
         """SGD (Nesterov momentum, L2 weight decay, as the fp32 baseline) on the integers."""
+        if self.grad_tracker is not None:
+            self.grad_tracker.track(grad_w)
         h = self.hyper
         d = grad_w + h["weight_decay"] * weight if h["weight_decay"] else grad_w
         if h["momentum"]:
-            if self.momentum_buffer is None:  # zeros: the first step then sets it to d, as SGD
-                self.momentum_buffer = torch.zeros(self.store.q.shape)
-            buf = self.momentum_buffer[rows]
-            buf.mul_(h["momentum"]).add_(d)
-            d = d + h["momentum"] * buf
+            d = d + h["momentum"] * self._momentum_step(rows, d, h["momentum"])
         delta = -h["lr"] * d
         self._gavg_sum += (delta.abs().sum() / self.store.scale).item()
         self._gavg_n += delta.numel()
         self.store.apply_update(delta, self.settings.rounding, self.generator, rows)
+
+    def _momentum_step(self, rows: slice, d: Tensor, momentum: float) -> Tensor:
+        """The momentum buffer of these rows after ``momentum x buf + d`` (from zeros)."""
+        bits = self.settings.momentum_bits
+        if self.momentum is None:
+            self.momentum = (QuantisedMomentum(self.store.shape, bits,
+                                               self.store.tiles.tile_rows, self.settings.packed)
+                             if bits else torch.zeros(self.store.shape))
+        if isinstance(self.momentum, QuantisedMomentum):
+            return self.momentum.update(rows, d, momentum, self.generator)
+        return self.momentum[rows].mul_(momentum).add_(d)
+
+    def optimizer_state_bytes(self) -> int:
+        """Bytes of this layer's momentum buffer (integers and scales, or fp32)."""
+        if isinstance(self.momentum, QuantisedMomentum):
+            return self.momentum.nbytes
+        return 0 if self.momentum is None else self.momentum.numel() * 4
 
     def take_gavg(self) -> float:
         """Mean Gavg since the last call (and reset)."""
@@ -195,10 +169,10 @@ class RctLayer(nn.Module, _Tracked):
         return self.store.bits
 
 
-class RctConv2d(RctLayer):
-    """Conv2d under RCT."""
+class RctConv(RctLayer):
+    """Conv1d or Conv2d under RCT."""
 
-    def __init__(self, conv: nn.Conv2d, settings: RctSettings) -> None:
+    def __init__(self, conv: nn.Conv1d | nn.Conv2d, settings: RctSettings) -> None:
         # integers in the standard (contiguous) layout, whatever the source's: oneDNN's conv
         # backward on channels-last weights hangs or corrupts the heap with 2 threads in
         # strided 1x1 projections (torch 2.13 CPU; as in tann_layers.TannConv2d._conv)
@@ -207,17 +181,18 @@ class RctConv2d(RctLayer):
         self.dilation, self.groups = conv.dilation, conv.groups
         self.kernel_size, self.in_channels = conv.kernel_size, conv.in_channels
         self.out_channels = conv.out_channels
+        self._functional = F.conv1d if isinstance(conv, nn.Conv1d) else F.conv2d
 
     def _op(self, x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
-        return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups)
+        return self._functional(x, w, b, self.stride, self.padding, self.dilation, self.groups)
 
     def _macs(self, x: Tensor) -> int:
-        return _conv_macs(self, x)  # type: ignore[arg-type]
+        return conv_batch_macs(self, x)
 
     def _grads(self, g: Tensor, x: Tensor, w: Tensor, need_x: bool):
         grad_x, grad_w, grad_b = torch.ops.aten.convolution_backward(
             g.contiguous(), x, w, [w.shape[0]] if self.bias is not None else None, self.stride,
-            self.padding, self.dilation, False, [0, 0], self.groups,
+            self.padding, self.dilation, False, [0] * len(self.stride), self.groups,
             [need_x, True, self.bias is not None])
         return grad_x, grad_w, grad_b
 
@@ -244,43 +219,88 @@ class RctLinear(RctLayer):
         return grad_x, g2.t() @ x2, grad_b
 
 
+class RctEmbedding(RctLayer):
+    """Embedding under RCT: a token's vector is dequantised from the tile that holds it.
+
+    Its update is dense, as fp32 SGD's: rows no token of the batch used still decay with
+    momentum and weight decay. The padding row receives no gradient (``padding_idx``).
+    """
+
+    def __init__(self, embedding: nn.Embedding, settings: RctSettings) -> None:
+        super().__init__(embedding.weight, None, settings,
+                         settings.tile_rows * EMBEDDING_TILE_FACTOR)
+        self.num_embeddings, self.embedding_dim = embedding.weight.shape
+        self.padding_idx = embedding.padding_idx
+
+    def quantise_input(self, x: Tensor) -> Tensor:
+        """Token ids are read as they are."""
+        return x
+
+    def _macs(self, x: Tensor) -> int:
+        return 0  # a lookup
+
+    def _in_tile(self, ids: Tensor, rows: slice) -> Tensor:
+        return (ids >= rows.start) & (ids < rows.stop)
+
+    def _tiled_forward(self, ids: Tensor, bias: Tensor | None) -> Tensor:
+        out = torch.zeros(*ids.shape, self.embedding_dim)
+        for rows in self.tiles():
+            mask = self._in_tile(ids, rows)
+            if mask.any():
+                weight = self._track(self.store.dequantise(rows))
+                out[mask] = weight[ids[mask] - rows.start]
+                del weight
+        return out
+
+    def _tiled_backward(self, gq: Tensor, ids: Tensor, need_x: bool):
+        used = ids != self.padding_idx if self.padding_idx is not None else torch.ones_like(
+            ids, dtype=torch.bool)
+        for rows in self.tiles():
+            weight = self._track(self.store.dequantise(rows))
+            mask = self._in_tile(ids, rows) & used
+            grad_w = torch.zeros_like(weight).index_add_(0, ids[mask] - rows.start, gq[mask])
+            self._update(grad_w, weight, rows)
+            del weight, grad_w
+        return None, None
+
+
+RCT_CLASSES = {nn.Conv2d: RctConv, nn.Conv1d: RctConv, nn.Linear: RctLinear,
+               nn.Embedding: RctEmbedding}
+
+
 def convert(module: nn.Module, method: str, settings: RctSettings | None = None) -> nn.Module:
-    """Swap every Conv2d / Linear of ``module`` (in place) for the ``method``'s layer."""
+    """Swap every Conv1d / Conv2d / Linear / Embedding of ``module`` (in place)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     if method == "fp32":
         return module
     settings = settings or RctSettings()
     for name, child in list(module.named_children()):
-        if isinstance(child, nn.Conv2d):
-            new: nn.Module = RctConv2d(child, settings) if method == "rct" else _qat(child)
-        elif isinstance(child, nn.Linear):
-            new = RctLinear(child, settings) if method == "rct" else _qat(child)
+        if type(child) in RCT_CLASSES:
+            new = RCT_CLASSES[type(child)](child, settings) if method == "rct" \
+                else to_qat(child)
+            setattr(module, name, new)
         else:
             convert(child, method, settings)
-            continue
-        setattr(module, name, new)
     return module
-
-
-def _qat(layer: nn.Module) -> nn.Module:
-    layer.__class__ = QatConv2d if isinstance(layer, nn.Conv2d) else QatLinear
-    return layer
 
 
 @torch.no_grad()
 def to_plain(module: nn.Module) -> nn.Module:
-    """Swap RCT layers back (in place) for plain Conv2d / Linear with the dequantised weights.
+    """Swap RCT layers back (in place) for plain torch layers with the dequantised weights.
 
     Used to write a group trained under RCT back into a ``GroupNet``.
     """
     for name, child in list(module.named_children()):
-        if isinstance(child, RctConv2d):
-            plain: nn.Module = nn.Conv2d(child.in_channels, child.out_channels,
-                                         child.kernel_size, child.stride, child.padding,
-                                         child.dilation, child.groups, child.bias is not None)
+        if isinstance(child, RctConv):
+            kind = nn.Conv1d if child._functional is F.conv1d else nn.Conv2d
+            plain: nn.Module = kind(child.in_channels, child.out_channels, child.kernel_size,
+                                    child.stride, child.padding, child.dilation, child.groups,
+                                    child.bias is not None)
         elif isinstance(child, RctLinear):
             plain = nn.Linear(child.in_features, child.out_features, child.bias is not None)
+        elif isinstance(child, RctEmbedding):
+            plain = nn.Embedding(child.num_embeddings, child.embedding_dim, child.padding_idx)
         else:
             to_plain(child)
             continue
@@ -294,4 +314,4 @@ def to_plain(module: nn.Module) -> nn.Module:
 def quantised_layers(module: nn.Module) -> dict[str, nn.Module]:
     """The converted layers (RCT or QAT) by name."""
     return {n: m for n, m in module.named_modules()
-            if isinstance(m, (RctLayer, QatConv2d, QatLinear))}
+            if isinstance(m, Tracked)}

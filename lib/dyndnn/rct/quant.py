@@ -1,17 +1,23 @@
 """Integer weight storage with a per-layer scale, rounding modes, and bitwidth changes.
 
 >>> store = QuantisedWeight(torch.randn(16, 8), bits=8)
->>> store.q.dtype, store.bits
-(torch.int8, 8)
+>>> store.q.dtype, store.bits, store.nbytes      # bit-packed: 8 bits = 1 byte per weight
+(torch.int8, 8, 128)
 >>> w = store.dequantise()                 # transient fp32 values, for one computation
->>> store.gain_bit(); store.q.dtype       # 9 bits need an int16 container; values unchanged
-torch.int16
+>>> store.gain_bit(); store.nbytes         # 9 bits: 144 bytes packed, where int16 took 256
+144
+>>> QuantisedWeight(torch.randn(16, 8), bits=9, packed=False).nbytes   # containers
+256
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
+
+from dyndnn.rct.packing import pack, unpack
 
 MIN_BITS, MAX_BITS = 2, 16
 ROUNDINGS = ("nearest", "stochastic")
@@ -42,31 +48,133 @@ def round_tensor(x: Tensor, mode: str, generator: torch.Generator | None = None)
     raise ValueError(f"rounding must be one of {ROUNDINGS}; got {mode!r}")
 
 
+class TileStore:
+    """A tensor's integers kept tile by tile (``tile_rows`` leading rows each).
+
+    ``packed``: each tile bit-packed at ``bits`` (b/8 bytes per value); else each in the
+    smallest integer container (int8 to 8 bits, int16 above). A tile is decoded for one
+    computation and encoded again after an update, so only one tile's integers are ever
+    unpacked at a time. ``tracker`` (optional) is told of every decoded tile.
+    """
+
+    def __init__(self, q: Tensor, bits: int, tile_rows: int = 0, packed: bool = True) -> None:
+        container_dtype(bits)  # validates
+        self.shape, self.bits, self.packed = tuple(q.shape), bits, packed
+        self.tile_rows = min(tile_rows or q.shape[0], q.shape[0])
+        self.tracker = None
+        self._tiles = [self._encode(q[rows]) for rows in self.slices()]
+
+    def slices(self) -> list[slice]:
+        """The rows of every tile, in order."""
+        rows, size = self.shape[0], self.tile_rows
+        return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
+
+    def _encode(self, q: Tensor) -> Tensor:
+        if self.packed:
+            return pack(q, self.bits)
+        return q.to(container_dtype(self.bits)).contiguous()
+
+    def _decode(self, index: int) -> Tensor:
+        rows = self.slices()[index]
+        shape = (rows.stop - rows.start, *self.shape[1:])
+        tile = self._tiles[index]
+        if self.packed:
+            tile = unpack(tile, self.bits, shape[0] * _inner(self.shape)).view(shape)
+            if self.tracker is not None:
+                self.tracker.track(tile)
+        return tile
+
+    def _covering(self, rows: slice) -> range:
+        start, stop, _ = rows.indices(self.shape[0])
+        return range(start // self.tile_rows, -(-stop // self.tile_rows))
+
+    def read(self, rows: slice = slice(None)) -> Tensor:
+        """The integers of ``rows`` (a new tensor when packed; the container itself if not)."""
+        start, stop, _ = rows.indices(self.shape[0])
+        tiles = self._covering(rows)
+        if len(tiles) == 1 and self.slices()[tiles[0]] == slice(start, stop):
+            return self._decode(tiles[0])
+        first = tiles[0] * self.tile_rows
+        joined = torch.cat([self._decode(i).to(torch.int32) for i in tiles])
+        return joined[start - first: stop - first]
+
+    def write(self, rows: slice, values: Tensor) -> None:
+        """Store integer-valued ``values`` (in range for ``bits``) as the rows ``rows``."""
+        start, stop, _ = rows.indices(self.shape[0])
+        for index in self._covering(rows):
+            tile = self.slices()[index]
+            lo, hi = max(start, tile.start), min(stop, tile.stop)
+            part = values[lo - start: hi - start]
+            if (lo, hi) != (tile.start, tile.stop):  # a part of the tile: merge
+                merged = self._decode(index).to(torch.int32).clone()
+                merged[lo - tile.start: hi - tile.start] = part.to(torch.int32)
+                part = merged
+            self._tiles[index] = self._encode(part)
+
+    def remap(self, bits: int, change: Callable[[Tensor], Tensor]) -> None:
+        """Every tile through ``change`` (int32 in, integer values out), stored at ``bits``."""
+        old_bits = self.bits
+        for index in range(len(self._tiles)):  # one tile unpacked at a time
+            self.bits = old_bits
+            q = self._decode(index).to(torch.int32)
+            self.bits = bits
+            self._tiles[index] = self._encode(change(q))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the stored tiles occupy."""
+        return sum(t.numel() * t.element_size() for t in self._tiles)
+
+
+def _inner(shape: tuple[int, ...]) -> int:
+    count = 1
+    for n in shape[1:]:
+        count *= n
+    return count
+
+
 class QuantisedWeight:
     """A layer's weights as integers ``q`` and one fp32 ``scale``: w = q x scale.
 
     No fp32 copy of the weights is kept: ``dequantise`` makes one for a single computation and
-    the caller drops it.
+    the caller drops it. The integers live in a ``TileStore`` (bit-packed by default).
     """
 
-    def __init__(self, weight: Tensor, bits: int) -> None:
-        self.bits = bits
+    def __init__(self, weight: Tensor, bits: int, tile_rows: int = 0,
+                 packed: bool = True) -> None:
+        container_dtype(bits)  # validates
         self.saturated = 0  # values clipped at the range limit, for diagnostics
         self.rescales = 0  # times the range doubled to hold a grown weight
-        container_dtype(bits)  # validates
+        self._bits = bits
         peak = weight.detach().abs().max().item()
         self.scale = (peak / qmax(bits)) if peak > 0 else 1.0 / qmax(bits)
-        self.q = self._encode(weight.detach() / self.scale, "nearest")
+        self.tiles = TileStore(self._encode(weight.detach() / self.scale, "nearest"), bits,
+                               tile_rows, packed)
+
+    @property
+    def bits(self) -> int:
+        """The current bitwidth."""
+        return self._bits
+
+    @property
+    def q(self) -> Tensor:
+        """All the integers, in the smallest container (a new tensor when packed)."""
+        return self.tiles.read().to(container_dtype(self.bits))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The weight's shape."""
+        return self.tiles.shape
 
     def _encode(self, values: Tensor, rounding: str, generator=None) -> Tensor:
         limit = qmax(self.bits)
         rounded = round_tensor(values, rounding, generator)
         self.saturated += int((rounded.abs() > limit).sum())
-        return rounded.clamp_(-limit, limit).to(container_dtype(self.bits))
+        return rounded.clamp_(-limit, limit)
 
     def dequantise(self, rows: slice = slice(None)) -> Tensor:
         """fp32 weights (of output rows ``rows``), newly made: transient by contract."""
-        return self.q[rows].to(torch.float32) * self.scale
+        return self.tiles.read(rows).to(torch.float32).mul_(self.scale)
 
     def apply_update(self, delta: Tensor, rounding: str,
                      generator: torch.Generator | None = None,
@@ -76,32 +184,70 @@ class QuantisedWeight:
         Dynamic fixed point: where a value would leave the range, the whole layer's scale doubles
         (its integers halve) until it fits, instead of clipping the update.
         """
-        values = self.q[rows].to(torch.float32) + delta / self.scale
+        values = self.tiles.read(rows).to(torch.float32) + delta / self.scale
         limit = qmax(self.bits)
         while values.abs().max() > limit + 0.5:
             values /= 2
             self.scale *= 2
-            self.q = round_tensor(self.q.to(torch.float32) / 2, "nearest").to(self.q.dtype)
+            self.tiles.remap(self.bits, lambda q: round_tensor(q / 2, "nearest"))
             self.rescales += 1
-        self.q[rows] = self._encode(values, rounding, generator)
+        self.tiles.write(rows, self._encode(values, rounding, generator))
 
     def gain_bit(self) -> None:
         """One more bit: halve the scale and double the integers, so no value changes."""
         if self.bits >= MAX_BITS:
             return
-        self.bits += 1
-        self.q = self.q.to(container_dtype(self.bits)) * 2
+        self._bits += 1
+        self.tiles.remap(self.bits, lambda q: q * 2)
         self.scale /= 2
 
     def lose_bit(self, rounding: str = "nearest") -> None:
         """One bit less: double the scale and halve the integers (rounded: lossy)."""
         if self.bits <= MIN_BITS:
             return
-        self.bits -= 1
+        self._bits -= 1
         self.scale *= 2
-        self.q = self._encode(self.q.to(torch.float32) / 2, rounding)
+        self.tiles.remap(self.bits, lambda q: self._encode(q / 2, rounding))
 
     @property
     def nbytes(self) -> int:
-        """Bytes the integer tensor occupies."""
-        return self.q.numel() * self.q.element_size()
+        """Bytes the integers occupy as stored (packed, or in containers)."""
+        return self.tiles.nbytes
+
+
+class QuantisedMomentum:
+    """SGD's momentum buffer as integers with one scale per tile: no fp32 buffer between steps.
+
+    Each step reads a tile's buffer, updates it in fp32 for that step alone, and stores it
+    again at ``bits`` with a scale fitted to the tile's largest value (block floating point),
+    rounded stochastically so the stored buffer is unbiased.
+
+    >>> m = QuantisedMomentum((64, 9), bits=8, tile_rows=32)
+    >>> buf = m.update(slice(0, 32), torch.ones(32, 9), momentum=0.9)
+    >>> bool(torch.equal(buf, torch.ones(32, 9))), m.nbytes   # 576 int8 values + 2 scales
+    (True, 584)
+    """
+
+    def __init__(self, shape: tuple[int, ...], bits: int = 8, tile_rows: int = 0,
+                 packed: bool = True) -> None:
+        self.tiles = TileStore(torch.zeros(shape, dtype=torch.int32), bits, tile_rows, packed)
+        self.scales = [0.0] * len(self.tiles.slices())
+
+    def update(self, rows: slice, grad: Tensor, momentum: float,
+               generator: torch.Generator | None = None) -> Tensor:
+        """Buf = momentum x buf + grad for the tile ``rows``; returns this step's fp32 buf."""
+        index = self.tiles.slices().index(rows)  # one whole tile: its scale is its own
+        buf = self.tiles.read(rows).to(torch.float32).mul_(self.scales[index] * momentum)
+        buf.add_(grad)
+        limit = qmax(self.tiles.bits)
+        peak = buf.abs().max().item()
+        scale = peak / limit if peak > 0 else 1.0
+        self.tiles.write(rows, round_tensor(buf / scale, "stochastic", generator)
+                         .clamp_(-limit, limit))
+        self.scales[index] = scale
+        return buf
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the integers and the per-tile scales (fp32)."""
+        return self.tiles.nbytes + 4 * len(self.scales)

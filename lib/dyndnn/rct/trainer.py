@@ -37,7 +37,8 @@ from dyndnn.peak_memory import PeakMemory
 from dyndnn.rct.controller import BitwidthController, RctSettings
 from dyndnn.rct.energy import MODEL as ENERGY_MODEL
 from dyndnn.rct.energy import gemm_energy_pj, movement_energy_pj
-from dyndnn.rct.layers import QatConv2d, QatLinear, RctLayer, convert, quantised_layers, to_plain
+from dyndnn.rct.layers import RctLayer, convert, quantised_layers, to_plain
+from dyndnn.rct.qat import Tracked
 from dyndnn.train import learning_rate, make_optimizer, stage_seed
 
 
@@ -77,9 +78,8 @@ def _unique_bytes(tensors) -> int:
 
 def measure_param_bytes(module: nn.Module) -> int:
     """Bytes of every parameter and integer weight store of ``module`` (what exists)."""
-    tensors = list(module.parameters())
-    tensors += [m.store.q for m in module.modules() if isinstance(m, RctLayer)]
-    return _unique_bytes(tensors)
+    return _unique_bytes(module.parameters()) + sum(
+        m.store.nbytes for m in module.modules() if isinstance(m, RctLayer))
 
 
 def fp32_weight_tensors(module: nn.Module) -> list[Tensor]:
@@ -113,6 +113,8 @@ class RctTrainer:
         for layer in self.layers.values():
             layer.tracker = self.tracker
             layer.grad_tracker = self.grad_tracker
+        for layer in self.rct_layers.values():  # unpacked integer tiles are transient too
+            layer.store.tiles.tracker = self.tracker
         # the torch optimiser holds what is not an integer store: all of fp32/QAT, and RCT's
         # biases and BN parameters
         self.optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], cfg)
@@ -140,15 +142,14 @@ class RctTrainer:
         """Bytes of optimiser state: torch's (momentum) and RCT's fused momentum buffers."""
         tensors = [t for state in self.optimizer.state.values() for t in state.values()
                    if isinstance(t, Tensor)]
-        tensors += [m.momentum_buffer for m in self.rct_layers.values()
-                    if m.momentum_buffer is not None]
-        return _unique_bytes(tensors)
+        return _unique_bytes(tensors) + sum(m.optimizer_state_bytes()
+                                            for m in self.rct_layers.values())
 
     def _account_step(self) -> None:
         """Modelled energy of this step's GEMMs and parameter traffic."""
         for layer in self.layers.values():
             macs = layer.last_macs
-            params = layer.store.q.numel() if isinstance(layer, RctLayer) else \
+            params = math.prod(layer.store.shape) if isinstance(layer, RctLayer) else \
                 layer.weight.numel()
             if isinstance(layer, RctLayer):
                 s, b = layer.settings, layer.bits
@@ -156,7 +157,7 @@ class RctTrainer:
                                  + gemm_energy_pj(macs, s.err_bits, b)  # input gradient
                                  + gemm_energy_pj(macs, s.err_bits, s.act_bits))  # weight grad
                 bits = 4 * b  # read for forward and backward, read+write for the update
-            elif isinstance(layer, (QatConv2d, QatLinear)):
+            elif isinstance(layer, Tracked):  # QAT
                 self.gemm_pj += (gemm_energy_pj(macs, 8, 8)  # forward: fake-quantised
                                  + 2 * gemm_energy_pj(macs, 32, 32, fp=True))  # fp32 backward
                 bits = 32 + 8 + 2 * 8 + 64  # quantise master, use the copy twice, update master
@@ -174,7 +175,7 @@ class RctTrainer:
         steps_per_epoch = math.ceil(len(self.ds.train_y) / self.batch_size)
         total = steps_per_epoch * epochs
         fp32_weights = sum(m.weight.numel() for m in self.module.modules()
-                           if isinstance(m, (nn.Conv2d, nn.Linear)))
+                           if isinstance(m, nn.Conv1d | nn.Conv2d | nn.Linear | nn.Embedding))
         for layer in self.rct_layers.values():
             layer.generator = torch.Generator().manual_seed(self.seed)
         with self.peak:

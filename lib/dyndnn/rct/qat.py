@@ -1,0 +1,105 @@
+"""QAT, the baseline RCT is compared with: fp32 master weights, fake-quantised copies.
+
+Weights and inputs are fake-quantised per tensor in the forward pass (PyTorch's
+``torch.fake_quantize_per_tensor_affine``, straight-through gradient); the optimiser updates
+the fp32 masters. Each layer reports its MACs of the last batch (``last_macs``) and the
+transient quantised copy of its weights to a tracker, for the trainer's accounting.
+
+>>> layer = QatEmbedding(100, 8)
+>>> layer(torch.tensor([[1, 2, 3]])).shape, layer.last_macs
+(torch.Size([1, 3, 8]), 0)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dyndnn.macs import conv_macs
+from dyndnn.rct.quant import qmax
+
+
+def fake_quant(x: Tensor, bits: int) -> Tensor:
+    """Per-tensor symmetric fake quantisation (values stay fp32), straight-through gradient."""
+    scale = x.detach().abs().max().clamp_min(1e-12) / qmax(bits)
+    return torch.fake_quantize_per_tensor_affine(x, scale.item(), 0, -qmax(bits), qmax(bits))
+
+
+def conv_batch_macs(conv: Any, x: Tensor) -> int:
+    """MACs of a 1-D or 2-D convolution ``conv`` on the batch ``x``."""
+    positions = 1
+    for size, k, pad, stride, dil in zip(x.shape[2:], conv.kernel_size, conv.padding,
+                                         conv.stride, conv.dilation, strict=True):
+        positions *= (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    return x.shape[0] * conv_macs(conv.out_channels, conv.in_channels // conv.groups) \
+        * math.prod(conv.kernel_size) * positions
+
+
+class Tracked:
+    """Mixin: reports transient weight copies to a tracker (set by the trainer)."""
+
+    tracker: Any = None
+    last_macs = 0
+
+    def _track(self, t: Tensor) -> Tensor:
+        if self.tracker is not None:
+            self.tracker.track(t)
+        return t
+
+
+class QatConv2d(nn.Conv2d, Tracked):
+    """Conv2d with fake-quantised weights and inputs (fp32 master weights)."""
+
+    bits = 8
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        self.last_macs = conv_batch_macs(self, x)
+        weight = self._track(fake_quant(self.weight, self.bits))
+        return self._conv_forward(fake_quant(x, self.bits), weight, self.bias)
+
+
+class QatConv1d(nn.Conv1d, Tracked):
+    """Conv1d with fake-quantised weights and inputs (fp32 master weights)."""
+
+    bits = 8
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        self.last_macs = conv_batch_macs(self, x)
+        weight = self._track(fake_quant(self.weight, self.bits))
+        return self._conv_forward(fake_quant(x, self.bits), weight, self.bias)
+
+
+class QatLinear(nn.Linear, Tracked):
+    """Linear with fake-quantised weights and inputs (fp32 master weights)."""
+
+    bits = 8
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        self.last_macs = math.prod(x.shape[:-1]) * conv_macs(self.out_features,
+                                                              self.in_features)
+        weight = self._track(fake_quant(self.weight, self.bits))
+        return F.linear(fake_quant(x, self.bits), weight, self.bias)
+
+
+class QatEmbedding(nn.Embedding, Tracked):
+    """Embedding that looks tokens up in a fake-quantised copy of its fp32 table (no MACs)."""
+
+    bits = 8
+
+    def forward(self, ids: Tensor) -> Tensor:  # noqa: D102
+        weight = self._track(fake_quant(self.weight, self.bits))
+        return F.embedding(ids, weight, self.padding_idx)
+
+
+QAT_CLASSES = {nn.Conv2d: QatConv2d, nn.Conv1d: QatConv1d, nn.Linear: QatLinear,
+               nn.Embedding: QatEmbedding}
+
+
+def to_qat(layer: nn.Module) -> nn.Module:
+    """The same module (same tensors), now fake-quantising: its class is swapped."""
+    layer.__class__ = QAT_CLASSES[type(layer)]
+    return layer

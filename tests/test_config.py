@@ -124,6 +124,11 @@ def test_names_validated_here_agree_with_the_modules_that_implement_them():
     assert config.JOINTLY_TRAINED == tuple(n for n, f in FAMILIES.items() if f.joint_training)
     assert config.ARCHITECTURES == tuple(BUILTIN)
     assert architecture("alexnet").narrowest_channels() == 64
+    from dyndnn.models.text import TEXT_MODELS
+    from dyndnn.text_data import TEXT_SPECS
+
+    assert config.TEXT_MODELS == TEXT_MODELS
+    assert config.TEXT_DATASETS == tuple(TEXT_SPECS)
 
 
 def test_reading_a_config_imports_neither_torch_nor_board_nor_rct():

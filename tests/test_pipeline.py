@@ -14,7 +14,7 @@ from dyndnn.pipeline import run_pipeline
 TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2", "batch_size=64",
         "threads=1", "repeats=1", "warmup=1", "profile_batches=[1]", "window_s=0.05",
-        "rct_epochs=1", "rct_train_limit=256", "rct_width=0.125"]
+        "rct_epochs=1", "rct_train_limit=256", "rct_width=0.125", "text_epochs=1"]
 
 
 def test_smoke_whole_chain_through_papermill(tmp_path):
@@ -83,11 +83,14 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     explored = json.loads((run_dir / "notebooks" / "05_explore.ipynb").read_text())
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
                for c in explored["cells"] for o in c.get("outputs", []))
-    # 06_rct: the contract's columns, one row per method; the re-trained group kept 1..G-1
+    # 06_rct: the contract's columns, one row per task and method; the re-trained group kept
+    # 1..G-1
     rct = pd.read_csv(run_dir / "rct.csv")
-    assert list(rct.columns[:6]) == ["method", "accuracy", "param_bytes", "optimizer_bytes",
-                                     "gemm_energy_j", "movement_energy_j"]
-    assert list(rct["method"]) == ["fp32", "qat", "rct"]
+    assert list(rct.columns[:7]) == ["task", "method", "accuracy", "param_bytes",
+                                     "optimizer_bytes", "gemm_energy_j", "movement_energy_j"]
+    assert list(zip(rct["task"], rct["method"], strict=True)) == [
+        (task, method) for task in ("image", "text") for method in ("fp32", "qat", "rct")]
+    assert (run_dir / "figures" / "rct_comparison_text.png").is_file()
     assert pd.read_csv(run_dir / "rct_group.csv")["earlier_groups_unchanged"].all()
 
 

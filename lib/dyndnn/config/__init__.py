@@ -31,6 +31,7 @@ from dyndnn.config.names import (
     ROUNDINGS,
     SCHEDULES,
     TEXT_DATASETS,
+    TEXT_MODELS,
     TRAINING_KEYS,
 )
 from dyndnn.config.sections import (
@@ -49,7 +50,8 @@ from dyndnn.config.training import describe_differences, training_differences
 
 __all__ = [
     "BACKENDS", "DATASETS", "JOINTLY_TRAINED", "METERS", "MODELS", "ARCHITECTURES",
-    "OPTIMIZERS", "RCT_BITS", "ROUNDINGS", "SCHEDULES", "TEXT_DATASETS", "TRAINING_KEYS",
+    "OPTIMIZERS", "RCT_BITS", "ROUNDINGS", "SCHEDULES", "TEXT_DATASETS", "TEXT_MODELS",
+    "TRAINING_KEYS",
     "Config", "DataSection", "EvalSection", "ExploreSection", "ModelSection", "ProfileSection",
     "RctSection", "RunSection", "TrainSection", "apply_overrides", "config_from_dict",
     "config_from_flat", "describe_differences", "load_config", "max_groups", "parse_yaml",

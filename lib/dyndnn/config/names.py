@@ -25,3 +25,4 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
 # inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards)
 BACKENDS = ("eager", "onnxruntime")
+TEXT_MODELS = ("conv", "transformer")  # dyndnn.models.text.TEXT_MODELS, without torch

@@ -18,6 +18,7 @@ from dyndnn.config.names import (
     ROUNDINGS,
     SCHEDULES,
     TEXT_DATASETS,
+    TEXT_MODELS,
 )
 from dyndnn.errors import ConfigError
 
@@ -221,6 +222,10 @@ class RctSection:
     tile_rows: int = 32  # output rows dequantised at a time (0 = whole layer)
     packed: bool = True  # integers bit-packed at their bitwidth (False: int8/int16 containers)
     momentum_bits: int = 8  # momentum kept as integers of this width (0: an fp32 buffer)
+    text_dataset: str = "wordnet-supersense-mini"  # the text task ("" = images only)
+    text_model: str = "transformer"  # conv | transformer (dyndnn.models.text)
+    text_epochs: int = 15  # epochs of each method on the text task
+    text_lr: float = 0.1  # peak learning rate on the text task (the rest: the train section)
 
     def __post_init__(self) -> None:
         _check(self.rct_width > 0, "rct.rct_width must be > 0", self.rct_width)
@@ -242,6 +247,13 @@ class RctSection:
                self.rounding)
         _check(self.tile_rows >= 0, "rct.tile_rows must be >= 0 (0 = whole layer)",
                self.tile_rows)
+        _check(self.text_dataset in ("", *TEXT_DATASETS),
+               f"rct.text_dataset must be '' (images only) or one of "
+               f"{', '.join(TEXT_DATASETS)}", self.text_dataset)
+        _check(self.text_model in TEXT_MODELS,
+               f"rct.text_model must be one of {', '.join(TEXT_MODELS)}", self.text_model)
+        _check(self.text_epochs >= 0, "rct.text_epochs must be >= 0", self.text_epochs)
+        _check(self.text_lr > 0, "rct.text_lr must be > 0", self.text_lr)
         _check(self.momentum_bits == 0 or low <= self.momentum_bits <= high,
                f"rct.momentum_bits must be 0 (an fp32 buffer) or between {low} and {high}",
                self.momentum_bits)

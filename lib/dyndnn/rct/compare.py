@@ -24,13 +24,16 @@ from dyndnn.errors import ConfigError
 from dyndnn.evaluate import evaluate_configurations
 from dyndnn.layout import GROUP_MODEL, RunLayout
 from dyndnn.models import GroupNet
+from dyndnn.models.text import text_network
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.layers import METHODS, convert
 from dyndnn.rct.trainer import RctTrainer, train_group_rct
+from dyndnn.text_data import TextDataset
 
 # accuracy: the test split's, read once after training; bytes accounted, energies modelled
-RCT_COLUMNS = ["method", "accuracy", "param_bytes", "optimizer_bytes", "gemm_energy_j",
+RCT_COLUMNS = ["task", "method", "accuracy", "param_bytes", "optimizer_bytes", "gemm_energy_j",
                "movement_energy_j", "grad_bytes", "state_bytes", "peak_rss_growth_bytes"]
+TASKS = ("image", "text")
 
 
 @dataclass
@@ -41,13 +44,19 @@ class Comparison:
     history: pd.DataFrame
     trajectory: pd.DataFrame
 
-    def ratios(self) -> dict[str, float]:
-        """RCT's figures against fp32 and QAT (what the paper's claims are about).
+    @property
+    def tasks(self) -> list[str]:
+        """The tasks compared, in the table's order."""
+        return list(dict.fromkeys(self.table["task"]))
+
+    def ratios(self, task: str | None = None) -> dict[str, float]:
+        """RCT's figures against fp32 and QAT on ``task`` (default: the first one).
 
         The memory headline is the whole training state (parameters, optimiser state,
         gradients' peak); the parameters alone follow it.
         """
-        t = self.table.set_index("method")
+        task = task or self.tasks[0]
+        t = self.table[self.table["task"] == task].set_index("method")
         return {
             "state_bytes_vs_fp32": t.loc["rct", "state_bytes"] / t.loc["fp32", "state_bytes"],
             "state_bytes_vs_qat": t.loc["rct", "state_bytes"] / t.loc["qat", "state_bytes"],
@@ -57,7 +66,19 @@ class Comparison:
             "movement_energy_vs_qat": (t.loc["rct", "movement_energy_j"]
                                        / t.loc["qat", "movement_energy_j"]),
             "accuracy_minus_fp32": t.loc["rct", "accuracy"] - t.loc["fp32", "accuracy"],
+            "epoch_time_vs_fp32": t.loc["rct", "epoch_time_s"] / t.loc["fp32", "epoch_time_s"],
         }
+
+    def part(self, task: str) -> Comparison:
+        """The rows of one task."""
+        return Comparison(*(frame[frame["task"] == task] if "task" in frame else frame
+                            for frame in (self.table, self.history, self.trajectory)))
+
+    @classmethod
+    def concat(cls, parts: list[Comparison]) -> Comparison:
+        """One comparison of several tasks' (``task`` tells their rows apart)."""
+        return cls(*(pd.concat(frames, ignore_index=True) for frames in
+                     zip(*((p.table, p.history, p.trajectory) for p in parts), strict=True)))
 
     def write(self, run_dir: str | Path | RunLayout) -> None:
         """``rct.csv`` (the contract's columns first), ``rct_history.csv``, ``rct_bits.csv``."""
@@ -77,26 +98,46 @@ def reference_network(width: float, in_channels: int, image_size: int, num_class
                     architecture=architecture).group_path(0)
 
 
-def compare_methods(dataset: InMemoryDataset, cfg: TrainSection, settings: RctSettings,
-                    width: float = 0.25, batch_size: int = 128, seed: int = 0,
-                    augment: bool = True, methods: tuple[str, ...] = METHODS,
-                    architecture: str = "alexnet") -> Comparison:
+def text_reference_network(dataset: TextDataset, kind: str, seed: int) -> torch.nn.Module:
+    """The text model all three methods start from (same seed, same weights)."""
+    torch.manual_seed(seed)
+    return text_network(kind, len(dataset.vocab), len(dataset.spec.classes),
+                        dataset.spec.seq_len)
+
+
+def task_of(dataset: InMemoryDataset | TextDataset) -> str:
+    """``text`` for a text data set, ``image`` otherwise."""
+    return "text" if getattr(dataset.spec, "kind", "image") == "text" else "image"
+
+
+def compare_methods(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
+                    settings: RctSettings, width: float = 0.25, batch_size: int = 128,
+                    seed: int = 0, augment: bool = True, methods: tuple[str, ...] = METHODS,
+                    architecture: str = "alexnet", text_model: str = "transformer"
+                    ) -> Comparison:
     """Train the same network with each method; energies in the table are *modelled*.
 
-    ``architecture``: the run's (a built-in name or a spec's JSON), at ``width``.
+    Images: the run's ``architecture`` (a built-in name or a spec's JSON) at ``width``. Text:
+    the ``text_model`` (``dyndnn.models.text``). Every row says its ``task``.
     """
-    spec = dataset.spec
+    task, spec = task_of(dataset), dataset.spec
     rows, histories, trajectory = [], [], pd.DataFrame()
     for method in methods:
-        net = convert(reference_network(width, spec.channels, spec.image_size,
-                                        len(spec.classes), seed, architecture), method,
-                      settings)
-        trainer = RctTrainer(net, method, dataset, cfg, settings, batch_size, seed, augment)
-        histories.append(trainer.fit())
-        rows.append(trainer.summary())
+        net = (text_reference_network(dataset, text_model, seed) if task == "text" else
+               reference_network(width, spec.channels, spec.image_size, len(spec.classes),
+                                 seed, architecture))
+        trainer = RctTrainer(convert(net, method, settings), method, dataset, cfg, settings,
+                             batch_size, seed, augment)
+        history = trainer.fit()
+        histories.append(history)
+        rows.append({"task": task, **trainer.summary(),
+                     "epoch_time_s": history["time_s"].mean()})
         if method == "rct":
             trajectory = trainer.bit_trajectory()
-    return Comparison(pd.DataFrame(rows), pd.concat(histories, ignore_index=True), trajectory)
+    history = pd.concat(histories, ignore_index=True)
+    history.insert(0, "task", task)
+    trajectory.insert(0, "task", task)
+    return Comparison(pd.DataFrame(rows), history, trajectory)
 
 
 def add_group_under_rct(run_dir: str | Path | RunLayout, groups: int, dataset: InMemoryDataset,

@@ -43,7 +43,7 @@ from dyndnn.rct.qat import Tracked, conv_batch_macs, fake_quant, to_qat
 from dyndnn.rct.quant import QuantisedMomentum, QuantisedWeight
 
 METHODS = ("fp32", "qat", "rct")
-EMBEDDING_TILE_FACTOR = 16  # an embedding row is one token's vector: 16x the rows per tile
+EMBEDDING_TILE_FACTOR = 4  # an embedding row is one token's vector: 4x the rows per tile
 
 
 class _RctFunction(torch.autograd.Function):
@@ -54,7 +54,8 @@ class _RctFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, bias: Tensor | None, layer: RctLayer) -> Tensor:  # noqa: D102
+    def forward(ctx, x: Tensor, bias: Tensor | None, layer: RctLayer,  # noqa: D102
+                _trains: Tensor) -> Tensor:
         xq = layer.quantise_input(x)
         ctx.save_for_backward(xq)  # activations are saved, weights are not
         ctx.layer = layer
@@ -66,7 +67,7 @@ class _RctFunction(torch.autograd.Function):
         layer: RctLayer = ctx.layer
         gq = fake_quant(grad_out, layer.settings.err_bits)
         grad_x, grad_b = layer._tiled_backward(gq, xq, ctx.needs_input_grad[0])
-        return grad_x, grad_b if ctx.needs_input_grad[1] else None, None
+        return grad_x, grad_b if ctx.needs_input_grad[1] else None, None, None
 
 
 class RctLayer(nn.Module, Tracked):
@@ -103,7 +104,9 @@ class RctLayer(nn.Module, Tracked):
         self.last_macs = self._macs(x)
         if not torch.is_grad_enabled():  # inference: no autograd function needed
             return self._tiled_forward(self.quantise_input(x), self.bias)
-        return _RctFunction.apply(x, self.bias, self)
+        # the integers are not Parameters: without a tensor that requires grad among the
+        # inputs, a layer reading token ids or images with no bias would never see backward
+        return _RctFunction.apply(x, self.bias, self, torch.empty(0, requires_grad=True))
 
     def _tiled_forward(self, xq: Tensor, bias: Tensor | None) -> Tensor:
         outs = []

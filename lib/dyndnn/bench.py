@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
+from dyndnn.bench_rct import bench_rct
 from dyndnn.bench_serving import bench_serving, print_serving, write_serving
 from dyndnn.config import TrainSection
 from dyndnn.models import GroupNet
@@ -265,6 +266,7 @@ def main(argv: list[str] | None = None) -> dict:
         "memory": bench_memory(model),
         "training": bench_training(model, 64, 3 if args.quick else 6, 3),
         "gflops": bench_gflops(model, 64, run_time),
+        "rct": bench_rct(1 if args.quick else 4, 3),
     }
     for name, section in results.items():
         (out / f"{name}.json").write_text(json.dumps({**section, "context": context}, indent=2)
@@ -291,6 +293,11 @@ def main(argv: list[str] | None = None) -> dict:
     g = results["gflops"]
     print(f"inference: {g['model_gflops']:.1f} GFLOP/s vs matmul {g['matmul_gflops']:.1f} "
           f"GFLOP/s = {g['fraction']:.0%} (target >= 50%) {_mark(g['met'])}")
+    for task, r in results["rct"].items():
+        print(f"RCT training, {task}: {r['rct_packed_samples_per_s']:.0f} samples/s bit-packed, "
+              f"{r['rct_containers_samples_per_s']:.0f} in int8/int16 containers "
+              f"({r['packed_vs_containers']:.2f}x), fp32 {r['fp32_samples_per_s']:.0f} "
+              f"(packed RCT {r['packed_vs_fp32']:.2f}x fp32's speed)")
     print(f"written: {out}/*.json")
     return {**results, **first, "architectures": per_architecture}
 

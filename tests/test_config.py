@@ -43,6 +43,11 @@ def test_int_accepted_where_float_expected():
     ({"profile": {"meter": "watt"}}, "profile.meter must be one of"),
     ({"rct": {"t_min": 2.0, "t_max": 1.0}}, "rct needs 0 < t_min < t_max"),
     ({"rct": {"bits_max": 20}}, "rct.bits_max must be between 2 and 16"),
+    ({"rct": {"momentum_bits": 1}}, "rct.momentum_bits must be 0 (an fp32 buffer) or between"),
+    ({"rct": {"text_dataset": "imdb"}}, "rct.text_dataset must be '' (images only) or one of"),
+    ({"rct": {"text_model": "lstm"}}, "rct.text_model must be one of conv, transformer"),
+    ({"rct": {"text_lr": 0}}, "rct.text_lr must be > 0"),
+    ({"data": {"dataset": "wordnet-supersense-mini"}}, "set rct.text_dataset instead"),
 ])
 def test_bad_configs_are_clear_errors(raw, message):
     with pytest.raises(ConfigError) as info:

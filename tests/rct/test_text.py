@@ -97,3 +97,19 @@ def test_int_momentum_holds_a_quarter_of_an_fp32_buffer(text_256):
     weights = sum(math.prod(m.store.shape) for m in trainer.rct_layers.values())
     assert states[0] == 4 * weights
     assert weights <= states[8] <= weights * 1.01  # int8 values and a scale per tile
+
+
+def test_text_settings_are_swept_on_validation_alone(text_256, monkeypatch):
+    from dyndnn.rct import trainer as trainer_module
+    from dyndnn.rct.compare import sweep_settings
+
+    read = []
+    real = trainer_module.batches
+    monkeypatch.setattr(trainer_module, "batches",
+                        lambda ds, split, *a, **k: read.append(split) or real(ds, split, *a, **k))
+    table = sweep_settings(text_256, TrainSection(epochs_per_stage=1, lr=0.1), RctSettings(),
+                           [{"bits_max": 9}, {"momentum_bits": 0}], batch_size=64)
+    assert "test" not in read and read.count("val") == 2
+    assert list(table["task"]) == ["text", "text"]
+    # an fp32 momentum buffer is four bytes a weight: the whole state grows with it
+    assert table["state_bytes"].iloc[1] > table["state_bytes"].iloc[0]

@@ -110,6 +110,17 @@ def task_of(dataset: InMemoryDataset | TextDataset) -> str:
     return "text" if getattr(dataset.spec, "kind", "image") == "text" else "image"
 
 
+def task_network(dataset: InMemoryDataset | TextDataset, width: float, seed: int,
+                 architecture: str = "alexnet", text_model: str = "transformer"
+                 ) -> torch.nn.Module:
+    """The network a task's methods start from: the image architecture or the text model."""
+    if task_of(dataset) == "text":
+        return text_reference_network(dataset, text_model, seed)
+    spec = dataset.spec
+    return reference_network(width, spec.channels, spec.image_size, len(spec.classes), seed,
+                             architecture)
+
+
 def compare_methods(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
                     settings: RctSettings, width: float = 0.25, batch_size: int = 128,
                     seed: int = 0, augment: bool = True, methods: tuple[str, ...] = METHODS,
@@ -120,12 +131,10 @@ def compare_methods(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
     Images: the run's ``architecture`` (a built-in name or a spec's JSON) at ``width``. Text:
     the ``text_model`` (``dyndnn.models.text``). Every row says its ``task``.
     """
-    task, spec = task_of(dataset), dataset.spec
+    task = task_of(dataset)
     rows, histories, trajectory = [], [], pd.DataFrame()
     for method in methods:
-        net = (text_reference_network(dataset, text_model, seed) if task == "text" else
-               reference_network(width, spec.channels, spec.image_size, len(spec.classes),
-                                 seed, architecture))
+        net = task_network(dataset, width, seed, architecture, text_model)
         trainer = RctTrainer(convert(net, method, settings), method, dataset, cfg, settings,
                              batch_size, seed, augment)
         history = trainer.fit()
@@ -179,28 +188,33 @@ def add_group_under_rct(run_dir: str | Path | RunLayout, groups: int, dataset: I
     return out, summary
 
 
-def sweep_settings(dataset: InMemoryDataset, cfg: TrainSection, base: RctSettings,
-                   variants: list[dict], width: float = 0.25, batch_size: int = 128,
-                   seed: int = 0) -> pd.DataFrame:
+def sweep_settings(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
+                   base: RctSettings, variants: list[dict], width: float = 0.25,
+                   batch_size: int = 128, seed: int = 0, text_model: str = "transformer"
+                   ) -> pd.DataFrame:
     """Train RCT once per settings variant (e.g. ``[{"t_min": 0.01}, {"t_min": 0.2}]``).
 
     One row per variant: the changed settings, validation accuracy, mean and final bits,
-    accounted parameter bytes. The test split is not read: settings are chosen on validation
-    (this is how the defaults of ``RctSettings`` were chosen).
+    accounted parameter bytes and whole state. The test split is not read: settings are
+    chosen on validation (this is how the defaults of ``RctSettings`` were chosen).
     """
-    spec = dataset.spec
     rows = []
     for change in variants:
         settings = replace(base, **change)
-        net = convert(reference_network(width, spec.channels, spec.image_size,
-                                        len(spec.classes), seed), "rct", settings)
+        net = convert(task_network(dataset, width, seed, text_model=text_model), "rct",
+                      settings)
         trainer = RctTrainer(net, "rct", dataset, cfg, settings, batch_size, seed)
         history = trainer.fit()
         bits = trainer.bit_trajectory()
-        rows.append({**change, "val_accuracy": history["val_accuracy"].iloc[-1],
+        param_bytes = trainer.persistent_bytes_max + trainer.transient_peak
+        rows.append({**change, "task": task_of(dataset),
+                     "val_accuracy": history["val_accuracy"].iloc[-1],
                      "mean_bits_over_training": bits["bits"].mean() if not bits.empty
                      else settings.bits_init,
                      "final_mean_bits": history["mean_bits"].iloc[-1],
                      "bit_changes": int((bits["change"] != 0).sum()) if not bits.empty else 0,
-                     "param_bytes": trainer.persistent_bytes_max + trainer.transient_peak})
+                     "param_bytes": param_bytes,
+                     "state_bytes": param_bytes + trainer.optimizer_bytes_max
+                     + trainer.grad_bytes_max,
+                     "epoch_time_s": history["time_s"].mean()})
     return pd.DataFrame(rows)

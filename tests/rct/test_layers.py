@@ -16,7 +16,7 @@ def net():
 
 def test_forward_matches_the_plain_layer_on_quantised_values():
     plain = net()
-    rct = convert(net(), "rct", RctSettings(bits_init=16, act_bits=16, tile_rows=3))
+    rct = convert(net(), "rct", RctSettings(bits_init=16, bits_max=16, act_bits=16, tile_rows=3))
     x = torch.randn(4, 1, 6, 6)
     with torch.no_grad():
         assert torch.allclose(rct(x), plain(x), atol=2e-3)
@@ -24,7 +24,7 @@ def test_forward_matches_the_plain_layer_on_quantised_values():
 
 
 def test_backward_updates_integers_like_sgd():
-    settings = RctSettings(bits_init=16, act_bits=16, err_bits=16, tile_rows=4,
+    settings = RctSettings(bits_init=16, bits_max=16, act_bits=16, err_bits=16, tile_rows=4,
                            rounding="nearest")
     plain, rct = net(), convert(net(), "rct", settings)
     x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 10, (8,))

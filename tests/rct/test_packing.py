@@ -11,7 +11,8 @@ def test_every_value_of_every_width_round_trips(bits):
     values = torch.cat([torch.arange(low, high)[:5000], torch.randint(low, high, (997,))])
     packed = pack(values, bits)
     assert packed.dtype == torch.uint8 and packed.numel() == packed_bytes(len(values), bits)
-    assert torch.equal(unpack(packed, bits, len(values)), values.int())
+    unpacked = unpack(packed, bits, len(values))
+    assert unpacked.dtype == torch.int16 and torch.equal(unpacked.int(), values.int())
 
 
 def test_bad_widths_are_refused():

@@ -13,7 +13,8 @@ from dyndnn.rct import RctSettings, RctTrainer, convert, to_plain
 from dyndnn.rct.compare import compare_methods
 from dyndnn.rct.layers import RctConv, RctEmbedding, RctLayer, RctLinear
 
-EXACT = RctSettings(bits_init=16, act_bits=16, err_bits=16, rounding="nearest", tile_rows=4)
+EXACT = RctSettings(bits_init=16, bits_max=16, act_bits=16, err_bits=16, rounding="nearest",
+                    tile_rows=4)
 
 
 @pytest.fixture(scope="module")

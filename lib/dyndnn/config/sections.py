@@ -212,14 +212,15 @@ class RctSection:
     rct_train_limit: int = 0  # train on the first N images only (0 = all)
     bits_init: int = 8
     bits_min: int = 4
-    bits_max: int = 16
+    bits_max: int = 10  # chosen on validation, both tasks (docs/rct.md)
     t_min: float = 0.01  # Gavg below: a layer gains a bit
     t_max: float = 1.0  # Gavg above: a layer loses a bit
     gavg_interval: int = 50  # steps between bitwidth checks
     rounding: str = "stochastic"  # nearest | stochastic
     act_bits: int = 8
-    err_bits: int = 8
+    err_bits: int = 12
     tile_rows: int = 32  # output rows dequantised at a time (0 = whole layer)
+    tile_values: int = 16384  # and at most this many values a tile (0 = no cap)
     packed: bool = True  # integers bit-packed at their bitwidth (False: int8/int16 containers)
     momentum_bits: int = 8  # momentum kept as integers of this width (0: an fp32 buffer)
     text_dataset: str = "wordnet-supersense-mini"  # the text task ("" = images only)
@@ -254,6 +255,8 @@ class RctSection:
                f"rct.text_model must be one of {', '.join(TEXT_MODELS)}", self.text_model)
         _check(self.text_epochs >= 0, "rct.text_epochs must be >= 0", self.text_epochs)
         _check(self.text_lr > 0, "rct.text_lr must be > 0", self.text_lr)
+        _check(self.tile_values >= 0, "rct.tile_values must be >= 0 (0 = no cap)",
+               self.tile_values)
         _check(self.momentum_bits == 0 or low <= self.momentum_bits <= high,
                f"rct.momentum_bits must be 0 (an fp32 buffer) or between {low} and {high}",
                self.momentum_bits)

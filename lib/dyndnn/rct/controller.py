@@ -38,14 +38,15 @@ class RctSettings:
 
     bits_init: int = 8  # every layer starts here
     bits_min: int = 4
-    bits_max: int = 16
+    bits_max: int = 10  # chosen on validation with the memory target in view (docs/rct.md)
     t_min: float = 0.01  # Gavg below: gain a bit
     t_max: float = 1.0  # Gavg above: lose a bit
     interval: int = 50  # steps between bitwidth checks
     rounding: str = "stochastic"  # of weight updates: nearest | stochastic
     act_bits: int = 8  # activations, quantised per tensor in the forward GEMMs
-    err_bits: int = 8  # errors (output gradients), quantised per tensor in the backward GEMMs
+    err_bits: int = 12  # errors (output gradients), quantised per tensor in the backward GEMMs
     tile_rows: int = 32  # output rows dequantised at a time (0 = the whole layer)
+    tile_values: int = 16384  # and at most this many values a tile (0 = no cap)
     packed: bool = True  # integers bit-packed at their bitwidth; False: int8/int16 containers
     momentum_bits: int = 8  # SGD momentum kept as integers of this width; 0: an fp32 buffer
 
@@ -54,7 +55,8 @@ class RctSettings:
         """The settings of a config's ``rct`` section (validated there and here)."""
         return cls(section.bits_init, section.bits_min, section.bits_max, section.t_min,
                    section.t_max, section.gavg_interval, section.rounding, section.act_bits,
-                   section.err_bits, section.tile_rows, section.packed, section.momentum_bits)
+                   section.err_bits, section.tile_rows, section.tile_values, section.packed,
+                   section.momentum_bits)
 
     def __post_init__(self) -> None:
         for name in ("bits_init", "bits_min", "bits_max", "act_bits", "err_bits"):
@@ -68,6 +70,9 @@ class RctSettings:
         if not 0 < self.t_min < self.t_max:
             raise ConfigError(f"rct needs 0 < t_min < t_max; got t_min={self.t_min}, "
                               f"t_max={self.t_max}")
+        if self.tile_values < 0:
+            raise ConfigError(f"rct tile_values must be >= 0 (0 = no cap); got "
+                              f"{self.tile_values}")
         if self.tile_rows < 0:
             raise ConfigError(f"rct tile_rows must be >= 0 (0 = whole layer); got "
                               f"{self.tile_rows}")

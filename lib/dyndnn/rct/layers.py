@@ -43,7 +43,7 @@ from dyndnn.rct.qat import Tracked, conv_batch_macs, fake_quant, to_qat
 from dyndnn.rct.quant import QuantisedMomentum, QuantisedWeight
 
 METHODS = ("fp32", "qat", "rct")
-EMBEDDING_TILE_FACTOR = 4  # an embedding row is one token's vector: 4x the rows per tile
+EMBEDDING_TILE_FACTOR = 2  # an embedding row is one token's vector: 2x the rows per tile
 
 
 class _RctFunction(torch.autograd.Function):
@@ -84,7 +84,7 @@ class RctLayer(nn.Module, Tracked):
         super().__init__()
         self.settings = settings
         self.store = QuantisedWeight(weight, settings.bits_init,
-                                     settings.tile_rows if tile_rows is None else tile_rows,
+                                     _rows_per_tile(weight, settings, tile_rows),
                                      settings.packed)
         self.bias = nn.Parameter(bias.detach().clone()) if bias is not None else None
         self.momentum: QuantisedMomentum | Tensor | None = None  # optimiser state
@@ -170,6 +170,18 @@ class RctLayer(nn.Module, Tracked):
     def bits(self) -> int:
         """The layer's current weight bitwidth."""
         return self.store.bits
+
+
+def _rows_per_tile(weight: Tensor, settings: RctSettings, tile_rows: int | None) -> int:
+    """Rows per tile: ``tile_rows`` (the settings' unless given), at most ``tile_values``.
+
+    The cap in values keeps the transient copies small whatever a row's size.
+    """
+    rows = settings.tile_rows if tile_rows is None else tile_rows
+    rows = rows or weight.shape[0]
+    if settings.tile_values:
+        rows = min(rows, max(1, settings.tile_values // math.prod(weight.shape[1:])))
+    return rows
 
 
 class RctConv(RctLayer):

@@ -23,8 +23,8 @@ KEYS = ("dataset", "data_root", "test_limit", "val_fraction", "batch_size", "aug
         "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay", "schedule", "seed",
         "threads", "rct_width", "rct_epochs", "rct_train_limit", "bits_init", "bits_min",
         "bits_max", "t_min", "t_max", "gavg_interval", "rounding", "act_bits", "err_bits",
-        "tile_rows", "packed", "momentum_bits", "text_dataset", "text_model", "text_epochs",
-        "text_lr")
+        "tile_rows", "tile_values", "packed", "momentum_bits", "text_dataset", "text_model",
+        "text_epochs", "text_lr")
 FIGURE_NAMES = {"image": "rct_comparison", "text": "rct_comparison_text"}
 TEXT_BATCH_SIZE = 64  # chosen with the text model on the validation split (docs/rct.md)
 # the paper's claims, as RCT's ratios against fp32 and QAT

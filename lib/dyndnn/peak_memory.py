@@ -8,10 +8,11 @@ resident size does. It includes everything the block touched (activations, alloc
 libraries loaded lazily), so it is an upper bound on the training state, never equal to it.
 Where ``/proc`` is absent or the reset is refused, the numbers are NaN and ``reason`` says why.
 
->>> import numpy as np
->>> with PeakMemory() as peak:
-...     block = np.ones(4_000_000)      # 32 MB, touched
-...     del block
+>>> import mmap
+>>> with PeakMemory() as peak:           # fresh pages: malloc could reuse resident ones
+...     block = mmap.mmap(-1, 32_000_000)
+...     _ = block.write(b"x" * 32_000_000)  # 32 MB, touched
+...     block.close()
 >>> peak.available, peak.peak_growth_bytes > 30e6
 (True, True)
 """

@@ -51,26 +51,23 @@ class Tracked:
         return t
 
 
-class QatConv2d(nn.Conv2d, Tracked):
+class _FakeQuantConv(Tracked):
+    """A QAT convolution's forward pass, any dimension: fake-quantised weights and inputs."""
+
+    bits = 8
+
+    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
+        self.last_macs = conv_batch_macs(self, x)
+        weight = self._track(fake_quant(self.weight, self.bits))
+        return self._conv_forward(fake_quant(x, self.bits), weight, self.bias)
+
+
+class QatConv2d(_FakeQuantConv, nn.Conv2d):
     """Conv2d with fake-quantised weights and inputs (fp32 master weights)."""
 
-    bits = 8
 
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        self.last_macs = conv_batch_macs(self, x)
-        weight = self._track(fake_quant(self.weight, self.bits))
-        return self._conv_forward(fake_quant(x, self.bits), weight, self.bias)
-
-
-class QatConv1d(nn.Conv1d, Tracked):
+class QatConv1d(_FakeQuantConv, nn.Conv1d):
     """Conv1d with fake-quantised weights and inputs (fp32 master weights)."""
-
-    bits = 8
-
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        self.last_macs = conv_batch_macs(self, x)
-        weight = self._track(fake_quant(self.weight, self.bits))
-        return self._conv_forward(fake_quant(x, self.bits), weight, self.bias)
 
 
 class QatLinear(nn.Linear, Tracked):

@@ -33,7 +33,6 @@ from dyndnn.text_data import TextDataset
 # accuracy: the test split's, read once after training; bytes accounted, energies modelled
 RCT_COLUMNS = ["task", "method", "accuracy", "param_bytes", "optimizer_bytes", "gemm_energy_j",
                "movement_energy_j", "grad_bytes", "state_bytes", "peak_rss_growth_bytes"]
-TASKS = ("image", "text")
 
 
 @dataclass

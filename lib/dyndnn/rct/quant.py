@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -62,24 +63,24 @@ class TileStore:
         self.shape, self.bits, self.packed = tuple(q.shape), bits, packed
         self.tile_rows = min(tile_rows or q.shape[0], q.shape[0])
         self.tracker = None
-        self._tiles = [self._encode(q[rows]) for rows in self.slices()]
+        self._tiles = [self._encode(q[rows], bits) for rows in self.slices()]
 
     def slices(self) -> list[slice]:
         """The rows of every tile, in order."""
         rows, size = self.shape[0], self.tile_rows
         return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
 
-    def _encode(self, q: Tensor) -> Tensor:
+    def _encode(self, q: Tensor, bits: int) -> Tensor:
         if self.packed:
-            return pack(q, self.bits)
-        return q.to(container_dtype(self.bits)).contiguous()
+            return pack(q, bits)
+        return q.to(container_dtype(bits)).contiguous()
 
     def _decode(self, index: int) -> Tensor:
         rows = self.slices()[index]
         shape = (rows.stop - rows.start, *self.shape[1:])
         tile = self._tiles[index]
         if self.packed:
-            tile = unpack(tile, self.bits, shape[0] * _inner(self.shape)).view(shape)
+            tile = unpack(tile, self.bits, math.prod(shape)).view(shape)
             if self.tracker is not None:
                 self.tracker.track(tile)
         return tile
@@ -109,28 +110,19 @@ class TileStore:
                 merged = self._decode(index).to(torch.int32).clone()
                 merged[lo - tile.start: hi - tile.start] = part.to(torch.int32)
                 part = merged
-            self._tiles[index] = self._encode(part)
+            self._tiles[index] = self._encode(part, self.bits)
 
     def remap(self, bits: int, change: Callable[[Tensor], Tensor]) -> None:
         """Every tile through ``change`` (int32 in, integer values out), stored at ``bits``."""
-        old_bits = self.bits
-        for index in range(len(self._tiles)):  # one tile unpacked at a time
-            self.bits = old_bits
-            q = self._decode(index).to(torch.int32)
-            self.bits = bits
-            self._tiles[index] = self._encode(change(q))
+        decoded = (self._decode(i).to(torch.int32) for i in range(len(self._tiles)))
+        # decoded lazily: one tile unpacked at a time, read at the old bits, stored at the new
+        self._tiles = [self._encode(change(q), bits) for q in decoded]
+        self.bits = bits
 
     @property
     def nbytes(self) -> int:
         """Bytes the stored tiles occupy."""
         return sum(t.numel() * t.element_size() for t in self._tiles)
-
-
-def _inner(shape: tuple[int, ...]) -> int:
-    count = 1
-    for n in shape[1:]:
-        count *= n
-    return count
 
 
 class QuantisedWeight:
@@ -145,16 +137,15 @@ class QuantisedWeight:
         container_dtype(bits)  # validates
         self.saturated = 0  # values clipped at the range limit, for diagnostics
         self.rescales = 0  # times the range doubled to hold a grown weight
-        self._bits = bits
         peak = weight.detach().abs().max().item()
         self.scale = (peak / qmax(bits)) if peak > 0 else 1.0 / qmax(bits)
-        self.tiles = TileStore(self._encode(weight.detach() / self.scale, "nearest"), bits,
-                               tile_rows, packed)
+        self.tiles = TileStore(self._encode(weight.detach() / self.scale, "nearest", bits=bits),
+                               bits, tile_rows, packed)
 
     @property
     def bits(self) -> int:
-        """The current bitwidth."""
-        return self._bits
+        """The current bitwidth (the store's)."""
+        return self.tiles.bits
 
     @property
     def q(self) -> Tensor:
@@ -166,8 +157,9 @@ class QuantisedWeight:
         """The weight's shape."""
         return self.tiles.shape
 
-    def _encode(self, values: Tensor, rounding: str, generator=None) -> Tensor:
-        limit = qmax(self.bits)
+    def _encode(self, values: Tensor, rounding: str, generator=None,
+                bits: int | None = None) -> Tensor:
+        limit = qmax(bits or self.bits)
         rounded = round_tensor(values, rounding, generator)
         self.saturated += int((rounded.abs() > limit).sum())
         return rounded.clamp_(-limit, limit)
@@ -197,17 +189,16 @@ class QuantisedWeight:
         """One more bit: halve the scale and double the integers, so no value changes."""
         if self.bits >= MAX_BITS:
             return
-        self._bits += 1
-        self.tiles.remap(self.bits, lambda q: q * 2)
+        self.tiles.remap(self.bits + 1, lambda q: q * 2)
         self.scale /= 2
 
     def lose_bit(self, rounding: str = "nearest") -> None:
         """One bit less: double the scale and halve the integers (rounded: lossy)."""
         if self.bits <= MIN_BITS:
             return
-        self._bits -= 1
+        bits = self.bits - 1
         self.scale *= 2
-        self.tiles.remap(self.bits, lambda q: self._encode(q / 2, rounding))
+        self.tiles.remap(bits, lambda q: self._encode(q / 2, rounding, bits=bits))
 
     @property
     def nbytes(self) -> int:

@@ -18,7 +18,13 @@ import argparse
 import sys
 import warnings
 
-from dyndnn.errors import DyndnnError, NotebookError, RunInterrupted, StageError
+from dyndnn.errors import (
+    ConfigError,
+    DyndnnError,
+    NotebookError,
+    RunInterrupted,
+    StageError,
+)
 from dyndnn.stages import NOTEBOOKS
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -61,9 +67,15 @@ def _parser() -> argparse.ArgumentParser:
 def run_stage(name: str, config: str | None, out: str | None, overrides: list[str],
               progress: bool = True) -> str:
     """Run one stage on a run folder, recorded in its manifest; returns its report."""
+    from dyndnn.distributed import launched_by_torchrun
     from dyndnn.runs import open_run
     from dyndnn.stages import stage_function
 
+    if launched_by_torchrun():
+        if name != "train":
+            raise ConfigError(f"stage {name} runs in one process; under torchrun only the "
+                              "train stage does (drop torchrun, or run the train stage)")
+        return run_train_in_world(config, out, overrides, progress)
     with open_run(config, out, overrides, command=name) as run:
         function = stage_function(name)
         with run.step("stages", name):
@@ -75,6 +87,46 @@ def run_stage(name: str, config: str | None, out: str | None, overrides: list[st
             except Exception as exc:  # a bug or a failure in the stage, not bad input
                 raise StageError(f"stage {name} failed: {type(exc).__name__}: {exc}") from exc
         return f"{result.report()}\nstage {name} complete: {run.layout.root}"
+
+
+def run_train_in_world(config: str | None, out: str | None, overrides: list[str],
+                       progress: bool = True) -> str:
+    """The train stage in one torchrun process: rank 0 opens and records the run folder.
+
+    The others wait until it has (its checks may refuse the folder: torchrun then stops
+    them), take its path, and train; only rank 0 writes.
+    """
+    from dyndnn.distributed import world_of
+    from dyndnn.layout import RunLayout
+    from dyndnn.runs import open_run, resolve_config
+    from dyndnn.stages.train import train
+
+    cfg = resolve_config(config if config is not None or out is None
+                         else _folder_config(out), overrides).cfg
+    with world_of(cfg.train.distributed_backend, cfg.train.device) as world:
+        if not world.writer:
+            train(cfg, RunLayout(world.broadcast(None)), progress)
+            return f"rank {world.rank} of {world.size} done"
+        with open_run(config, out, overrides, command="train") as run:
+            world.broadcast(str(run.layout.root))
+            with run.step("stages", "train"):
+                try:
+                    result = train(run.cfg, run.layout, progress)
+                except (DyndnnError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # a bug or a failure in the stage, not bad input
+                    raise StageError(f"stage train failed: {type(exc).__name__}: {exc}") from exc
+        return f"{result.report()}\nstage train complete: {run.layout.root}"
+
+
+def _folder_config(out: str) -> str:
+    """An existing run folder's own config.yaml, as ``open_run`` takes it without --config."""
+    from dyndnn.layout import RunLayout
+    from dyndnn.runs import DEFAULT_CONFIG
+
+    existing = RunLayout(out)
+    return (str(existing.config_file) if existing.is_run_folder()
+            and existing.config_file.is_file() else DEFAULT_CONFIG)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,8 +54,10 @@ def score(model: DynamicModel, dataset: InMemoryDataset, k: int, batch_size: int
     (``<split>_images``).
     """
     correct, confidence, loss, n = 0, 0.0, 0.0, 0
+    device = next(model.parameters()).device  # a model trained on a GPU is scored there
     with model.active_groups(k):
         for x, y in batches(dataset, split, batch_size):
+            x, y = x.to(device), y.to(device)
             logits = model(x)
             correct += (logits.argmax(1) == y).sum().item()
             confidence += logits.softmax(1).gather(1, y[:, None]).sum().item()

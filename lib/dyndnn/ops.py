@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from dyndnn.macs import conv_macs
 from dyndnn.models.layers import DynamicLayer, Window
+from dyndnn.sync_batchnorm import batch_norm
 
 
 class GroupedModule(DynamicLayer):
@@ -170,8 +171,8 @@ class GroupBatchNorm2d(GroupedModule):
         """Normalise the window's groups; batch statistics only for a trainable group."""
         stop = window.start + 1 if window.trainable else window.stop
         mean, var = self._stats(window.start, stop)
-        return F.batch_norm(x, mean, var, self.pick("weight", window), self.pick("bias", window),
-                            window.trainable, self.momentum, self.eps)
+        return batch_norm(x, mean, var, self.pick("weight", window), self.pick("bias", window),
+                          window.trainable, self.momentum, self.eps)
 
     def tensors(self, k: int, statistics: bool = True) -> list[Tensor]:  # noqa: D102
         return super().tensors(k) + (self._stats(0, k) if statistics else [])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -216,8 +217,8 @@ def open_run(config: str | Path | None, out: str | Path | None,
             "overrides": list(overrides or []), "config": cfg.to_dict(), "seed": cfg.run.seed,
             "dataset_requested": resolved.dataset_requested,
             "dataset_used": resolved.dataset_used, "git": git_state(),
-            "packages": package_versions(), "host": host_info(), "start": now(), "end": None,
-            "status": "running"}
+            "packages": package_versions(), "host": host_info(), **training_world(cfg),
+            "start": now(), "end": None, "status": "running"}
         run = Run(cfg, layout, manifest)
         run.save()
         try:
@@ -231,6 +232,18 @@ def open_run(config: str | Path | None, out: str | Path | None,
             raise
         manifest.update(status="ok", end=now())
         run.save()
+
+
+def training_world(cfg: Config) -> dict[str, Any]:
+    """The processes that train this run: ``world_size`` and ``backend`` (None: one process).
+
+    torchrun's world when this process is one of its workers, else ``train.processes``.
+    """
+    from dyndnn.distributed import launched_by_torchrun  # imports torch: only as a run starts
+
+    size = int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else cfg.train.processes
+    joined = size > 1 or launched_by_torchrun()
+    return {"world_size": size, "backend": cfg.train.distributed_backend if joined else None}
 
 
 def _ended_by(exc: BaseException) -> str:

@@ -17,6 +17,12 @@ Exact freezing: the optimiser only ever holds the training group's Parameters, s
 weight decay and momentum cannot move a frozen group; frozen groups run without autograd and
 with BN in eval mode, so neither their weights nor their statistics change.
 
+Several processes (``torchrun``, docs/distributed.md): every process draws the same global batch
+and trains on its part (``World.shard``) under ``DistributedDataParallel``, built per stage
+after freezing so it reduces the trainable group's gradients only; BN statistics are the
+global batch's with ``train.sync_bn``. Rank 0 alone validates and writes; ``data.batch_size``
+is the global batch, so the same config learns the same thing with any number of processes.
+
 Determinism and resume: the shuffling, the augmentation and dropout of an epoch are seeded
 from (seed, stage, epoch) alone, and the learning rate is a pure function of the step, so a
 run resumed from its last complete epoch (``RunLayout.resume_checkpoint``) ends with the same
@@ -44,10 +50,17 @@ from dyndnn.atomic import write_csv
 from dyndnn.checkpoint import read_checkpoint, save_checkpoint
 from dyndnn.config import ARCHITECTURES, ModelSection, TrainSection, describe_differences
 from dyndnn.data import DatasetSpec, InMemoryDataset, batches
+from dyndnn.distributed import World
 from dyndnn.errors import CheckpointError, RunFolderError
 from dyndnn.evaluate import score
 from dyndnn.layout import RunLayout
 from dyndnn.models import GROUP_MODEL, DynamicModel, build_model
+
+EXECUTION_KEYS = ("processes", "backend", "device", "sync_bn")  # train keys of execution only
+
+
+TRAIN_COLUMNS = ("model", "stage", "epoch", "train_loss", "train_accuracy", "val_loss",
+                 "val_accuracy", "lr_end", "time_s", "images_per_s", "world_size")
 
 
 def stage_seed(seed: int, stage: int, epoch: int) -> int:
@@ -76,26 +89,60 @@ def make_optimizer(params: list[torch.nn.Parameter], cfg: TrainSection) -> torch
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def staged_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
-                cfg: TrainSection) -> tuple[float, Tensor]:
-    """Stage ``stage``'s step: configuration ``stage`` in train mode; returns (loss, logits)."""
+def staged_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int, cfg: TrainSection,
+                forward: torch.nn.Module | None = None, weight: float = 1.0
+                ) -> tuple[float, Tensor]:
+    """Stage ``stage``'s step: configuration ``stage`` in train mode; returns (loss, logits).
+
+    ``forward``: the model under DDP, if several processes train; ``weight``: this process's
+    share of the global batch (``World.shard``).
+    """
     model.set_active_groups(stage)
-    logits = model(x)
+    logits = (forward or model)(x)
     loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-    loss.backward()
+    (loss * weight if weight != 1.0 else loss).backward()
     return loss.item(), logits.detach()
 
 
-def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int,
-               cfg: TrainSection) -> tuple[float, Tensor]:
+class JointWidths(torch.nn.Module):
+    """Every width of a jointly trained model in one forward pass: the module DDP wraps.
+
+    Under DDP one backward must carry every width's gradients. Backward passes per width with
+    ``no_sync`` would leave the smaller widths' switchable BN unused in the last, reducing
+    pass, and DDP does not average the gradients of parameters a pass did not use.
+    """
+
+    def __init__(self, model: DynamicModel, label_smoothing: float) -> None:
+        super().__init__()
+        self.model, self.label_smoothing = model, label_smoothing
+
+    def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """The losses of configurations G..1 (stacked) and configuration G's logits."""
+        losses, full = [], None
+        for k in range(self.model.groups, 0, -1):
+            self.model.set_active_groups(k)
+            logits = self.model(x)
+            losses.append(F.cross_entropy(logits, y, label_smoothing=self.label_smoothing))
+            full = logits if full is None else full
+        self.model.set_active_groups(self.model.groups)
+        return torch.stack(losses), full
+
+
+def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int, cfg: TrainSection,
+               forward: torch.nn.Module | None = None, weight: float = 1.0
+               ) -> tuple[float, Tensor]:
     """Every configuration, largest first, gradients summed.
 
     Returns the loss averaged over the configurations (comparable with the other families'
     losses in ``train.csv``) and the full configuration's logits. The budget, as Yu et al.
     train it: one joint stage of ``epochs_per_stage`` epochs, as many as each independent
     network (and each group of the group model) trains for, with every width updated at
-    every step.
+    every step. Under DDP (``forward`` wraps ``JointWidths``) one backward carries them all.
     """
+    if forward is not None:
+        losses, full = forward(x, y)
+        (losses.sum() * weight).backward()
+        return losses.mean().item(), full.detach()
     total, full = 0.0, None
     for k in range(model.groups, 0, -1):
         model.set_active_groups(k)
@@ -132,8 +179,10 @@ class IncrementalTrainer:
     def __init__(self, model: DynamicModel, dataset: InMemoryDataset, cfg: TrainSection,
                  batch_size: int = 128, seed: int = 0, augment: bool = True,
                  run_dir: str | Path | RunLayout | None = None, progress: bool = True,
-                 on_batch: Callable[[int, int, int], None] | None = None) -> None:
-        self.model, self.ds, self.cfg = model, dataset, cfg
+                 on_batch: Callable[[int, int, int], None] | None = None,
+                 world: World | None = None) -> None:
+        self.world = world or World()
+        self.model, self.ds, self.cfg = model.to(self.world.device), dataset, cfg
         self.batch_size, self.seed, self.augment = batch_size, seed, augment
         self.layout = RunLayout.of(run_dir) if run_dir is not None else None
         self.progress = progress
@@ -142,8 +191,13 @@ class IncrementalTrainer:
         self.step = joint_step if model.joint_training else staged_step
 
     def training_record(self) -> dict:
-        """Everything besides the model spec that decides the trained weights."""
-        return {**asdict(self.cfg), "batch_size": self.batch_size, "seed": self.seed,
+        """Everything besides the model spec that decides the trained weights.
+
+        Not how it executes (processes, backend, device, sync_bn): a run may resume on another
+        number of processes.
+        """
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in EXECUTION_KEYS}
+        return {**settings, "batch_size": self.batch_size, "seed": self.seed,
                 "augment": self.augment, "dataset": self.ds.spec.name,
                 "train_images": len(self.ds.train_y), "val_images": len(self.ds.val_y)}
 
@@ -191,7 +245,7 @@ class IncrementalTrainer:
         there (the ``model`` column tells them apart).
         """
         frame = pd.DataFrame(self.rows)
-        if self.layout is not None:
+        if self.layout is not None and self.world.writer:
             path = self.layout.train_csv
             others = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
             if others is not None and "model" in others:
@@ -212,29 +266,37 @@ class IncrementalTrainer:
 
     def train_stage(self, k: int, first_epoch: int = 0, opt_state: dict | None = None) -> None:
         """Run stage k (1-based) for the configured epochs: group k trains, 1..k-1 frozen."""
-        model, cfg = self.model, self.cfg
+        model, cfg, world = self.model, self.cfg, self.world
         optimizer = make_optimizer(self._freeze_all_but(k), cfg)
         if opt_state is not None:
             optimizer.load_state_dict(opt_state)
         model.set_active_groups(k)
+        forward = (world.wrap(JointWidths(model, cfg.label_smoothing) if model.joint_training
+                              else model, cfg.sync_bn) if world.joined else None)
         steps_per_epoch = math.ceil(len(self.ds.train_y) / self.batch_size)
         total = steps_per_epoch * cfg.epochs_per_stage
         for epoch in range(first_epoch, cfg.epochs_per_stage):
             seed = stage_seed(self.seed, k, epoch)
-            torch.manual_seed(seed)  # dropout
+            torch.manual_seed(seed + (world.rank << 40))  # dropout: each process its own masks
             model.train()
             loss_sum, correct, seen, start = 0.0, 0, 0, time.perf_counter()
             bar = tqdm(batches(self.ds, "train", self.batch_size, augment=self.augment,
-                               seed=seed), total=steps_per_epoch, disable=not self.progress,
+                               seed=seed), total=steps_per_epoch,
+                       disable=not (self.progress and world.writer),
                        desc=f"{model.family} stage {k}/{model.training_stages} "
                             f"epoch {epoch + 1}/{cfg.epochs_per_stage}", leave=False)
-            for i, (x, y) in enumerate(bar):
+            for i, (x_all, y_all) in enumerate(bar):
+                if len(y_all) < world.size:
+                    continue  # a last batch too small to give every process an image
                 if self.on_batch is not None:
                     self.on_batch(k, epoch, i)
+                x, y, weight = world.shard(x_all, y_all)
+                x, y = x.to(world.device), y.to(world.device)
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate(cfg, epoch * steps_per_epoch + i, total)
                 optimizer.zero_grad(set_to_none=True)
-                loss, logits = self.step(model, x, y, k, cfg)
+                with world.batchnorm(cfg.sync_bn):
+                    loss, logits = self.step(model, x, y, k, cfg, forward, weight)
                 optimizer.step()
                 loss_sum += loss * len(y)
                 correct += (logits.argmax(1) == y).sum().item()
@@ -242,27 +304,34 @@ class IncrementalTrainer:
                 if i % 10 == 0:
                     bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             elapsed = time.perf_counter() - start
-            val_acc, val_loss = accuracy_and_loss(model, self.ds,
-                                                  evaluated_configuration(model, k))
-            self.rows.append({
+            loss_sum, correct, seen = world.sum(loss_sum, correct, seen)
+            self._end_epoch(k, epoch, optimizer, {
                 "model": model.family, "stage": k, "epoch": epoch + 1,
-                "train_loss": loss_sum / seen,
-                "train_accuracy": correct / seen, "val_loss": val_loss,
-                "val_accuracy": val_acc, "lr_end": optimizer.param_groups[0]["lr"],
-                "time_s": elapsed, "images_per_s": seen / elapsed,
-            })
-            if self.progress:
-                tqdm.write(f"{model.family} stage {k} epoch {epoch + 1}: "
-                           f"train loss {loss_sum / seen:.4f} acc {correct / seen:.4f} "
-                           f"| val acc {val_acc:.4f} | {seen / elapsed:.0f} images/s")
-            self._save(k, epoch, optimizer)
+                "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                "lr_end": optimizer.param_groups[0]["lr"], "time_s": elapsed,
+                "images_per_s": seen / elapsed, "world_size": world.size})
         model.eval()
-        if self.layout is not None:
+        if self.layout is not None and world.writer:
             save_checkpoint(self.layout.stage_checkpoint(model.family, k), model, stage=k,
                             training=self.training_record())
         self.history()
 
-    def _save(self, k: int, epoch: int, optimizer: torch.optim.Optimizer) -> None:
+    def _end_epoch(self, k: int, epoch: int, optimizer: torch.optim.Optimizer,
+                   row: dict) -> None:
+        """Validate (rank 0; the others wait at their next collective), record and save."""
+        self.world.broadcast_buffers(self.model)  # rank 0's BN statistics everywhere
+        if not self.world.writer:
+            self.rows.append(row)
+            return
+        val_acc, val_loss = accuracy_and_loss(self.model, self.ds,
+                                              evaluated_configuration(self.model, k))
+        row = {**row, "val_loss": val_loss, "val_accuracy": val_acc}
+        self.rows.append({name: row[name] for name in TRAIN_COLUMNS})
+        if self.progress:
+            tqdm.write(f"{row['model']} stage {k} epoch {epoch + 1}: train loss "
+                       f"{row['train_loss']:.4f} acc {row['train_accuracy']:.4f} | val acc "
+                       f"{val_acc:.4f} | {row['images_per_s']:.0f} images/s"
+                       + (f" ({self.world.size} processes)" if self.world.size > 1 else ""))
         if self.layout is not None:
             save_checkpoint(self.layout.resume_checkpoint(self.model.family), self.model,
                             stage=k, epoch=epoch, optimizer=optimizer.state_dict(),

@@ -25,4 +25,6 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
 # inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards)
 BACKENDS = ("eager", "onnxruntime")
+DEVICES = ("cpu", "cuda")  # where training runs
+DISTRIBUTED_BACKENDS = ("gloo", "nccl")  # torch.distributed: gloo on CPUs, NCCL on GPUs
 TEXT_MODELS = ("conv", "transformer")  # dyndnn.models.text.TEXT_MODELS, without torch

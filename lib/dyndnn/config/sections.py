@@ -11,6 +11,8 @@ from dyndnn.architecture import ArchitectureError, architecture
 from dyndnn.config.names import (
     BACKENDS,
     DATASETS,
+    DEVICES,
+    DISTRIBUTED_BACKENDS,
     METERS,
     MODELS,
     OPTIMIZERS,
@@ -132,8 +134,28 @@ class TrainSection:
     weight_decay: float = 5e-4
     schedule: str = "cosine"  # per stage: cosine decay, constant, or one-cycle
     label_smoothing: float = 0.0
+    # scale-out (docs/distributed.md): how the run executes, not part of the training record,
+    # so a run may resume with another process count (train.csv records each epoch's world)
+    processes: int = 1  # > 1: the train stage launches torchrun with this many processes
+    backend: str = ""  # torch.distributed backend: gloo | nccl; "" = gloo on cpu, nccl on cuda
+    device: str = "cpu"  # cpu | cuda (each process takes the GPU of its local rank)
+    sync_bn: bool = True  # batch statistics over the global batch (all processes)
+
+    @property
+    def distributed_backend(self) -> str:
+        """The backend of ``torch.distributed``: ``backend``, or the device's usual one."""
+        return self.backend or ("nccl" if self.device == "cuda" else "gloo")
 
     def __post_init__(self) -> None:
+        _check(self.processes >= 1, "train.processes must be >= 1", self.processes)
+        _check(self.device in DEVICES, f"train.device must be one of {', '.join(DEVICES)}",
+               self.device)
+        _check(self.backend in ("", *DISTRIBUTED_BACKENDS),
+               f"train.backend must be one of {', '.join(DISTRIBUTED_BACKENDS)} (or empty: "
+               "gloo on cpu, nccl on cuda)", self.backend)
+        _check(not (self.backend == "nccl" and self.device == "cpu"),
+               "train.backend nccl moves CUDA tensors only: set train.device=cuda, or use "
+               "gloo on CPUs", self.backend)
         _check(self.epochs_per_stage >= 0, "train.epochs_per_stage must be >= 0",
                self.epochs_per_stage)
         _check(self.optimizer in OPTIMIZERS,

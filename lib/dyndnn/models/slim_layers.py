@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from dyndnn.macs import conv_macs
 from dyndnn.models.layers import DynamicLayer, Window
+from dyndnn.sync_batchnorm import batch_norm
 
 
 class SlimConv2d(DynamicLayer):
@@ -76,7 +77,11 @@ class SwitchableBatchNorm2d(DynamicLayer):
         self.norms = nn.ModuleList(nn.BatchNorm2d(w) for w in widths)
 
     def forward(self, x: Tensor, window: Window) -> Tensor:  # noqa: D102
-        return self.norms[window.stop - 1](x)
+        bn = self.norms[window.stop - 1]
+        if bn.training:  # as nn.BatchNorm2d does; ``batch_norm`` may synchronise its statistics
+            bn.num_batches_tracked.add_(1)
+        return batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, bn.training,
+                          bn.momentum, bn.eps)
 
     def tensors(self, k: int, statistics: bool = True) -> list[Tensor]:  # noqa: D102
         bn = self.norms[k - 1]

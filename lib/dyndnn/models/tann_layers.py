@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from dyndnn.macs import conv_macs
 from dyndnn.models.layers import DynamicLayer, Window
+from dyndnn.sync_batchnorm import batch_norm
 
 
 def _sizes(cum: list[int]) -> list[int]:
@@ -133,8 +134,8 @@ class TannBatchNorm2d(DynamicLayer):
         outs = []
         for g, (lo, hi) in enumerate(pairwise([0, *self.out_cum[:window.stop]])):
             bn, train = self.blocks[g], window.trainable and g == window.stop - 1
-            outs.append(F.batch_norm(x[:, lo:hi], bn.running_mean, bn.running_var, bn.weight,
-                                     bn.bias, train, bn.momentum, bn.eps))
+            outs.append(batch_norm(x[:, lo:hi], bn.running_mean, bn.running_var, bn.weight,
+                                   bn.bias, train, bn.momentum, bn.eps))
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
     def tensors(self, k: int, statistics: bool = True) -> list[Tensor]:  # noqa: D102

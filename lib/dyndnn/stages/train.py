@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from dyndnn.config import Config
-from dyndnn.data import load_dataset
+from dyndnn.data import InMemoryDataset, load_dataset
+from dyndnn.distributed import launched_by_torchrun, world_of
+from dyndnn.launch import launch_training
 from dyndnn.layout import RunLayout
 from dyndnn.plots import plot_training, save_figure
 from dyndnn.stages.common import check_record
@@ -17,7 +20,8 @@ from dyndnn.train import IncrementalTrainer, model_from_config, setup_torch
 KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
         "augment", "groups", "architecture", "width", "dropout", "combine", "models",
         "baseline_budget", "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay",
-        "schedule", "label_smoothing", "seed", "threads")
+        "schedule", "label_smoothing", "seed", "threads", "processes", "backend", "device",
+        "sync_bn")
 
 
 @dataclass
@@ -26,7 +30,7 @@ class TrainResult:
 
     history: pd.DataFrame
     lines: list[str]
-    figure: plt.Figure
+    figure: plt.Figure | None  # None in the processes that do not write (rank > 0)
 
     def report(self) -> str:
         """The data set and, per family, its MACs, compression rate and serving bytes."""
@@ -34,27 +38,62 @@ class TrainResult:
 
 
 def train(cfg: Config, layout: RunLayout, progress: bool = True) -> TrainResult:
-    """Train (or resume) each family in ``model.models``; checkpoints, ``train.csv``, curves."""
+    """Train (or resume) each family in ``model.models``; checkpoints, ``train.csv``, curves.
+
+    With ``train.processes`` > 1 it launches torchrun, whose processes run this function
+    again (``dyndnn.launch``); under torchrun rank 0 writes and the others only train.
+    """
+    if cfg.train.processes > 1 and not launched_by_torchrun():
+        return _train_in_processes(cfg, layout, progress)
+    with world_of(cfg.train.distributed_backend, cfg.train.device) as world:
+        with layout.lock() if world.writer else nullcontext():
+            check_record(layout, cfg, KEYS)
+            ds = _load(cfg)
+            histories = []
+            for name in cfg.model.models:
+                setup_torch(cfg.run.seed, cfg.run.threads)  # each family's init from the seed
+                model = model_from_config(cfg.model, ds.spec, name)
+                trainer = IncrementalTrainer(model, ds, cfg.train,
+                                             batch_size=cfg.data.batch_size, seed=cfg.run.seed,
+                                             augment=cfg.data.augment, run_dir=layout,
+                                             progress=progress, world=world)
+                histories.append(trainer.fit())
+            if not world.writer:
+                return TrainResult(pd.concat(histories, ignore_index=True), [], None)
+            return _result(cfg, layout, ds, pd.concat(histories, ignore_index=True))
+
+
+def _load(cfg: Config) -> InMemoryDataset:
+    return load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.train_limit,
+                        cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
+
+
+def _result(cfg: Config, layout: RunLayout, ds: InMemoryDataset,
+            history: pd.DataFrame) -> TrainResult:
+    """The report lines (data set; per family its MACs and bytes) and the curves' figure."""
+    lines = [f"{ds.spec.name}: {len(ds.train_y)} train / {len(ds.test_y)} test images "
+             f"from {ds.source}"]
+    for name in cfg.model.models:
+        model = model_from_config(cfg.model, ds.spec, name)
+        lines.append(f"{name} ({model.architecture.name}): MACs per image k=1 "
+                     f"{model.macs(1):,}, k=G {model.macs(model.groups):,} (compression rate "
+                     f"{model.compression_rate():.3f}); {model.serving_bytes():,} bytes "
+                     "serve all configurations")
+    processes = history.get("world_size", pd.Series(dtype=float)).max()
+    if processes > 1:  # NaN (rows of a run trained before the column existed) is not
+        lines.append(f"trained in up to {int(processes)} processes "
+                     f"({cfg.train.distributed_backend})")
+    figure = plot_training(history)
+    save_figure(figure, layout, "train_curves")
+    return TrainResult(history, lines, figure)
+
+
+def _train_in_processes(cfg: Config, layout: RunLayout, progress: bool) -> TrainResult:
+    """``train.processes`` torchrun processes train; this process checks first, then reports."""
     with layout.lock():
         check_record(layout, cfg, KEYS)
-        ds = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.train_limit,
-                          cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
-        lines = [f"{ds.spec.name}: {len(ds.train_y)} train / {len(ds.test_y)} test images "
-                 f"from {ds.source}"]
-        histories = []
-        for name in cfg.model.models:
-            setup_torch(cfg.run.seed, cfg.run.threads)  # each family's init from the seed alone
-            model = model_from_config(cfg.model, ds.spec, name)
-            lines.append(f"{name} ({model.architecture.name}): MACs per image k=1 "
-                         f"{model.macs(1):,}, k=G "
-                         f"{model.macs(model.groups):,} (compression rate "
-                         f"{model.compression_rate():.3f}); {model.serving_bytes():,} bytes "
-                         "serve all configurations")
-            trainer = IncrementalTrainer(model, ds, cfg.train, batch_size=cfg.data.batch_size,
-                                         seed=cfg.run.seed, augment=cfg.data.augment,
-                                         run_dir=layout, progress=progress)
-            histories.append(trainer.fit())
-        history = pd.concat(histories, ignore_index=True)
-        figure = plot_training(history)
-        save_figure(figure, layout, "train_curves")
-    return TrainResult(history, lines, figure)
+        ds = _load(cfg)  # a missing or corrupt data set is bad input here, before any launch
+        launch_training(cfg, layout, progress)
+        history = pd.read_csv(layout.train_csv)
+        history = history[history["model"].isin(cfg.model.models)].reset_index(drop=True)
+        return _result(cfg, layout, ds, history)

@@ -7,7 +7,7 @@ def test_bench_runs_and_writes_every_section(tmp_path, capsys):
     results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
                     "--architectures", "resnet20"])
     for name in ("latency-resnet20", "serving-resnet20", "floor", "switch", "memory",
-                 "training", "gflops", "rct"):
+                 "training", "gflops", "rct", "scaling"):
         assert (tmp_path / f"{name}.json").is_file()
     assert json.loads((tmp_path / "floor.json").read_text())["context"]["model"]["groups"] == 2
     memory = json.loads((tmp_path / "memory.json").read_text())
@@ -17,11 +17,16 @@ def test_bench_runs_and_writes_every_section(tmp_path, capsys):
     assert all(r["frozen_params_with_grad"] == 0 for r in results["training"].values())
     assert all(v > 0 for r in results["latency"]["batches"].values()
                for v in r["latency_s"].values())
-    assert "MAC ratio 2.00x" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "MAC ratio 2.00x" in out
     rct = results["rct"]
     assert set(rct) == {"image", "text"}
     assert all(r["rct_packed_samples_per_s"] > 0 and r["packed_vs_containers"] > 0
                for r in rct.values())
+    scaling = results["scaling"]
+    assert scaling["efficiency"] == scaling["2_processes_images_per_s"] / (
+        2 * scaling["1_process_images_per_s"]) and scaling["efficiency"] > 0
+    assert "scaling efficiency" in out
 
 
 def test_serving_section_compares_engines_side_by_side(tmp_path, capsys):

@@ -106,7 +106,7 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("distributed")
     one, two, unsynced = tmp / "one", tmp / "two", tmp / "unsynced"
     train(one)
-    train(two, "processes=2", env=audited_env(tmp, two))
+    train(two, "processes=2", "sync_bn=true", env=audited_env(tmp, two))
     train(unsynced, "processes=2", "sync_bn=false")
     return {"tmp": tmp, "one": one, "two": two, "unsynced": unsynced}
 
@@ -156,7 +156,7 @@ def test_only_rank_0_writes_the_run_folder(runs):
 def test_killed_two_process_run_resumes_to_the_same_weights(runs):
     """Direct torchrun (the command users type), killed with SIGKILL mid-run, then resumed."""
     run = runs["tmp"] / "killed"
-    process = train(run, "processes=2", torchrun=2, wait=False,
+    process = train(run, "processes=2", "sync_bn=true", torchrun=2, wait=False,
                     env=audited_env(runs["tmp"], run))
     deadline = time.monotonic() + 300
     while not (run / "checkpoints/stage1.pt").is_file() and process.poll() is None:
@@ -166,7 +166,7 @@ def test_killed_two_process_run_resumes_to_the_same_weights(runs):
     process.wait()
     assert not (run / "checkpoints/slimmable/stage1.pt").exists()  # it died mid-run
     assert json.loads((run / "manifest.json").read_text())["status"] == "running"
-    train(run, "processes=2", torchrun=2, env=audited_env(runs["tmp"], run))
+    train(run, "processes=2", "sync_bn=true", torchrun=2, env=audited_env(runs["tmp"], run))
     reference, resumed = checkpoints(runs["two"]), checkpoints(run)
     assert list(reference) == list(resumed)
     for name, path in reference.items():  # same world, same order of sums: bit for bit

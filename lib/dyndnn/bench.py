@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
 from dyndnn.bench_rct import bench_rct
+from dyndnn.bench_scaling import bench_scaling, print_scaling
 from dyndnn.bench_serving import bench_serving, print_serving, write_serving
 from dyndnn.config import TrainSection
 from dyndnn.models import GroupNet
@@ -267,6 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
         "training": bench_training(model, 64, 3 if args.quick else 6, 3),
         "gflops": bench_gflops(model, 64, run_time),
         "rct": bench_rct(1 if args.quick else 4, 3),
+        "scaling": bench_scaling(600 if args.quick else 4000, 1 if args.quick else 2),
     }
     for name, section in results.items():
         (out / f"{name}.json").write_text(json.dumps({**section, "context": context}, indent=2)
@@ -298,6 +300,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{r['rct_containers_samples_per_s']:.0f} in int8/int16 containers "
               f"({r['packed_vs_containers']:.2f}x), fp32 {r['fp32_samples_per_s']:.0f} "
               f"(packed RCT {r['packed_vs_fp32']:.2f}x fp32's speed)")
+    print_scaling(results["scaling"])
     print(f"written: {out}/*.json")
     return {**results, **first, "architectures": per_architecture}
 

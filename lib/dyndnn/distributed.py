@@ -66,19 +66,21 @@ class World:
         part = torch.tensor_split(torch.arange(len(y)), self.size)[self.rank]
         return x[part], y[part], len(part) * self.size / len(y)
 
-    def wrap(self, module: nn.Module, sync_bn: bool) -> nn.Module:
+    def wrap(self, module: nn.Module) -> nn.Module:
         """``module`` under DDP (the parameters that require grad now are those it reduces).
 
         Built per training stage after freezing, so DDP reduces the trainable group's
-        gradients only. With synchronised BN every process already holds the same statistics,
-        so DDP need not broadcast the buffers before each forward.
+        gradients only. DDP does not broadcast the buffers before each forward: rank 0's BN
+        running statistics (the ones it writes) come from its own parts of the batches either
+        way, and the others get them at each epoch's end (``broadcast_buffers``); with
+        synchronised BN they are the same everywhere anyway. That saves a collective a step.
         """
         if not self.joined:
             return module
         from torch.nn.parallel import DistributedDataParallel
 
         devices = [self.local_rank] if self.device.startswith("cuda") else None
-        return DistributedDataParallel(module, device_ids=devices, forward_sync_buffers=not sync_bn)
+        return DistributedDataParallel(module, device_ids=devices, forward_sync_buffers=False)
 
     def batchnorm(self, sync_bn: bool) -> Any:
         """A context in which training BN layers take statistics over every process's part."""

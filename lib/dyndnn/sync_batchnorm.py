@@ -6,11 +6,11 @@ here because ``torch.nn.SyncBatchNorm`` runs on GPUs only (its statistics kernel
 version) and could not stand in for the group model's BN anyway, which slices its statistics
 per group.
 
-The two statistics (the mean, then the variance around it: two passes, as stable as one
-process's) are summed over the processes with differentiable all-reduces, so autograd reduces
-their gradients too: each process's input gradient is that of the global batch's loss, as
-``torch.nn.SyncBatchNorm`` computes it. Only layers that train use batch statistics: frozen
-groups run in eval mode and never communicate.
+Each process's mean and sum of squared deviations (two passes, stable) are combined over the
+processes in one differentiable all-reduce a layer (the backward pass makes one more), so
+autograd reduces their gradients too: each process's input gradient is that of the global
+batch's loss, as ``torch.nn.SyncBatchNorm`` computes it. Only layers that train use batch
+statistics: frozen groups run in eval mode and never communicate.
 
 >>> x = torch.randn(8, 3, 4, 4)
 >>> mean, var = torch.zeros(3), torch.ones(3)
@@ -58,21 +58,41 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
 def _global_batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                        weight: Tensor | None, bias: Tensor | None, momentum: float, eps: float,
                        group: object) -> Tensor:
-    from torch.distributed import _functional_collectives as collectives  # differentiable
-
-    dims = [d for d in range(x.dim()) if d != 1]
-    shape = [1, -1] + [1] * (x.dim() - 2)
-    local = torch.cat([x.sum(dims), x.new_tensor([x.numel() / x.shape[1]])])
-    total = collectives.all_reduce(local, "sum", group)
-    count = total[-1]
-    mean = total[:-1] / count
-    centred = x - mean.view(shape)
-    var = collectives.all_reduce(centred.square().sum(dims), "sum", group) / count
-    out = centred * torch.rsqrt(var + eps).view(shape)
-    if weight is not None:
-        out = out * weight.view(shape) + bias.view(shape)
+    dims = x.dim()
+    shape = [1, -1] + [1] * (dims - 2)
+    channels = x.shape[1]
+    # (images x pixels, channels): a view of channels-last activations, whose column sums are
+    # fast (torch.var_mean over dims 0, 2, 3 of the same tensor is 10x slower on CPU)
+    flat = x.movedim(1, -1).reshape(-1, channels)
+    count = x.new_tensor([flat.shape[0]])
+    local_mean = flat.sum(0) / count
+    local_m2 = (flat - local_mean).square().sum(0)  # two passes: stable
+    # one all-reduce of (n m, M2 + n m^2, n) per process, combined in float64 (Chan et al.):
+    # the global M2 = sum(M2 + n m^2) - N mean^2 loses nothing to cancellation there
+    local = torch.cat([local_mean * count, local_m2 + count * local_mean.square(), count])
+    total = _all_reduce(local.double(), group)
+    n = total[-1]
+    mean64 = total[:channels] / n
+    var = (total[channels:2 * channels] / n - mean64.square()).to(x.dtype)
+    mean = mean64.to(x.dtype)
+    # normalise as one multiply-add per element: x * scale + shift, per-channel vectors
+    scale = torch.rsqrt(var + eps) * (weight if weight is not None else 1)
+    shift = (bias if bias is not None else 0) - mean * scale
+    out = torch.addcmul(shift.view(shape), x, scale.view(shape))
     if running_mean is not None:
         with torch.no_grad():  # as F.batch_norm: the running variance is the unbiased one
             running_mean.lerp_(mean, momentum)
-            running_var.lerp_(var * count / (count - 1), momentum)
+            running_var.lerp_(var * (n / (n - 1)).to(x.dtype), momentum)
     return out
+
+
+def _all_reduce(tensor: Tensor, group: object) -> Tensor:
+    """Sum over ``group``, differentiable (its backward sums the gradients the same way).
+
+    torch's functional collective ops, waited on at once: the wrapper tensor that
+    ``_functional_collectives.all_reduce`` returns costs more than the sum at this size.
+    """
+    from torch.distributed import _functional_collectives  # noqa: F401  registers the autograd
+
+    ops = torch.ops._c10d_functional
+    return ops.wait_tensor(ops.all_reduce(tensor, "sum", group.group_name))

@@ -272,7 +272,7 @@ class IncrementalTrainer:
             optimizer.load_state_dict(opt_state)
         model.set_active_groups(k)
         forward = (world.wrap(JointWidths(model, cfg.label_smoothing) if model.joint_training
-                              else model, cfg.sync_bn) if world.joined else None)
+                              else model) if world.joined else None)
         steps_per_epoch = math.ceil(len(self.ds.train_y) / self.batch_size)
         total = steps_per_epoch * cfg.epochs_per_stage
         for epoch in range(first_epoch, cfg.epochs_per_stage):

@@ -139,7 +139,7 @@ class TrainSection:
     processes: int = 1  # > 1: the train stage launches torchrun with this many processes
     backend: str = ""  # torch.distributed backend: gloo | nccl; "" = gloo on cpu, nccl on cuda
     device: str = "cpu"  # cpu | cuda (each process takes the GPU of its local rank)
-    sync_bn: bool = True  # batch statistics over the global batch (all processes)
+    sync_bn: bool = False  # True: BN statistics of the global batch (docs/distributed.md)
 
     @property
     def distributed_backend(self) -> str:

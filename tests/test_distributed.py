@@ -263,3 +263,16 @@ def test_ctrl_c_stops_every_process_and_records_interrupted(tmp_path):
     assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
     assert json.loads((run / "manifest.json").read_text())["status"] == "interrupted"
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_notebook_pipeline_launches_torchrun_from_01_train(tmp_path):
+    from dyndnn.pipeline import run_pipeline
+
+    run = run_pipeline("quick", str(tmp_path / "run"),
+                       [*TINY[:1], "models=[group]", *TINY[2:], "processes=2",
+                        "notebooks=[01_train]"], progress=False)
+    manifest = json.loads((Path(run) / "manifest.json").read_text())
+    assert (manifest["world_size"], manifest["backend"], manifest["status"]) == (2, "gloo", "ok")
+    assert (pd.read_csv(Path(run) / "train.csv")["world_size"] == 2).all()
+    executed = (Path(run) / "notebooks" / "01_train.ipynb").read_text()
+    assert "trained in up to 2 processes (gloo)" in executed

@@ -239,6 +239,9 @@ def test_other_stages_refuse_torchrun_and_a_missing_gpu_is_bad_input(monkeypatch
         monkeypatch.setenv(name, value)
     assert main(["evaluate", "--out", str(tmp_path / "run")]) == 2
     assert "only the train stage" in capsys.readouterr().err
+    assert main(["run", "--out", str(tmp_path / "run")]) == 2
+    assert "with -p processes=N" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()  # refused before anything was written
     assert main(["train", "--out", str(tmp_path / "r"), "-p", "processes=0"]) == 2
     assert "train.processes must be >= 1" in capsys.readouterr().err
 
@@ -276,3 +279,18 @@ def test_the_notebook_pipeline_launches_torchrun_from_01_train(tmp_path):
     assert (pd.read_csv(Path(run) / "train.csv")["world_size"] == 2).all()
     executed = (Path(run) / "notebooks" / "01_train.ipynb").read_text()
     assert "trained in up to 2 processes (gloo)" in executed
+
+
+def test_torchrun_stopping_the_processes_is_recorded_in_the_manifest(tmp_path):
+    """torchrun stops every process with SIGTERM when one fails; rank 0 records it."""
+    run = tmp_path / "run"
+    process = train(run, "epochs_per_stage=50", torchrun=2, wait=False)
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoints/resume.pt").is_file():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # torchrun alone: it stops its processes so
+    output = process.communicate(timeout=180)[0].decode()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted", output
+    assert "stopped by SIGTERM" in manifest["stages"][-1]["error"]["evalue"]

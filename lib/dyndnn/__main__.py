@@ -15,6 +15,7 @@ so the tracked ones never change. Exit status: 0 ok, 1 a notebook or stage faile
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 
@@ -103,6 +104,7 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
 
     cfg = resolve_config(config if config is not None or out is None
                          else _folder_config(out), overrides).cfg
+    signal.signal(signal.SIGTERM, _stopped)  # torchrun stops us when another process failed
     with world_of(cfg.train.distributed_backend, cfg.train.device) as world:
         if not world.writer:
             train(cfg, RunLayout(world.broadcast(None)), progress)
@@ -112,11 +114,22 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
             with run.step("stages", "train"):
                 try:
                     result = train(run.cfg, run.layout, progress)
-                except (DyndnnError, KeyboardInterrupt):
+                except (DyndnnError, KeyboardInterrupt, RunInterrupted):
                     raise
                 except Exception as exc:  # a bug or a failure in the stage, not bad input
                     raise StageError(f"stage train failed: {type(exc).__name__}: {exc}") from exc
         return f"{result.report()}\nstage train complete: {run.layout.root}"
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise RunInterrupted("stopped by SIGTERM (torchrun stops every process when one fails: "
+                         "see the other ranks' errors); the run folder resumes when run again")
+
+
+def _under_torchrun() -> bool:
+    from dyndnn.distributed import launched_by_torchrun
+
+    return launched_by_torchrun()
 
 
 def _folder_config(out: str) -> str:
@@ -136,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             from dyndnn.pipeline import run_pipeline
+
+            if _under_torchrun():
+                raise ConfigError("the pipeline starts torchrun itself: run it without "
+                                  "torchrun, with -p processes=N")
 
             run_dir = run_pipeline(args.config, args.out, args.param,
                                    progress=not args.no_progress)

@@ -5,7 +5,7 @@ from dyndnn.bench import main
 
 def test_bench_runs_and_writes_every_section(tmp_path, capsys):
     results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
-                    "--architectures", "resnet20"])
+                    "--architectures", "alexnet,resnet20"])
     for name in ("latency-resnet20", "serving-resnet20", "floor", "switch", "memory",
                  "training", "gflops", "rct", "scaling"):
         assert (tmp_path / f"{name}.json").is_file()
@@ -24,8 +24,9 @@ def test_bench_runs_and_writes_every_section(tmp_path, capsys):
     assert all(r["rct_packed_samples_per_s"] > 0 and r["packed_vs_containers"] > 0
                for r in rct.values())
     scaling = results["scaling"]
-    assert scaling["efficiency"] == scaling["2_processes_images_per_s"] / (
-        2 * scaling["1_process_images_per_s"]) and scaling["efficiency"] > 0
+    assert all(scaling[f"{v}_images_per_s"] > 0 for v in ("1_process", "2_processes",
+                                                           "2_processes_synced_bn"))
+    assert 0.05 < scaling["efficiency"] < 2  # two real runs: a rate, not a constant
     assert "scaling efficiency" in out
 
 

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from dyndnn.__main__ import main
-from dyndnn.checkpoint import load_checkpoint
+from dyndnn.checkpoint import load_checkpoint, read_checkpoint
 from dyndnn.distributed import World
 
 ROOT = Path(__file__).parents[1]
@@ -153,28 +153,31 @@ def test_only_rank_0_writes_the_run_folder(runs):
     assert writers <= {"0", "launcher"}
 
 
-def test_killed_two_process_run_resumes_to_the_same_weights(runs):
-    """Direct torchrun (the command users type), killed with SIGKILL mid-run, then resumed."""
-    run = runs["tmp"] / "killed"
-    process = train(run, "processes=2", "sync_bn=true", torchrun=2, wait=False,
-                    env=audited_env(runs["tmp"], run))
+def test_killed_two_process_run_resumes_mid_stage_to_the_same_weights(tmp_path):
+    """Direct torchrun (the command users type), killed with SIGKILL mid-stage, resumed."""
+    keys = ("models=[group,slimmable]", "epochs_per_stage=2", "train_limit=400",
+            "sync_bn=true")
+    train(tmp_path / "reference", *keys, torchrun=2)
+    run = tmp_path / "killed"
+    process = train(run, *keys, torchrun=2, wait=False, env=audited_env(tmp_path, run))
     deadline = time.monotonic() + 300
-    while not (run / "checkpoints/stage1.pt").is_file() and process.poll() is None:
+    while not (run / "checkpoints/resume.pt").is_file() and process.poll() is None:
         assert time.monotonic() < deadline
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    assert not (run / "checkpoints/slimmable/stage1.pt").exists()  # it died mid-run
+    killed_at = read_checkpoint(run / "checkpoints/resume.pt")
+    assert (killed_at["stage"], killed_at["epoch"]) == (1, 0)  # mid-stage: optimiser state
     assert json.loads((run / "manifest.json").read_text())["status"] == "running"
-    train(run, "processes=2", "sync_bn=true", torchrun=2, env=audited_env(runs["tmp"], run))
-    reference, resumed = checkpoints(runs["two"]), checkpoints(run)
+    train(run, *keys, torchrun=2, env=audited_env(tmp_path, run))
+    reference, resumed = checkpoints(tmp_path / "reference"), checkpoints(run)
     assert list(reference) == list(resumed)
     for name, path in reference.items():  # same world, same order of sums: bit for bit
         a, b = parameters(path), parameters(resumed[name])
         assert all(torch.equal(a[k], b[k]) for k in a), name
     manifest = json.loads((run / "manifest.json").read_text())
     assert (manifest["world_size"], manifest["status"]) == (2, "ok")
-    writers = {line.split()[0] for line in (runs["tmp"] / "killed.writes").read_text()
+    writers = {line.split()[0] for line in (tmp_path / "killed.writes").read_text()
                .splitlines()}
     assert writers == {"0"}
 
@@ -233,6 +236,7 @@ def test_shards_cover_the_batch_once_and_weigh_their_share():
 
 def test_other_stages_refuse_torchrun_and_a_missing_gpu_is_bad_input(monkeypatch, capsys,
                                                                      tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a GPU machine
     assert main(["train", "--out", str(tmp_path / "gpu"), "-p", "device=cuda"]) == 2
     assert "torch sees no GPU" in capsys.readouterr().err
     for name, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "2")):
@@ -294,3 +298,28 @@ def test_torchrun_stopping_the_processes_is_recorded_in_the_manifest(tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted", output
     assert "stopped by SIGTERM" in manifest["stages"][-1]["error"]["evalue"]
+
+
+def test_resuming_with_bn_synchronisation_changed_is_refused(mini_dataset, tmp_path):
+    from dyndnn.config import TrainSection
+    from dyndnn.errors import RunFolderError
+    from dyndnn.models import GroupNet
+    from dyndnn.train import IncrementalTrainer
+
+    def trainer(sync_bn, on_batch=None):
+        torch.manual_seed(0)
+        model = GroupNet(groups=2, width=0.125, in_channels=1, image_size=28)
+        return IncrementalTrainer(model, mini_dataset, TrainSection(epochs_per_stage=2,
+                                                                    sync_bn=sync_bn),
+                                  batch_size=128, run_dir=tmp_path, progress=False,
+                                  on_batch=on_batch)
+
+    def stop(stage, epoch, batch):
+        if (stage, epoch) == (1, 1):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer(False, stop).fit()
+    with pytest.raises(RunFolderError, match="sync_bn"):
+        trainer(True).fit()
+    assert trainer(False).fit()["stage"].tolist() == [1, 1, 2, 2]  # same settings resume

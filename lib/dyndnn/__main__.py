@@ -18,6 +18,8 @@ import argparse
 import signal
 import sys
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from dyndnn.errors import (
     ConfigError,
@@ -27,6 +29,9 @@ from dyndnn.errors import (
     StageError,
 )
 from dyndnn.stages import NOTEBOOKS
+
+if TYPE_CHECKING:
+    from dyndnn.runs import Run
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -79,15 +84,20 @@ def run_stage(name: str, config: str | None, out: str | None, overrides: list[st
         return run_train_in_world(config, out, overrides, progress)
     with open_run(config, out, overrides, command=name) as run:
         function = stage_function(name)
-        with run.step("stages", name):
-            kwargs = {"progress": progress} if name in ("train", "profile") else {}
-            try:
-                result = function(run.cfg, run.layout, **kwargs)
-            except (DyndnnError, KeyboardInterrupt):
-                raise
-            except Exception as exc:  # a bug or a failure in the stage, not bad input
-                raise StageError(f"stage {name} failed: {type(exc).__name__}: {exc}") from exc
-        return f"{result.report()}\nstage {name} complete: {run.layout.root}"
+        kwargs = {"progress": progress} if name in ("train", "profile") else {}
+        return _recorded_stage(run, name, function, **kwargs)
+
+
+def _recorded_stage(run: Run, name: str, function: Callable, **kwargs: Any) -> str:
+    """Run a stage function on an open run, as a step of its manifest; returns the report."""
+    with run.step("stages", name):
+        try:
+            result = function(run.cfg, run.layout, **kwargs)
+        except (DyndnnError, KeyboardInterrupt, RunInterrupted):
+            raise
+        except Exception as exc:  # a bug or a failure in the stage, not bad input
+            raise StageError(f"stage {name} failed: {type(exc).__name__}: {exc}") from exc
+    return f"{result.report()}\nstage {name} complete: {run.layout.root}"
 
 
 def run_train_in_world(config: str | None, out: str | None, overrides: list[str],
@@ -97,6 +107,7 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
     The others wait until it has (its checks may refuse the folder: torchrun then stops
     them), take its path, and train; only rank 0 writes.
     """
+    from dyndnn.config import config_from_dict
     from dyndnn.distributed import world_of
     from dyndnn.layout import RunLayout
     from dyndnn.runs import open_run, resolve_config
@@ -106,30 +117,18 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
                          else _folder_config(out), overrides).cfg
     signal.signal(signal.SIGTERM, _stopped)  # torchrun stops us when another process failed
     with world_of(cfg.train.distributed_backend, cfg.train.device) as world:
-        if not world.writer:
-            train(cfg, RunLayout(world.broadcast(None)), progress)
+        if not world.writer:  # rank 0's folder and config, once its checks have passed
+            root, recorded = world.broadcast(None)
+            train(config_from_dict(recorded), RunLayout(root), progress)
             return f"rank {world.rank} of {world.size} done"
         with open_run(config, out, overrides, command="train") as run:
-            world.broadcast(str(run.layout.root))
-            with run.step("stages", "train"):
-                try:
-                    result = train(run.cfg, run.layout, progress)
-                except (DyndnnError, KeyboardInterrupt, RunInterrupted):
-                    raise
-                except Exception as exc:  # a bug or a failure in the stage, not bad input
-                    raise StageError(f"stage train failed: {type(exc).__name__}: {exc}") from exc
-        return f"{result.report()}\nstage train complete: {run.layout.root}"
+            world.broadcast((str(run.layout.root), run.cfg.to_dict()))
+            return _recorded_stage(run, "train", train, progress=progress)
 
 
 def _stopped(signum: int, frame: object) -> None:
     raise RunInterrupted("stopped by SIGTERM (torchrun stops every process when one fails: "
                          "see the other ranks' errors); the run folder resumes when run again")
-
-
-def _under_torchrun() -> bool:
-    from dyndnn.distributed import launched_by_torchrun
-
-    return launched_by_torchrun()
 
 
 def _folder_config(out: str) -> str:
@@ -148,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
     try:
         if args.command == "run":
+            from dyndnn.distributed import launched_by_torchrun
             from dyndnn.pipeline import run_pipeline
 
-            if _under_torchrun():
+            if launched_by_torchrun():
                 raise ConfigError("the pipeline starts torchrun itself: run it without "
                                   "torchrun, with -p processes=N")
 

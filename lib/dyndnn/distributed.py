@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -33,6 +34,12 @@ from dyndnn.errors import ConfigError
 from dyndnn.sync_batchnorm import synchronised
 
 TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")  # what torchrun sets in each process
+# the oldest torch this runs on: DDP's ``forward_sync_buffers`` and the autograd rule of the
+# functional all-reduce (synchronised BN's gradient) are this recent
+MINIMUM_TORCH = (2, 13)
+# rank 0 validates while the others wait at their next collective: NCCL's default 10 minutes
+# could end a run with a large validation split
+COLLECTIVE_TIMEOUT = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,7 @@ class World:
         devices = [self.local_rank] if self.device.startswith("cuda") else None
         return DistributedDataParallel(module, device_ids=devices, forward_sync_buffers=False)
 
-    def batchnorm(self, sync_bn: bool) -> Any:
+    def batchnorm(self, sync_bn: bool) -> AbstractContextManager[None]:
         """A context in which training BN layers take statistics over every process's part."""
         if not (self.joined and sync_bn and self.size > 1):
             return nullcontext()
@@ -138,14 +145,19 @@ def join_world(backend: str = "gloo", device: str = "cpu") -> World:
         return World(device="cuda:0" if device == "cuda" else "cpu")
     import torch.distributed as dist
 
+    version = tuple(int(part) for part in torch.__version__.split(".")[:2])
+    if version < MINIMUM_TORCH:
+        raise ConfigError(f"training in several processes needs torch >= "
+                          f"{'.'.join(map(str, MINIMUM_TORCH))}; this is {torch.__version__} "
+                          "(make setup installs the pinned one, requirements-torch.txt)")
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     size = int(os.environ["WORLD_SIZE"])
     where = f"cuda:{local_rank}" if device == "cuda" else "cpu"
     if device == "cuda":
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend, device_id=torch.device(where)
-                                if device == "cuda" else None)
+        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT,
+                                device_id=torch.device(where) if device == "cuda" else None)
     return World(rank, size, local_rank, dist.get_backend(), where)
 
 
@@ -159,10 +171,16 @@ def leave_world() -> None:
 
 @contextmanager
 def world_of(backend: str, device: str) -> Iterator[World]:
-    """``join_world`` for a block, leaving the group at its end however it ends."""
+    """``join_world`` for a block; a group it joined is left at its end however it ends.
+
+    Nested blocks share the outer block's group (only the block that joined it leaves it).
+    """
+    import torch.distributed as dist
+
+    joined_before = dist.is_available() and dist.is_initialized()
     world = join_world(backend, device)
     try:
         yield world
     finally:
-        if world.joined:
+        if world.joined and not joined_before:
             leave_world()

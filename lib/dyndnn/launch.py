@@ -11,6 +11,7 @@ is relayed to this process's stdout, so a notebook cell shows it.
 from __future__ import annotations
 
 import argparse
+import codecs
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import yaml
 
 from dyndnn.config import Config, load_config
@@ -55,8 +57,14 @@ def launch_training(cfg: Config, layout: RunLayout, progress: bool = True) -> No
             _relay(process)
             status = process.wait()
         except KeyboardInterrupt:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=120)
+            process.send_signal(signal.SIGTERM)  # torchrun passes it on to its processes
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:  # torchrun hung: kill it and its processes
+                for child in psutil.Process(process.pid).children(recursive=True):
+                    child.kill()
+                process.kill()
+                process.wait()
             raise
     if status != 0:
         raise StageError(f"training in {cfg.train.processes} processes failed (torchrun exit "
@@ -67,9 +75,11 @@ def launch_training(cfg: Config, layout: RunLayout, progress: bool = True) -> No
 def _relay(process: subprocess.Popen) -> None:
     """Copy the children's output to ours as it comes (progress bars' carriage returns too)."""
     assert process.stdout is not None
-    while chunk := os.read(process.stdout.fileno(), 4096):
-        sys.stdout.write(chunk.decode(errors="replace"))
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # characters split
+    while chunk := os.read(process.stdout.fileno(), 4096):              # across chunks
+        sys.stdout.write(decoder.decode(chunk))
         sys.stdout.flush()
+    sys.stdout.write(decoder.decode(b"", final=True))
 
 
 def main(argv: list[str] | None = None) -> int:

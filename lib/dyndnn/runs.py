@@ -54,6 +54,8 @@ from dyndnn.manifest import (
 from dyndnn.resources import find_config
 
 DEFAULT_CONFIG = "quick"  # the shipped quick config
+TRAINING_COMMANDS = ("run", "train")  # they record the processes that train (a stage after
+# training keeps the record its training wrote)
 
 
 class DatasetFallbackWarning(UserWarning):
@@ -217,7 +219,8 @@ def open_run(config: str | Path | None, out: str | Path | None,
             "overrides": list(overrides or []), "config": cfg.to_dict(), "seed": cfg.run.seed,
             "dataset_requested": resolved.dataset_requested,
             "dataset_used": resolved.dataset_used, "git": git_state(),
-            "packages": package_versions(), "host": host_info(), **training_world(cfg),
+            "packages": package_versions(), "host": host_info(),
+            **(training_world(cfg) if command in TRAINING_COMMANDS else {}),
             "start": now(), "end": None, "status": "running"}
         run = Run(cfg, layout, manifest)
         run.save()

@@ -7,10 +7,10 @@ version) and could not stand in for the group model's BN anyway, which slices it
 per group.
 
 Each process's mean and sum of squared deviations (two passes, stable) are combined over the
-processes in one differentiable all-reduce a layer (the backward pass makes one more), so
-autograd reduces their gradients too: each process's input gradient is that of the global
-batch's loss, as ``torch.nn.SyncBatchNorm`` computes it. Only layers that train use batch
-statistics: frozen groups run in eval mode and never communicate.
+processes, in float64, in one differentiable all-reduce a layer (the backward pass makes one
+more), so autograd reduces their gradients too: each process's input gradient is that of the
+global batch's loss, as ``torch.nn.SyncBatchNorm`` computes it. Only layers that train use
+batch statistics: frozen groups run in eval mode and never communicate.
 
 >>> x = torch.randn(8, 3, 4, 4)
 >>> mean, var = torch.zeros(3), torch.ones(3)
@@ -24,16 +24,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-_GROUP: ContextVar = ContextVar("dyndnn_sync_bn_group", default=None)
+if TYPE_CHECKING:  # torch.distributed is imported when a world is joined, not with the models
+    from torch.distributed import ProcessGroup
+
+_GROUP: ContextVar[ProcessGroup | None] = ContextVar("dyndnn_sync_bn_group", default=None)
 
 
 @contextlib.contextmanager
-def synchronised(group: object) -> Iterator[None]:
+def synchronised(group: ProcessGroup | None) -> Iterator[None]:
     """BN layers that train inside this block take their statistics over ``group``'s batch.
 
     ``group`` is a ``torch.distributed`` process group; ``None`` leaves BN as it is.
@@ -57,7 +61,8 @@ def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | Non
 
 def _global_batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                        weight: Tensor | None, bias: Tensor | None, momentum: float, eps: float,
-                       group: object) -> Tensor:
+                       group: ProcessGroup) -> Tensor:
+    """Batch norm in training mode with the statistics of every process's batch."""
     dims = x.dim()
     shape = [1, -1] + [1] * (dims - 2)
     channels = x.shape[1]
@@ -66,14 +71,15 @@ def _global_batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tens
     flat = x.movedim(1, -1).reshape(-1, channels)
     count = x.new_tensor([flat.shape[0]])
     local_mean = flat.sum(0) / count
-    local_m2 = (flat - local_mean).square().sum(0)  # two passes: stable
-    # one all-reduce of (n m, M2 + n m^2, n) per process, combined in float64 (Chan et al.):
-    # the global M2 = sum(M2 + n m^2) - N mean^2 loses nothing to cancellation there
-    local = torch.cat([local_mean * count, local_m2 + count * local_mean.square(), count])
-    total = _all_reduce(local.double(), group)
+    local_m2 = (flat - local_mean).square().sum(0)  # two passes: the within-part spread, stable
+    # one all-reduce of (n m, M2 + n m^2, n) per process, formed and combined in float64: the
+    # global M2 = sum(M2 + n m^2) - N mean^2 (Chan et al.'s pairwise update, summed) cancels
+    # only in the spread between the parts' means, where float64 keeps ~9 more digits
+    n_local, m, m2 = count.double(), local_mean.double(), local_m2.double()
+    total = _all_reduce(torch.cat([m * n_local, m2 + n_local * m.square(), n_local]), group)
     n = total[-1]
     mean64 = total[:channels] / n
-    var = (total[channels:2 * channels] / n - mean64.square()).to(x.dtype)
+    var = (total[channels:2 * channels] / n - mean64.square()).clamp_min(0).to(x.dtype)
     mean = mean64.to(x.dtype)
     # normalise as one multiply-add per element: x * scale + shift, per-channel vectors
     scale = torch.rsqrt(var + eps) * (weight if weight is not None else 1)
@@ -86,7 +92,7 @@ def _global_batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tens
     return out
 
 
-def _all_reduce(tensor: Tensor, group: object) -> Tensor:
+def _all_reduce(tensor: Tensor, group: ProcessGroup) -> Tensor:
     """Sum over ``group``, differentiable (its backward sums the gradients the same way).
 
     torch's functional collective ops, waited on at once: the wrapper tensor that

@@ -21,7 +21,8 @@ Several processes (``torchrun``, docs/distributed.md): every process draws the s
 and trains on its part (``World.shard``) under ``DistributedDataParallel``, built per stage
 after freezing so it reduces the trainable group's gradients only; BN statistics are the
 global batch's with ``train.sync_bn``. Rank 0 alone validates and writes; ``data.batch_size``
-is the global batch, so the same config learns the same thing with any number of processes.
+is the global batch: with ``sync_bn`` and no dropout, N processes compute what one does, up
+to the order of float sums (per-process BN statistics and dropout masks differ from one's).
 
 Determinism and resume: the shuffling, the augmentation and dropout of an epoch are seeded
 from (seed, stage, epoch) alone, and the learning rate is a pure function of the step, so a
@@ -56,7 +57,7 @@ from dyndnn.evaluate import score
 from dyndnn.layout import RunLayout
 from dyndnn.models import GROUP_MODEL, DynamicModel, build_model
 
-EXECUTION_KEYS = ("processes", "backend", "device", "sync_bn")  # train keys of execution only
+EXECUTION_KEYS = ("processes", "backend", "device")  # train keys of execution only
 
 
 TRAIN_COLUMNS = ("model", "stage", "epoch", "train_loss", "train_accuracy", "val_loss",
@@ -143,6 +144,7 @@ def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int, cfg: Train
         losses, full = forward(x, y)
         (losses.sum() * weight).backward()
         return losses.mean().item(), full.detach()
+    assert weight == 1.0, "a part of a global batch trains under DDP (forward)"
     total, full = 0.0, None
     for k in range(model.groups, 0, -1):
         model.set_active_groups(k)
@@ -193,8 +195,8 @@ class IncrementalTrainer:
     def training_record(self) -> dict:
         """Everything besides the model spec that decides the trained weights.
 
-        Not how it executes (processes, backend, device, sync_bn): a run may resume on another
-        number of processes.
+        Not where it executes (processes, backend, device): a run may resume on another
+        number of processes (``train.csv`` records each epoch's).
         """
         settings = {k: v for k, v in asdict(self.cfg).items() if k not in EXECUTION_KEYS}
         return {**settings, "batch_size": self.batch_size, "seed": self.seed,

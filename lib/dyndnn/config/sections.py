@@ -134,8 +134,9 @@ class TrainSection:
     weight_decay: float = 5e-4
     schedule: str = "cosine"  # per stage: cosine decay, constant, or one-cycle
     label_smoothing: float = 0.0
-    # scale-out (docs/distributed.md): how the run executes, not part of the training record,
-    # so a run may resume with another process count (train.csv records each epoch's world)
+    # scale-out (docs/distributed.md): processes, backend and device say where the run
+    # executes, not part of the training record, so a run may resume with another process
+    # count (train.csv records each epoch's world); sync_bn changes what is computed: recorded
     processes: int = 1  # > 1: the train stage launches torchrun with this many processes
     backend: str = ""  # torch.distributed backend: gloo | nccl; "" = gloo on cpu, nccl on cuda
     device: str = "cpu"  # cpu | cuda (each process takes the GPU of its local rank)

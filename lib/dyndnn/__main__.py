@@ -7,9 +7,10 @@
 Stages (no Jupyter needed; on a board, ``profile`` is the common one): train, evaluate,
 profile, analyse, explore, rct. A stage on an existing run folder uses the folder's own
 ``config.yaml`` unless ``--config`` is given. ``fetch NAME`` downloads a data set where a
-network exists. ``lab`` opens JupyterLab on working copies of the notebooks (``dyndnn.lab``),
-so the tracked ones never change. Exit status: 0 ok, 1 a notebook or stage failed, 2 bad input
-(config, data, run folder, file system), 130 interrupted.
+network exists. ``publish --out RUN --to results/NAME`` copies a finished run into a reference
+run with its ``RESULTS.md`` (``dyndnn.publish``). ``lab`` opens JupyterLab on working copies of
+the notebooks (``dyndnn.lab``), so the tracked ones never change. Exit status: 0 ok, 1 a
+notebook or stage failed, 2 bad input (config, data, run folder, file system), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                      help="make or refresh the copies, do not start JupyterLab")
     lab.add_argument("jupyter", nargs=argparse.REMAINDER,
                      help="after --, arguments for JupyterLab, e.g. -- --no-browser")
+    publish = commands.add_parser("publish", help="copy a finished run's tables, figures and "
+                                                  "record into a reference run with RESULTS.md")
+    publish.add_argument("--out", required=True, help="the finished run folder")
+    publish.add_argument("--to", required=True, help="the reference run's folder, e.g. "
+                                                     "results/<device>-<config>")
     fetch = commands.add_parser("fetch", help="download a data set (needs a network)")
     fetch.add_argument("name", choices=["fashion-mnist", "cifar10"])
     fetch.add_argument("--root", default="data")
@@ -163,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             print(prepare_lab(args.dir).report())
             if not args.no_launch:
                 launch_lab(args.dir, [a for a in args.jupyter if a != "--"])
+        elif args.command == "publish":
+            from dyndnn.publish import publish
+
+            print(publish(args.out, args.to).report())
         elif args.command == "fetch":
             from dyndnn.data import fetch as fetch_dataset
 

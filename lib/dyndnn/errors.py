@@ -31,3 +31,7 @@ class StageError(DyndnnError):
 
 class RunInterrupted(Exception):  # noqa: N818 (it is not an error: the user asked for it)
     """The user interrupted a run (Ctrl-C); the manifest records it as ``interrupted``."""
+
+
+class PublishError(DyndnnError):
+    """A run folder cannot be published as it is: unfinished, contradictory or too large."""

@@ -56,10 +56,32 @@ def package_versions() -> dict[str, str | None]:
 
 
 def host_info() -> dict[str, Any]:
-    """The machine: name, OS, CPU, cores the process may use."""
+    """The machine: name, OS, CPU, cores the process may use, and its CUDA GPUs by name."""
     return {"hostname": socket.gethostname(), "platform": platform.platform(),
             "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "cpus_allowed": len(os.sched_getaffinity(0))}
+            "cpu_count": os.cpu_count(), "cpus_allowed": len(os.sched_getaffinity(0)),
+            "accelerators": accelerators()}
+
+
+def accelerators() -> list[str]:
+    """NVIDIA GPUs by NVML index and name; empty where NVML finds no driver.
+
+    NVML rather than ``torch.cuda``: naming a device through torch initialises CUDA in this
+    process, and the profiler's forked workers could then not use it.
+    """
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # no library, no driver, no permission: no GPU to name  # noqa: BLE001
+        return []
+    try:
+        return [f"gpu{i} {pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))}"
+                for i in range(pynvml.nvmlDeviceGetCount())]
+    except Exception:  # a driver that answers the init and not the query  # noqa: BLE001
+        return []
+    finally:
+        pynvml.nvmlShutdown()
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -1,0 +1,268 @@
+"""Publishing a finished run folder as a reference run, small enough to commit.
+
+    python -m dyndnn publish --out RUN --to results/NAME
+
+A reference run is what a reader is handed instead of a training job: one finished run's
+tables (``train.csv``, ``eval.csv``, ``profile.csv``, ``operating_points.csv``, the RCT
+tables), ``summary.json``, its ``config.yaml`` and ``manifest.json``, its figures as PNG, the
+group model's final checkpoint when it is small, and a ``RESULTS.md`` (``dyndnn.results_md``)
+stating what ran where and the headline tables. It opens like any run folder: the analysis
+(``load_run``) and notebook 05_explore read it without training anything.
+
+Only a run whose record holds together is published (``PublishError`` otherwise, exit 2,
+nothing written): its manifest ends ``ok``; it was evaluated, profiled and analysed; every
+family of its config has every configuration in ``eval.csv`` and points in ``profile.csv``;
+``summary.json`` and ``operating_points.csv`` equal what the analysis computes from the two
+tables now (a table edited or re-measured after the analysis would otherwise be published
+beside a summary of other numbers); the checkpoint's hash is the one its manifest recorded;
+and the whole is under ``MAX_BYTES``. The published ``manifest.json`` gains ``published``:
+where from, when, at which commit, each file's SHA-256 and what was left out. Publishing
+again over a folder this command wrote replaces it; any other non-empty folder is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dyndnn.analysis import load_run, read_operating_points, summarise
+from dyndnn.atomic import write_text
+from dyndnn.errors import PublishError
+from dyndnn.layout import GROUP_MODEL, RunLayout
+from dyndnn.manifest import git_state, now, sha256_file, write_manifest
+from dyndnn.results_md import results_markdown
+
+MAX_BYTES = 10 * 2**20  # a reference run is committed: every clone carries it
+MAX_CHECKPOINT_BYTES = 8 * 2**20  # the group model's final checkpoint travels up to this
+RESULTS_FILE = "RESULTS.md"
+TABLES = ("train.csv", "eval.csv", "profile.csv", "operating_points.csv", "rct.csv",
+          "rct_history.csv", "rct_bits.csv", "rct_group.csv")
+RECORD = ("config.yaml", "summary.json")  # manifest.json is rewritten with ``published``
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A published reference run: its folder, files (bytes each) and what stayed behind."""
+
+    root: Path
+    files: dict[str, int]
+    left_out: dict[str, str]
+
+    def report(self) -> str:
+        """What was published where, and its size."""
+        total = sum(self.files.values())
+        return (f"published {len(self.files)} files ({total / 2**20:.2f} MiB) to {self.root}; "
+                f"{len(self.left_out)} left in the run folder; read {self.root / RESULTS_FILE}")
+
+
+def publish(run_dir: str | Path | RunLayout, dest: str | Path, max_bytes: int = MAX_BYTES,
+            max_checkpoint_bytes: int = MAX_CHECKPOINT_BYTES) -> Publication:
+    """Publish the finished run ``run_dir`` into the folder ``dest``; see the module docstring."""
+    layout = RunLayout.of(run_dir)
+    if not layout.is_run_folder():
+        raise PublishError(f"{layout.root} is not a dyndnn run folder (no manifest.json written "
+                           "by dyndnn): publish the folder a pipeline or stage wrote")
+    dest = Path(dest).absolute()
+    if dest == layout.root.absolute() or layout.root.absolute() in dest.parents:
+        raise PublishError(f"{dest} is inside the run folder {layout.root}: publish to a folder "
+                           "of its own, e.g. results/<device>-<config>")
+    _check_destination(dest)
+    with layout.lock():  # no stage rewrites the run while it is checked and copied
+        manifest = _finished_manifest(layout)
+        evaluation, points, summary = _consistent_tables(layout, manifest)
+        files, left_out = _chosen_files(layout, manifest, max_checkpoint_bytes)
+        _check_size(files, layout, max_bytes)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+        try:
+            sizes = _copy(layout.root, staging, files)
+            published = {"name": dest.name, "from": str(layout.root.absolute()), "at": now(),
+                         "git": git_state(),
+                         "files_sha256": {f: sha256_file(staging / f) for f in sizes},
+                         "left_out": left_out}
+            write_manifest(staging, {**manifest, "published": published})
+            sizes["manifest.json"] = (staging / "manifest.json").stat().st_size
+            text = results_markdown({**manifest, "published": published}, summary, evaluation,
+                                    points, sizes, left_out)
+            write_text(staging / RESULTS_FILE, text)
+            sizes[RESULTS_FILE] = (staging / RESULTS_FILE).stat().st_size
+            _replace(staging, dest)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return Publication(dest, dict(sorted(sizes.items())), left_out)
+
+
+def is_publication(folder: Path) -> bool:
+    """True if ``folder`` holds a reference run this module wrote (RESULTS.md + ``published``)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (folder / RESULTS_FILE).is_file() and isinstance(manifest, dict) \
+        and "published" in manifest
+
+
+def verify_publication(folder: str | Path) -> list[str]:
+    """What no longer holds in a reference run: an empty list when it is as published.
+
+    Each file's SHA-256 is the one recorded when it was published, and ``RESULTS.md`` is what
+    its tables give now (it is written again from them and compared).
+    """
+    folder = Path(folder)
+    if not is_publication(folder):
+        return [f"{folder} is not a reference run written by publish"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    published = manifest["published"]
+    problems = [f"{name}: missing" if not (folder / name).is_file() else
+                f"{name}: SHA-256 differs from the published one"
+                for name, digest in published["files_sha256"].items()
+                if not (folder / name).is_file() or sha256_file(folder / name) != digest]
+    if problems:
+        return problems
+    evaluation, points = load_run(folder)
+    sizes = {name: (folder / name).stat().st_size for name in published["files_sha256"]}
+    sizes["manifest.json"] = (folder / "manifest.json").stat().st_size
+    summary = json.loads((folder / "summary.json").read_text())
+    expected = results_markdown(manifest, summary, evaluation, points, sizes,
+                                published["left_out"])
+    if (folder / RESULTS_FILE).read_text() != expected:
+        problems.append(f"{RESULTS_FILE} differs from what the folder's tables give: publish "
+                        "the run again")
+    return problems
+
+
+def _check_destination(dest: Path) -> None:
+    if dest.exists() and not dest.is_dir():
+        raise PublishError(f"{dest} is a file: name a folder for --to")
+    if dest.is_dir() and any(dest.iterdir()) and not is_publication(dest):
+        raise PublishError(f"{dest} is not empty and holds no reference run written by "
+                           "publish; nothing is written over files it did not make. Choose a "
+                           "new folder for --to.")
+
+
+def _finished_manifest(layout: RunLayout) -> dict[str, Any]:
+    manifest = json.loads(layout.manifest_file.read_text())
+    status = manifest.get("status")
+    if status != "ok":
+        raise PublishError(f"{layout.root} is recorded as {status!r}, not 'ok': only a finished "
+                           "run is published. Run its command again on the folder to finish "
+                           "it (it resumes), then publish.")
+    if not layout.config_file.is_file():
+        raise PublishError(f"{layout.config_file} is missing: a run without its config cannot "
+                           "say what ran; publish a folder the pipeline or a stage wrote")
+    return manifest
+
+
+def _consistent_tables(layout: RunLayout, manifest: dict[str, Any]
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The run's tables, once they are shown to agree with its config and its analysis."""
+    evaluation, points = load_run(layout)  # AnalysisError names a missing stage
+    groups = int(manifest["config"]["model"]["groups"])
+    families = list(manifest["config"]["model"]["models"])
+    for family in families:
+        evaluated = set(evaluation.loc[evaluation["model"] == family, "groups"].astype(int))
+        if evaluated != set(range(1, groups + 1)):
+            raise PublishError(
+                f"eval.csv holds configurations {sorted(evaluated)} of {family}, but the run "
+                f"trained k=1..{groups}: evaluate again (python -m dyndnn evaluate --out "
+                f"{layout.root}), then analyse")
+        if not (points["model"] == family).any():
+            raise PublishError(f"profile.csv has no point of {family}, which the run trained: "
+                               f"profile again (python -m dyndnn profile --out {layout.root})")
+    analyse = f"python -m dyndnn analyse --out {layout.root}"
+    if not (layout.summary_json.is_file() and layout.operating_points_csv.is_file()):
+        raise PublishError(f"{layout.root} has not been analysed (no summary.json or "
+                           f"operating_points.csv): run {analyse} (or notebook 04_analyse)")
+    recorded = json.loads(layout.summary_json.read_text())
+    recorded.pop("run_dir", None)
+    computed = json.loads(json.dumps(summarise(evaluation, points)))
+    if recorded != computed:
+        changed = sorted(k for k in {*recorded, *computed} if recorded.get(k) != computed.get(k))
+        raise PublishError(f"summary.json disagrees with eval.csv and profile.csv "
+                           f"({', '.join(changed)} differ): a table changed after the "
+                           f"analysis. Run {analyse}, then publish")
+    try:
+        pd.testing.assert_frame_equal(read_operating_points(layout.operating_points_csv),
+                                      points, check_dtype=False, rtol=1e-9)
+    except AssertionError as exc:
+        raise PublishError(f"operating_points.csv disagrees with eval.csv and profile.csv "
+                           f"({str(exc).splitlines()[0]}): run {analyse}, then publish") from exc
+    return evaluation, points, computed
+
+
+def _chosen_files(layout: RunLayout, manifest: dict[str, Any], max_checkpoint_bytes: int
+                  ) -> tuple[list[str], dict[str, str]]:
+    """The files that travel (relative paths) and, for the rest, why they stay."""
+    root = layout.root
+    files = [f for f in (*RECORD, *TABLES) if (root / f).is_file()]
+    files += sorted(p.relative_to(root).as_posix() for p in layout.figures_dir.glob("*.png"))
+    left_out: dict[str, str] = {}
+    svgs = list(layout.figures_dir.glob("*.svg"))
+    if svgs:
+        left_out["figures/*.svg"] = f"{len(svgs)} vector copies of the PNG figures"
+    if layout.notebooks_dir.is_dir():
+        left_out["notebooks/"] = "the executed notebooks (their outputs are the files here)"
+    groups = int(manifest["config"]["model"]["groups"])
+    final = layout.final_checkpoint(GROUP_MODEL, groups)
+    recorded = manifest.get("checkpoints_sha256") or {}
+    if final.is_file():
+        key = final.relative_to(layout.checkpoints_dir).as_posix()
+        if key in recorded and recorded[key] != sha256_file(final):
+            raise PublishError(f"{final} is not the checkpoint the manifest recorded (its "
+                               "SHA-256 differs): it changed after the run. Rerun the run's "
+                               "command on the folder, then publish")
+        size = final.stat().st_size
+        if size <= max_checkpoint_bytes:
+            files.append(final.relative_to(root).as_posix())
+        else:
+            left_out[final.relative_to(root).as_posix()] = (
+                f"{size / 2**20:.1f} MiB, over the {max_checkpoint_bytes / 2**20:.0f} MiB "
+                "a published checkpoint may have")
+    others = [p for p in layout.checkpoints_dir.rglob("*.pt") if p != final] \
+        if layout.checkpoints_dir.is_dir() else []
+    if others:
+        left_out["checkpoints/"] = (f"{len(others)} other checkpoints, "
+                                    f"{sum(p.stat().st_size for p in others) / 2**20:.1f} MiB")
+    return files, left_out
+
+
+def _check_size(files: list[str], layout: RunLayout, max_bytes: int) -> None:
+    sizes = {f: (layout.root / f).stat().st_size for f in files}
+    total = sum(sizes.values())
+    if total > max_bytes:
+        largest = sorted(sizes.items(), key=lambda item: -item[1])[:5]
+        raise PublishError(
+            f"the reference run would hold {total / 2**20:.1f} MiB, over the "
+            f"{max_bytes / 2**20:.0f} MiB limit; the largest files: " + ", ".join(
+                f"{f} {n / 2**20:.2f} MiB" for f, n in largest)
+            + ". Profile fewer repeats, or publish without those files' run stages.")
+
+
+def _copy(source: Path, staging: Path, files: list[str]) -> dict[str, int]:
+    sizes = {}
+    for name in files:
+        target = staging / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target)
+        sizes[name] = target.stat().st_size
+    return sizes
+
+
+def _replace(staging: Path, dest: Path) -> None:
+    """Put ``staging`` at ``dest``; a previous publication there is removed only after."""
+    if dest.is_dir() and any(dest.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old.", dir=dest.parent))
+        dest.rename(old / dest.name)
+        staging.rename(dest)
+        shutil.rmtree(old)
+        return
+    if dest.is_dir():
+        dest.rmdir()
+    staging.rename(dest)

@@ -78,7 +78,11 @@ def test_results_md_states_the_numbers_of_the_tables(finished, published):
     assert f"| tann       | eager     | {tann['time_x_median']:.2f}x" in text
     assert "| paper      |           | 2.73x" in text and "2.36x" in text
     manifest = json.loads((finished / "manifest.json").read_text())
-    assert manifest["git"]["commit"] in text and "python -m dyndnn analyse" in text
+    assert manifest["git"]["commit"] in text
+    commands = [f"`python -m dyndnn train --config quick --out {finished} -p groups=2 -p "
+                "models=[group,tann]", *(f"`python -m dyndnn {stage} --out {finished}`"
+                                         for stage in ("evaluate", "profile", "analyse"))]
+    assert all(command in text for command in commands), text
     assert "\nEnergy MODELLED by CPU power model" in text  # no sensor here: said at the top
     assert text.startswith("# Reference run vm-quick\n")
 

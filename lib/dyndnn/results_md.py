@@ -158,19 +158,31 @@ def _median_iqr(record: Mapping[str, Any], metric: str) -> str:
 def command_line(manifest: Mapping[str, Any]) -> str:
     """The command the manifest records, as a user would type it.
 
+    ``--config`` is left out where it names the run folder's own ``config.yaml`` (what a stage
+    on an existing folder reads anyway); a shipped config is named as the command line takes it.
+
     >>> command_line({"command": "run", "config_file": "/x/configs/paper.yaml",
     ...               "overrides": ["device=cuda"], "run_dir": "/x/outputs/r"})
     'python -m dyndnn run --config paper --out /x/outputs/r -p device=cuda'
+    >>> command_line({"command": "profile", "config_file": "/x/outputs/r/config.yaml",
+    ...               "overrides": [], "run_dir": "/x/outputs/r"})
+    'python -m dyndnn profile --out /x/outputs/r'
     """
-    config = manifest.get("config_file")
+    config = str(manifest.get("config_file") or "")
+    run_dir = str(manifest.get("run_dir", "RUN"))
     parts = ["python -m dyndnn", str(manifest.get("command", "run"))]
-    if config:
-        name = str(config).rsplit("/", 1)[-1]
-        parts += ["--config", name.removesuffix(".yaml") if "/configs/" in str(config)
-                  else str(config)]
-    parts += ["--out", str(manifest.get("run_dir", "RUN"))]
+    if config and config != f"{run_dir}/config.yaml":
+        name = config.rsplit("/", 1)[-1]
+        parts += ["--config", name.removesuffix(".yaml") if "/configs/" in config else config]
+    parts += ["--out", run_dir]
     parts += [f"-p {o}" for o in manifest.get("overrides") or []]
     return " ".join(parts)
+
+
+def commands(manifest: Mapping[str, Any]) -> list[str]:
+    """Every command that wrote the run, in order (the last one alone for older manifests)."""
+    recorded = manifest.get("commands") or [manifest]
+    return [command_line({"run_dir": manifest.get("run_dir"), **entry}) for entry in recorded]
 
 
 def _steps(manifest: Mapping[str, Any]) -> str:
@@ -193,7 +205,7 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
     accelerators = ", ".join(host.get("accelerators") or []) or "none"
     world = manifest.get("world_size")
     rows = [
-        ("command (last)", f"`{command_line(manifest)}`"),
+        ("commands", "<br>".join(f"`{c}`" for c in commands(manifest))),
         ("steps", _steps(manifest)),
         ("commit", commit),
         ("status", f"{manifest.get('status')}, {manifest.get('start')} to {manifest.get('end')}"),

@@ -213,10 +213,13 @@ def open_run(config: str | Path | None, out: str | Path | None,
         check_training_config(layout, cfg)
         previous = _read_manifest(layout) if command != "run" else {}
         write_text(layout.config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        invocation = {"command": command, "config_file": str(resolved.config_file)
+                      if resolved.config_file else None, "overrides": list(overrides or [])}
         manifest = {
-            **previous, "format": RUN_FORMAT, "run_dir": str(layout.root), "command": command,
-            "config_file": str(resolved.config_file) if resolved.config_file else None,
-            "overrides": list(overrides or []), "config": cfg.to_dict(), "seed": cfg.run.seed,
+            **previous, "format": RUN_FORMAT, "run_dir": str(layout.root), **invocation,
+            # every command that wrote here, in order: a folder made stage by stage says how
+            "commands": [*previous.get("commands", []), {**invocation, "start": now()}],
+            "config": cfg.to_dict(), "seed": cfg.run.seed,
             "dataset_requested": resolved.dataset_requested,
             "dataset_used": resolved.dataset_used, "git": git_state(),
             "packages": package_versions(), "host": host_info(),

@@ -3,6 +3,7 @@ the folder opened like any run folder, and every run that must not be published 
 the problem and the fix named, nothing written)."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -66,6 +67,11 @@ def test_what_travels_and_what_stays(finished, published):
     assert all(sha256_file(published / f) == d for f, d in record["files_sha256"].items())
     assert "checkpoints/" in record["left_out"]  # tann's and the group's earlier stage
     assert is_publication(published) and verify_publication(published) == []
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {oct(p.stat().st_mode & 0o777) for p in published.rglob("*") if p.is_file()} == \
+        {oct(0o644 & ~umask)}  # readable by all, though the run folder's files are 600
+    assert oct(published.stat().st_mode & 0o777) == oct(0o755 & ~umask)
 
 
 def test_results_md_states_the_numbers_of_the_tables(finished, published):

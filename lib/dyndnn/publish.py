@@ -23,6 +23,7 @@ again over a folder this command wrote replaces it; any other non-empty folder i
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ def publish(run_dir: str | Path | RunLayout, dest: str | Path, max_bytes: int = 
                                     points, sizes, left_out)
             write_text(staging / RESULTS_FILE, text)
             sizes[RESULTS_FILE] = (staging / RESULTS_FILE).stat().st_size
+            _readable_by_all(staging)
             _replace(staging, dest)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -253,6 +255,18 @@ def _copy(source: Path, staging: Path, files: list[str]) -> dict[str, int]:
         shutil.copy2(source / name, target)
         sizes[name] = target.stat().st_size
     return sizes
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Folders 755 and files 644, less the umask.
+
+    A run folder's files are written through ``mkstemp`` (mode 600): private to the user who
+    ran it, which a published folder should not be.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o755 if path.is_dir() else 0o644) & ~umask)
 
 
 def _replace(staging: Path, dest: Path) -> None:

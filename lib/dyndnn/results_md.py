@@ -180,9 +180,25 @@ def command_line(manifest: Mapping[str, Any]) -> str:
 
 
 def commands(manifest: Mapping[str, Any]) -> list[str]:
-    """Every command that wrote the run, in order (the last one alone for older manifests)."""
+    """Every command that wrote the run, in order, with its commit where recorded.
+
+    >>> commands({"run_dir": "r", "commands": [
+    ...     {"command": "train", "overrides": [], "git": {"commit": "0123456789abcdef"}},
+    ...     {"command": "evaluate", "overrides": [],
+    ...      "git": {"commit": "fedcba9876543210", "dirty": True}}]})
+    ['`python -m dyndnn train --out r` at 0123456789ab',
+     '`python -m dyndnn evaluate --out r` at fedcba987654 (uncommitted changes)']
+    """
     recorded = manifest.get("commands") or [manifest]
-    return [command_line({"run_dir": manifest.get("run_dir"), **entry}) for entry in recorded]
+    lines = []
+    for entry in recorded:
+        line = f"`{command_line({'run_dir': manifest.get('run_dir'), **entry})}`"
+        git = entry.get("git") or {}
+        if git.get("commit"):
+            line += f" at {git['commit'][:12]}" + (" (uncommitted changes)"
+                                                  if git.get("dirty") else "")
+        lines.append(line)
+    return lines
 
 
 def _steps(manifest: Mapping[str, Any]) -> str:
@@ -205,10 +221,11 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
     accelerators = ", ".join(host.get("accelerators") or []) or "none"
     world = manifest.get("world_size")
     rows = [
-        ("commands", "<br>".join(f"`{c}`" for c in commands(manifest))),
+        ("commands", "<br>".join(commands(manifest))),
         ("steps", _steps(manifest)),
-        ("commit", commit),
-        ("status", f"{manifest.get('status')}, {manifest.get('start')} to {manifest.get('end')}"),
+        ("commit (last command)", commit),
+        ("status (last command)", f"{manifest.get('status')}, {manifest.get('start')} to "
+                                  f"{manifest.get('end')}"),
         ("data set", dataset),
         ("seed", manifest.get("seed")),
         ("training processes", f"{world} ({manifest.get('backend')})" if world and world > 1

@@ -215,13 +215,15 @@ def open_run(config: str | Path | None, out: str | Path | None,
         write_text(layout.config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         invocation = {"command": command, "config_file": str(resolved.config_file)
                       if resolved.config_file else None, "overrides": list(overrides or [])}
+        git = git_state()
         manifest = {
             **previous, "format": RUN_FORMAT, "run_dir": str(layout.root), **invocation,
             # every command that wrote here, in order: a folder made stage by stage says how
-            "commands": [*previous.get("commands", []), {**invocation, "start": now()}],
+            "commands": [*previous.get("commands", []),
+                         {**invocation, "start": now(), "git": git}],
             "config": cfg.to_dict(), "seed": cfg.run.seed,
             "dataset_requested": resolved.dataset_requested,
-            "dataset_used": resolved.dataset_used, "git": git_state(),
+            "dataset_used": resolved.dataset_used, "git": git,
             "packages": package_versions(), "host": host_info(),
             **(training_world(cfg) if command in TRAINING_COMMANDS else {}),
             "start": now(), "end": None, "status": "running"}

@@ -13,16 +13,25 @@ import pytest
 from dyndnn.__main__ import main
 from dyndnn.analysis import load_run, summarise
 from dyndnn.checkpoint import load_final_model
+from dyndnn.config import config_from_flat
+from dyndnn.errors import PublishError
 from dyndnn.explorer import Explorer, explore
 from dyndnn.layout import RunLayout
 from dyndnn.manifest import sha256_file
-from dyndnn.publish import MAX_BYTES, is_publication, publish, verify_publication
+from dyndnn.publish import (
+    MAX_BYTES,
+    is_publication,
+    publish,
+    refresh_results,
+    verify_publication,
+)
+from dyndnn.stages.explore import explore as explore_stage
 
 TINY = ["groups=2", "models=[group,tann]", "train_limit=256", "test_limit=200",
         "epochs_per_stage=1", "batch_size=64", "threads=1", "repeats=2", "warmup=1",
         "profile_batches=[1]", "window_s=0.05", "live_demo_s=0", "backends=[eager]"]
 REFERENCE_RUNS = sorted(p for p in (Path(__file__).parents[1] / "results").glob("*")
-                        if p.is_dir())
+                        if p.is_dir() and not p.name.startswith("."))
 
 
 def params(*items):
@@ -86,7 +95,7 @@ def test_results_md_states_the_numbers_of_the_tables(finished, published):
     manifest = json.loads((finished / "manifest.json").read_text())
     assert manifest["git"]["commit"] in text
     commands = [f"`python -m dyndnn train --config quick --out {finished} -p groups=2 -p "
-                "models=[group,tann]", *(f"`python -m dyndnn {stage} --out {finished}`"
+                "'models=[group,tann]'", *(f"`python -m dyndnn {stage} --out {finished}`"
                                          for stage in ("evaluate", "profile", "analyse"))]
     assert all(command in text for command in commands), text
     assert "\nEnergy MODELLED by CPU power model" in text  # no sensor here: said at the top
@@ -103,16 +112,75 @@ def test_the_reference_run_opens_like_a_run_folder(finished, published, tmp_path
     assert view.choice.point["latency_s"] <= float(points["latency_s"].median())
     assert Explorer(points).view.choice.point["model"] in {"group", "tann"}
     copy = copy_of(published, tmp_path)  # 05_explore writes its figures into the folder
-    assert main(["explore", "--out", str(copy), "-p", "live_demo_s=0"]) == 0
+    result = explore_stage(config_from_flat({"live_demo_s": 0}), str(copy))  # as it calls it
+    assert (copy / "figures" / "runtime_simulation.png").is_file() and len(result.points)
     assert load_final_model(RunLayout(copy), "group", 2).groups == 2
+    assert verify_publication(copy) == []  # its figures are beside, not over, the published
 
 
-def test_publishing_again_replaces_a_publication(finished, published, tmp_path):
+@pytest.mark.parametrize("stage", ["explore", "profile", "analyse", "run"])
+def test_a_stage_does_not_write_into_a_reference_run(published, capsys, stage):
+    before = {p: p.read_bytes() for p in published.rglob("*") if p.is_file()}
+    assert main([stage, "--out", str(published)]) == 2
+    assert "is a published reference run: it is read, not written" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in published.rglob("*") if p.is_file()} == before
+
+
+def test_publishing_again_replaces_a_publication_of_the_same_run(finished, published,
+                                                                 tmp_path):
     dest = copy_of(published, tmp_path)
-    (dest / "figures" / "stale.png").write_bytes(b"old")
-    assert publish(finished, dest).root == dest
-    assert not (dest / "figures" / "stale.png").exists() and verify_publication(dest) == []
+    old_manifest = (dest / "manifest.json").read_bytes()
+    publication = publish(finished, dest)
+    assert publication.replaced and "replacing its earlier publication" in publication.report()
+    assert (dest / "manifest.json").read_bytes() != old_manifest  # a new publication time
+    assert verify_publication(dest) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".copy")]  # no leftovers
+
+
+def test_a_publication_is_not_replaced_where_files_would_be_lost(finished, published,
+                                                                 tmp_path):
+    dest = copy_of(published, tmp_path)
+    (dest / "figures" / "mine.png").write_bytes(b"a user's figure")
+    with pytest.raises(PublishError, match=r"holds files publishing did not write \(figures/"
+                                           r"mine.png\); replacing it would delete them"):
+        publish(finished, dest)
+    assert (dest / "figures" / "mine.png").read_bytes() == b"a user's figure"
+    other = copy_of(finished, tmp_path / "other")
+    with pytest.raises(PublishError, match="holds the reference run published from .*, not "
+                                           "from .*other/copy; publishing would replace it"):
+        publish(other, published)
+    assert verify_publication(published) == []
+
+
+def test_a_failed_replacement_puts_the_earlier_publication_back(finished, published, tmp_path,
+                                                                monkeypatch):
+    dest = copy_of(published, tmp_path)
+    before = {p.relative_to(dest): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    rename = Path.rename
+
+    def failing(self, target):
+        if self.name.startswith(".copy.") and Path(target) == dest:  # the new one's move
+            raise OSError(28, "No space left on device")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(PublishError, match="No space left on device.*earlier one is back"):
+        publish(finished, dest)
+    monkeypatch.undo()
+    after = {p.relative_to(dest): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    assert {p: b for p, b in after.items() if p.name != ".lock"} == before  # lock: held then
+    assert [p.name for p in tmp_path.iterdir()] == ["copy"]  # no staging or old folder left
+
+
+def test_refresh_rewrites_results_md_only_where_the_files_hold(published, tmp_path):
+    copy = copy_of(published, tmp_path)
+    (copy / "RESULTS.md").write_text("an older wording\n")
+    assert "RESULTS.md differs" in verify_publication(copy)[0]
+    refresh_results(copy)
+    assert verify_publication(copy) == []
+    (copy / "eval.csv").write_text((copy / "eval.csv").read_text() + "\n")
+    with pytest.raises(PublishError, match="eval.csv: SHA-256 differs"):
+        refresh_results(copy)
 
 
 def test_a_tampered_reference_run_is_found(published, tmp_path):
@@ -159,6 +227,26 @@ def _checkpoint(run):
         f.write(b"\0")
 
 
+def _unrecorded_checkpoint(run):
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["checkpoints_sha256"]["stage2.pt"]
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _interrupted_profile(run):  # a later command ended ok: the run's status says ok
+    manifest = json.loads((run / "manifest.json").read_text())
+    step = next(s for s in manifest["stages"] if s["name"] == "profile")
+    step["status"] = "interrupted"
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _profile_cut_short(run):  # and analysed again, so the summary matches it
+    frame = pd.read_csv(run / "profile.csv")
+    frame[~((frame["model"] == "tann") & (frame["groups"] == 2))].to_csv(run / "profile.csv",
+                                                                         index=False)
+    assert main(["analyse", "--out", str(run)]) == 0
+
+
 @pytest.mark.parametrize("damage, says", [
     (_status, "recorded as 'interrupted'"),
     (lambda run: (run / "summary.json").unlink(), "has not been analysed"),
@@ -168,6 +256,9 @@ def _checkpoint(run):
     (_drop_configuration, "eval.csv holds configurations [1] of group"),
     (_edit_points, "operating_points.csv disagrees"),
     (_checkpoint, "not the checkpoint the manifest recorded"),
+    (_unrecorded_checkpoint, "or none was recorded"),
+    (_interrupted_profile, "the last run of profile (interrupted) did not end ok"),
+    (_profile_cut_short, "profile.csv has configurations [1] of tann at "),
     (lambda run: (run / "manifest.json").unlink(), "not a dyndnn run folder"),
 ])
 def test_a_run_that_contradicts_itself_is_not_published(finished, tmp_path, capsys, damage,
@@ -191,16 +282,18 @@ def test_a_foreign_or_inner_destination_and_an_oversized_run_are_refused(finishe
     assert main(["publish", "--out", str(finished), "--to", str(finished / "pub")]) == 2
     assert "inside the run folder" in capsys.readouterr().err
     assert not (finished / "pub").exists()
-    with pytest.raises(Exception, match="over the 0 MiB limit; the largest files: checkpoints"):
+    with pytest.raises(PublishError, match="over the 1,000-byte limit; the largest files: "
+                                           "checkpoints"):
         publish(finished, tmp_path / "big", max_bytes=1000)
     assert not (tmp_path / "big").exists()
 
 
 def test_a_large_checkpoint_stays_behind(finished, tmp_path):
     publication = publish(finished, tmp_path / "small", max_checkpoint_bytes=100)
-    assert "checkpoints/stage2.pt" not in publication.files
-    assert "over the 0 MiB a published checkpoint may have" in \
+    assert "checkpoints/stage2.pt" not in publication.file_bytes
+    assert "over the 100 a published checkpoint may have" in \
         publication.left_out["checkpoints/stage2.pt"]
+    assert "05_explore needs it" in (tmp_path / "small" / "RESULTS.md").read_text()
     assert verify_publication(tmp_path / "small") == []
 
 

@@ -175,6 +175,14 @@ class RunLayout:
         return isinstance(manifest, dict) and (
             manifest.get("format") == RUN_FORMAT or {"config", "status"} <= set(manifest))
 
+    def is_published(self) -> bool:
+        """True if the folder is a reference run (its manifest records ``published``)."""
+        try:
+            manifest = json.loads(self.manifest_file.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(manifest, dict) and "published" in manifest
+
     def claim(self) -> None:
         """Make the folder, or check an existing one is a run folder; nothing else is written.
 

@@ -17,13 +17,17 @@ provenance the profiler recorded (``measured`` by a named meter, ``modelled``, .
 from __future__ import annotations
 
 import math
+import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from dyndnn.explorer_view import eng
+from dyndnn.resources import resource_dir
 
+SHIPPED_CONFIGS = resource_dir("configs")
 # the paper's headline (Xun et al. 2019): the group model's advantage over existing dynamic DNNs
 PAPER_ADVANTAGE = {"time": 2.73, "energy": 2.36, "memory": 2.4}
 RANGE_KEYS = ["model", "board", "mapping", "backend", "batch"]
@@ -73,7 +77,7 @@ def range_table(points: pd.DataFrame) -> str:
     >>> dict(zip(cells(header), cells(row)))
     {'family': 'group', 'board': 'vm', 'mapping': 'cuda:0', 'backend': 'eager', 'batch': '1',
      'latency': '1 ms to 2 ms (2.00x)', 'energy': '50 mJ to 80 mJ (1.60x)',
-     'power': '40 W to 50 W (1.25x)', 'energy provenance': 'measured (nvml)'}
+     'power': '40 W to 50 W (1.25x)', 'energy and power provenance': 'measured (nvml)'}
     """
     rows = []
     for key, part in points.groupby(RANGE_KEYS, sort=True):
@@ -83,7 +87,7 @@ def range_table(points: pd.DataFrame) -> str:
                      "latency": _span(part["latency_s"], "s"),
                      "energy": _span(part["energy_j"], "J"),
                      "power": _span(part["power_w"], "W"),
-                     "energy provenance": f"{provenance} ({meters})"})
+                     "energy and power provenance": f"{provenance} ({meters})"})
     frame = pd.DataFrame(rows)
     order = {"group": 0}
     frame = frame.sort_values("family", key=lambda s: s.map(lambda m: order.get(m, 1)),
@@ -91,8 +95,11 @@ def range_table(points: pd.DataFrame) -> str:
     return _markdown(frame)
 
 
-def dynamic_range_markdown(ranges: list[Mapping[str, Any]], model: str = "group") -> str:
+def dynamic_range_markdown(ranges: list[Mapping[str, Any]], model: str = "group",
+                           swept_clocks: bool = True) -> str:
     """``summary.json``'s dynamic ranges of ``model``: max/min per level, backend and batch.
+
+    ``swept_clocks`` false (the clocks were left as they were) drops the DVFS level.
 
     >>> ranges = [{"model": "group", "board": "vm", "backend": "eager", "batch": 1,
     ...            "level": "pruning", "metric": metric, "range": value,
@@ -107,6 +114,8 @@ def dynamic_range_markdown(ranges: list[Mapping[str, Any]], model: str = "group"
     if frame.empty or not (frame["model"] == model).any():
         return f"(no dynamic range of {model}: it was not profiled)"
     frame = frame[frame["model"] == model]
+    if not swept_clocks:  # with one clock the DVFS level restates pruning+mapping
+        frame = frame[frame["level"] != "pruning+mapping+dvfs"]
     keys = ["board", "backend", "batch", "level"]
     wide = frame.pivot_table("range", keys, "metric", sort=False).reset_index()
     energy = frame[frame["metric"] == "energy_j"].set_index(keys)["provenance"]
@@ -126,8 +135,8 @@ def comparison_markdown(summary: Mapping[str, Any]) -> str:
     ...     "memory_x": 2.0, "contexts": 4, "energy_provenance": "measured"}]})
     >>> for line in table.splitlines()[2:]:
     ...     print(cells(line))
-    ['paper', '', '2.73x', '2.36x', '2.4', '', '']
-    ['tann', 'eager', '1.50x (1.20-1.80)', '1.40x (1.10-1.60)', '2', '4', 'measured']
+    ['paper', '', '2.73x', '2.36x', '2.4x', '', '']
+    ['tann', 'eager', '1.50x (1.20-1.80)', '1.40x (1.10-1.60)', '2.00x', '4', 'measured']
     """
     records = summary.get("comparison") or []
     if not records:
@@ -136,13 +145,14 @@ def comparison_markdown(summary: Mapping[str, Any]) -> str:
     rows = [{"baseline": "paper", "backend": "",
              "time range advantage": f"{PAPER_ADVANTAGE['time']}x",
              "energy range advantage": f"{PAPER_ADVANTAGE['energy']}x",
-             "memory advantage": PAPER_ADVANTAGE["memory"], "contexts": "",
+             "memory advantage": f"{PAPER_ADVANTAGE['memory']}x", "contexts": "",
              "energy provenance": ""}]
     for r in records:
         rows.append({"baseline": r["model"], "backend": r["backend"],
                      "time range advantage": _median_iqr(r, "time"),
                      "energy range advantage": _median_iqr(r, "energy"),
-                     "memory advantage": round(float(r["memory_x"]), 3),
+                     "memory advantage": "n/a" if r.get("memory_x") is None
+                     else f"{float(r['memory_x']):.2f}x",
                      "contexts": r["contexts"], "energy provenance": r["energy_provenance"]})
     return _markdown(pd.DataFrame(rows))
 
@@ -161,9 +171,12 @@ def command_line(manifest: Mapping[str, Any]) -> str:
     ``--config`` is left out where it names the run folder's own ``config.yaml`` (what a stage
     on an existing folder reads anyway); a shipped config is named as the command line takes it.
 
-    >>> command_line({"command": "run", "config_file": "/x/configs/paper.yaml",
-    ...               "overrides": ["device=cuda"], "run_dir": "/x/outputs/r"})
-    'python -m dyndnn run --config paper --out /x/outputs/r -p device=cuda'
+    >>> command_line({"command": "run", "config_file": str(SHIPPED_CONFIGS / "paper.yaml"),
+    ...               "overrides": ["device=cuda", "models=[group]"], "run_dir": "/x/r"})
+    "python -m dyndnn run --config paper --out /x/r -p device=cuda -p 'models=[group]'"
+    >>> command_line({"command": "train", "config_file": "/home/me/configs/paper.yaml",
+    ...               "overrides": [], "run_dir": "/x/r"})       # the user's own, by path
+    'python -m dyndnn train --config /home/me/configs/paper.yaml --out /x/r'
     >>> command_line({"command": "profile", "config_file": "/x/outputs/r/config.yaml",
     ...               "overrides": [], "run_dir": "/x/outputs/r"})
     'python -m dyndnn profile --out /x/outputs/r'
@@ -172,10 +185,10 @@ def command_line(manifest: Mapping[str, Any]) -> str:
     run_dir = str(manifest.get("run_dir", "RUN"))
     parts = ["python -m dyndnn", str(manifest.get("command", "run"))]
     if config and config != f"{run_dir}/config.yaml":
-        name = config.rsplit("/", 1)[-1]
-        parts += ["--config", name.removesuffix(".yaml") if "/configs/" in config else config]
-    parts += ["--out", run_dir]
-    parts += [f"-p {o}" for o in manifest.get("overrides") or []]
+        shipped = Path(config).parent.resolve() == SHIPPED_CONFIGS.resolve()
+        parts += ["--config", Path(config).stem if shipped else shlex.quote(config)]
+    parts += ["--out", shlex.quote(run_dir)]
+    parts += [f"-p {shlex.quote(o)}" for o in manifest.get("overrides") or []]
     return " ".join(parts)
 
 
@@ -218,7 +231,8 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
     dataset = manifest.get("dataset_used", "?")
     if manifest.get("dataset_requested") not in (None, dataset):
         dataset += f" (the config asked for {manifest['dataset_requested']}, absent there)"
-    accelerators = ", ".join(host.get("accelerators") or []) or "none"
+    accelerators = ", ".join(host.get("accelerators") or []) or "none found by NVML"
+    published_git = published.get("git") or {}
     world = manifest.get("world_size")
     rows = [
         ("commands", "<br>".join(commands(manifest))),
@@ -230,20 +244,23 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
         ("seed", manifest.get("seed")),
         ("training processes", f"{world} ({manifest.get('backend')})" if world and world > 1
                                else "1"),
-        ("host", f"{host.get('hostname')}, {host.get('platform')}, {host.get('cpus_allowed')} "
-                 f"of {host.get('cpu_count')} CPUs"),
-        ("accelerators", accelerators),
-        ("packages", ", ".join(f"{k} {v}" for k, v in packages.items() if v)),
+        ("host (last command)", f"{host.get('hostname')}, {host.get('platform')}, "
+                                f"{host.get('cpus_allowed')} of {host.get('cpu_count')} CPUs"),
+        ("GPUs (last command)", accelerators),
+        ("packages (last command)", ", ".join(f"{k} {v}" for k, v in packages.items() if v)),
         ("published", f"{published.get('at')} from {published.get('from')} (commit "
-                      f"{(published.get('git') or {}).get('commit')})"),
+                      f"{published_git.get('commit')}"
+                      + (", with uncommitted changes)" if published_git.get("dirty") else ")")),
     ]
     return _markdown(pd.DataFrame(rows, columns=["", "what"]))
 
 
 def results_markdown(manifest: Mapping[str, Any], summary: Mapping[str, Any],
                      evaluation: pd.DataFrame, points: pd.DataFrame,
-                     files: Mapping[str, int], left_out: Mapping[str, str]) -> str:
+                     file_bytes: Mapping[str, int], left_out: Mapping[str, str]) -> str:
     """The whole ``RESULTS.md``: sections in the order a reader checks a claim."""
+    files = file_bytes
+    with_model = any(f.startswith("checkpoints/") for f in files)
     cfg = manifest.get("config") or {}
     published = manifest.get("published") or {}
     energy = str(summary.get("energy") or "energy not profiled")
@@ -252,8 +269,11 @@ def results_markdown(manifest: Mapping[str, Any], summary: Mapping[str, Any],
         f"# Reference run {published.get('name', '')}",
         energy[:1].upper() + energy[1:] + ".",
         "Written by `python -m dyndnn publish` from the run's own files; every number below "
-        "is read from the tables beside this file. Open the folder like any run folder: "
-        "`dyndnn.analysis.load_run(folder)`, or notebook 05_explore with `run_dir` set to it.",
+        "is read from the tables beside this file. Open the folder with "
+        "`dyndnn.analysis.load_run(folder)`" + (", or notebook 05_explore with `run_dir` set "
+                                                "to it." if with_model else
+                                                " (the group model's checkpoint stayed behind: "
+                                                "05_explore needs it)."),
         "## What ran\n\n" + what_ran(manifest, manifest.get("published") or {}),
         f"G = {(cfg.get('model') or {}).get('groups')}, width "
         f"{(cfg.get('model') or {}).get('width')}, architecture "
@@ -267,9 +287,11 @@ def results_markdown(manifest: Mapping[str, Any], summary: Mapping[str, Any],
         "set, where a sweep set them). Latency is measured by a clock; energy and power carry "
         "their provenance and meter.\n\n" + range_table(points),
         "## Dynamic ranges of the group model\n\nThe widest max/min over what the running "
-        "model changes: k alone (pruning), k and the task mapping, and the clocks too (DVFS); "
-        "backends and batches never mixed. Every family's ranges are in `summary.json`.\n\n"
-        + dynamic_range_markdown(summary.get("dynamic_range") or []),
+        "model changes: k alone (pruning), k and the task mapping, and the clocks too (DVFS, "
+        "shown only where a sweep set clocks); backends and batches never mixed. Every "
+        "family's ranges are in `summary.json`.\n\n"
+        + dynamic_range_markdown(summary.get("dynamic_range") or [],
+                                 swept_clocks=len(summary.get("frequencies") or []) > 1),
         "## Against existing dynamic DNNs\n\nThe group model's advantage in dynamic range "
         "(baseline's range / group model's, median over the measured contexts, quartiles in "
         "brackets) and in bytes to serve every configuration, beside the paper's numbers.\n\n"

@@ -209,6 +209,11 @@ def open_run(config: str | Path | None, out: str | Path | None,
     if check is not None:
         check(cfg)
     layout = RunLayout(Path(out or new_run_dir(resolved)).absolute())
+    if layout.is_published():
+        raise RunFolderError(
+            f"{layout.root} is a published reference run: it is read, not written (a stage "
+            "would change the files its record hashes). Open it with 05_explore or "
+            "dyndnn.analysis.load_run, or run the stage on the run folder it came from.")
     with layout.lock():
         check_training_config(layout, cfg)
         previous = _read_manifest(layout) if command != "run" else {}
@@ -219,8 +224,8 @@ def open_run(config: str | Path | None, out: str | Path | None,
         manifest = {
             **previous, "format": RUN_FORMAT, "run_dir": str(layout.root), **invocation,
             # every command that wrote here, in order: a folder made stage by stage says how
-            "commands": [*previous.get("commands", []),
-                         {**invocation, "start": now(), "git": git}],
+            "commands": [*_earlier_commands(previous), {**invocation, "start": now(),
+                                                          "git": git}],
             "config": cfg.to_dict(), "seed": cfg.run.seed,
             "dataset_requested": resolved.dataset_requested,
             "dataset_used": resolved.dataset_used, "git": git,
@@ -252,6 +257,16 @@ def training_world(cfg: Config) -> dict[str, Any]:
     size = int(os.environ["WORLD_SIZE"]) if launched_by_torchrun() else cfg.train.processes
     joined = size > 1 or launched_by_torchrun()
     return {"world_size": size, "backend": cfg.train.distributed_backend if joined else None}
+
+
+def _earlier_commands(previous: dict[str, Any]) -> list[dict[str, Any]]:
+    """The commands an earlier manifest records; one written before the list, its last one."""
+    if "commands" in previous:
+        return list(previous["commands"])
+    if "command" in previous:
+        return [{k: previous.get(k) for k in ("command", "config_file", "overrides", "start",
+                                              "git")}]
+    return []
 
 
 def _ended_by(exc: BaseException) -> str:

@@ -1,6 +1,7 @@
 """Opening a run folder: the record is written only after every check passes."""
 
 import json
+import sys
 
 import pytest
 import yaml
@@ -80,3 +81,41 @@ def test_the_recorded_config_is_the_folders_config_yaml_in_flat_form(tmp_path):
     layout.config_file.write_text("- a list\n")
     with pytest.raises(RunFolderError, match="holds a list, not a config"):
         recorded_config(layout)
+
+
+class _FakeNvml:
+    """The NVML calls ``accelerators`` makes, on a host with two GPUs (or a broken driver)."""
+
+    def __init__(self, names, fail=False):
+        self.names, self.fail, self.shut = names, fail, False
+
+    def nvmlInit(self):  # noqa: N802 (NVML's own names)
+        if self.fail:
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    def nvmlDeviceGetCount(self):  # noqa: N802
+        return len(self.names)
+
+    def nvmlDeviceGetHandleByIndex(self, i):  # noqa: N802
+        return i
+
+    def nvmlDeviceGetName(self, handle):  # noqa: N802
+        return self.names[handle]
+
+    def nvmlShutdown(self):  # noqa: N802
+        self.shut = True
+
+
+@pytest.mark.parametrize("names, expected", [
+    (["NVIDIA H200", b"Tesla T4"], ["gpu0 NVIDIA H200", "gpu1 Tesla T4"]),  # old bindings: bytes
+    ([], []),
+])
+def test_the_manifest_names_the_hosts_gpus_by_nvml(monkeypatch, names, expected):
+    from dyndnn.manifest import accelerators, host_info
+
+    fake = _FakeNvml(names)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert accelerators() == expected and fake.shut
+    assert host_info()["accelerators"] == expected
+    monkeypatch.setitem(sys.modules, "pynvml", _FakeNvml(names, fail=True))
+    assert accelerators() == []  # no driver: no GPU named, and no error

@@ -76,8 +76,11 @@ def accelerators() -> list[str]:
     except Exception:  # no library, no driver, no permission: no GPU to name  # noqa: BLE001
         return []
     try:
-        return [f"gpu{i} {pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))}"
-                for i in range(pynvml.nvmlDeviceGetCount())]
+        names = [pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
+                 for i in range(pynvml.nvmlDeviceGetCount())]
+        # older bindings return bytes; NVML counts every GPU, CUDA_VISIBLE_DEVICES aside
+        return [f"gpu{i} {n.decode() if isinstance(n, bytes) else n}"
+                for i, n in enumerate(names)]
     except Exception:  # a driver that answers the init and not the query  # noqa: BLE001
         return []
     finally:

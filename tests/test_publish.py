@@ -5,6 +5,8 @@ the problem and the fix named, nothing written)."""
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -303,3 +305,19 @@ def test_each_committed_reference_run_is_as_published_and_opens(folder):
     evaluation, points = load_run(folder)
     assert Explorer(points).view.choice is not None
     assert set(evaluation["model"]) == set(points["model"])
+
+
+@pytest.mark.parametrize("folder", REFERENCE_RUNS, ids=lambda p: p.name)
+def test_each_committed_reference_run_reads_the_same_from_another_checkout(folder, tmp_path):
+    """CI clones the repository elsewhere: RESULTS.md must follow from the record alone."""
+    checkout = tmp_path / "elsewhere"
+    shutil.copytree(Path(__file__).parents[1] / "lib", checkout / "lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copytree(Path(__file__).parents[1] / "configs", checkout / "configs")
+    script = ("import sys; from dyndnn import publish, resources; "
+              "assert resources.SOURCE_ROOT == __import__('pathlib').Path(sys.argv[1]); "
+              "print(publish.verify_publication(sys.argv[2]))")
+    found = subprocess.run([sys.executable, "-c", script, str(checkout), str(folder)],
+                           env={**os.environ, "PYTHONPATH": str(checkout / "lib")},
+                           capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert found.stdout.strip() == "[]", found.stderr

@@ -46,3 +46,20 @@ def find_config(name: str | Path) -> Path:
     known = sorted(p.stem for p in shipped.glob("*.yaml"))
     raise ConfigError(f"config file {name} does not exist (not as a path from "
                       f"{Path.cwd()}, nor among the shipped configs: {', '.join(known)})")
+
+
+def shipped_config_name(path: str | Path | None) -> str | None:
+    """The name a shipped config is given on the command line; None for any other file.
+
+    Asked when a run is recorded: the answer depends on where this checkout is, so a record
+    keeps the name rather than a reader asking again from another checkout.
+
+    >>> shipped_config_name(find_config("paper"))
+    'paper'
+    >>> shipped_config_name("/home/me/configs/paper.yaml") is None
+    True
+    """
+    if path is None:
+        return None
+    shipped = resource_dir("configs").resolve()
+    return Path(path).stem if Path(path).resolve().parent == shipped else None

@@ -19,15 +19,12 @@ from __future__ import annotations
 import math
 import shlex
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from dyndnn.explorer_view import eng
-from dyndnn.resources import resource_dir
 
-SHIPPED_CONFIGS = resource_dir("configs")
 # the paper's headline (Xun et al. 2019): the group model's advantage over existing dynamic DNNs
 PAPER_ADVANTAGE = {"time": 2.73, "energy": 2.36, "memory": 2.4}
 RANGE_KEYS = ["model", "board", "mapping", "backend", "batch"]
@@ -169,10 +166,13 @@ def command_line(manifest: Mapping[str, Any]) -> str:
     """The command the manifest records, as a user would type it.
 
     ``--config`` is left out where it names the run folder's own ``config.yaml`` (what a stage
-    on an existing folder reads anyway); a shipped config is named as the command line takes it.
+    on an existing folder reads anyway); a shipped config is named as the command line takes it
+    (``config_name``, recorded when the command ran); any other config file by its path. Only
+    the record is read, so the line is the same from every checkout.
 
-    >>> command_line({"command": "run", "config_file": str(SHIPPED_CONFIGS / "paper.yaml"),
-    ...               "overrides": ["device=cuda", "models=[group]"], "run_dir": "/x/r"})
+    >>> command_line({"command": "run", "config_file": "/src/dyndnn/configs/paper.yaml",
+    ...               "config_name": "paper", "overrides": ["device=cuda", "models=[group]"],
+    ...               "run_dir": "/x/r"})
     "python -m dyndnn run --config paper --out /x/r -p device=cuda -p 'models=[group]'"
     >>> command_line({"command": "train", "config_file": "/home/me/configs/paper.yaml",
     ...               "overrides": [], "run_dir": "/x/r"})       # the user's own, by path
@@ -184,9 +184,10 @@ def command_line(manifest: Mapping[str, Any]) -> str:
     config = str(manifest.get("config_file") or "")
     run_dir = str(manifest.get("run_dir", "RUN"))
     parts = ["python -m dyndnn", str(manifest.get("command", "run"))]
-    if config and config != f"{run_dir}/config.yaml":
-        shipped = Path(config).parent.resolve() == SHIPPED_CONFIGS.resolve()
-        parts += ["--config", Path(config).stem if shipped else shlex.quote(config)]
+    if manifest.get("config_name"):
+        parts += ["--config", shlex.quote(str(manifest["config_name"]))]
+    elif config and config != f"{run_dir}/config.yaml":
+        parts += ["--config", shlex.quote(config)]
     parts += ["--out", shlex.quote(run_dir)]
     parts += [f"-p {shlex.quote(o)}" for o in manifest.get("overrides") or []]
     return " ".join(parts)

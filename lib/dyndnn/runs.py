@@ -9,6 +9,8 @@
 >>> manifest = json.loads(run.layout.manifest_file.read_text())
 >>> manifest["status"], manifest["notebooks"][0]["status"], manifest["config"]["model"]["groups"]
 ('ok', 'ok', 2)
+>>> manifest["commands"][0]["config_name"]              # typed as --config quick
+'quick'
 
 Before anything is written: the config is validated, the data set resolved (a fallback warns
 and is recorded as ``dataset_used``), the folder claimed (a file, a foreign non-empty folder or
@@ -51,7 +53,7 @@ from dyndnn.manifest import (
     package_versions,
     write_manifest,
 )
-from dyndnn.resources import find_config
+from dyndnn.resources import find_config, shipped_config_name
 
 DEFAULT_CONFIG = "quick"  # the shipped quick config
 TRAINING_COMMANDS = ("run", "train")  # they record the processes that train (a stage after
@@ -219,7 +221,9 @@ def open_run(config: str | Path | None, out: str | Path | None,
         previous = _read_manifest(layout) if command != "run" else {}
         write_text(layout.config_file, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         invocation = {"command": command, "config_file": str(resolved.config_file)
-                      if resolved.config_file else None, "overrides": list(overrides or [])}
+                      if resolved.config_file else None,
+                      "config_name": shipped_config_name(resolved.config_file),
+                      "overrides": list(overrides or [])}
         git = git_state()
         manifest = {
             **previous, "format": RUN_FORMAT, "run_dir": str(layout.root), **invocation,
@@ -264,8 +268,8 @@ def _earlier_commands(previous: dict[str, Any]) -> list[dict[str, Any]]:
     if "commands" in previous:
         return list(previous["commands"])
     if "command" in previous:
-        return [{k: previous.get(k) for k in ("command", "config_file", "overrides", "start",
-                                              "git")}]
+        return [{k: previous.get(k) for k in ("command", "config_file", "config_name",
+                                              "overrides", "start", "git")}]
     return []
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.axis import Axis
 
-from dyndnn.analysis.tidy import with_provenance
+from dyndnn.analysis.tidy import distinct_joined, with_provenance
 
 # (what one unit of the value is worth in the shown unit, the prefix); largest first
 _PREFIXES = ((1.0, ""), (1e3, "m"), (1e6, "µ"), (1e9, "n"))
@@ -158,7 +158,7 @@ def energy_provenance(table: pd.DataFrame) -> tuple[str, str]:
     shown = frame[frame["energy_provenance"] != "none"]
     if shown.empty:
         return "none", ""
-    kinds = "+".join(sorted(set(shown["energy_provenance"])))
+    kinds = distinct_joined(shown["energy_provenance"])
     sources = ", ".join(sorted({short_source(s) for s in shown["energy_source"]}))
     return kinds, sources
 

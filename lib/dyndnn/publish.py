@@ -217,6 +217,12 @@ def _finished_manifest(layout: RunLayout) -> dict[str, Any]:
     return manifest
 
 
+def _not_all_configurations(table: pd.DataFrame, family: str, groups: int) -> list[int] | None:
+    """The k ``table`` holds for ``family`` when they are not exactly 1..``groups``; else None."""
+    found = set(table.loc[table["model"] == family, "groups"].astype(int))
+    return None if found == set(range(1, groups + 1)) else sorted(found)
+
+
 def _consistent_tables(layout: RunLayout, manifest: dict[str, Any]
                        ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The run's tables, once they are shown to agree with its config and its analysis."""
@@ -224,10 +230,10 @@ def _consistent_tables(layout: RunLayout, manifest: dict[str, Any]
     groups = int(manifest["config"]["model"]["groups"])
     families = list(manifest["config"]["model"]["models"])
     for family in families:
-        evaluated = set(evaluation.loc[evaluation["model"] == family, "groups"].astype(int))
-        if evaluated != set(range(1, groups + 1)):
+        evaluated = _not_all_configurations(evaluation, family, groups)
+        if evaluated is not None:
             raise PublishError(
-                f"eval.csv holds configurations {sorted(evaluated)} of {family}, but the run "
+                f"eval.csv holds configurations {evaluated} of {family}, but the run "
                 f"trained k=1..{groups}: evaluate again (python -m dyndnn evaluate --out "
                 f"{layout.root}), then analyse")
         if not (points["model"] == family).any():
@@ -236,10 +242,10 @@ def _consistent_tables(layout: RunLayout, manifest: dict[str, Any]
     profiled = points[points["model"].isin(families)]
     for context, part in profiled.groupby(CONTEXT, dropna=False):
         for family in families:
-            found = set(part.loc[part["model"] == family, "groups"].astype(int))
-            if found != set(range(1, groups + 1)):
+            found = _not_all_configurations(part, family, groups)
+            if found is not None:
                 raise PublishError(
-                    f"profile.csv has configurations {sorted(found)} of {family} at "
+                    f"profile.csv has configurations {found} of {family} at "
                     f"{', '.join(map(str, context))}, not k=1..{groups}: a sweep cut short. "
                     f"Profile again (python -m dyndnn profile --out {layout.root}), then "
                     "analyse")

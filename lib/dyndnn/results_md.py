@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from dyndnn.analysis.tidy import distinct_joined
 from dyndnn.explorer_view import eng
 
 # the paper's headline (Xun et al. 2019): the group model's advantage over existing dynamic DNNs
@@ -78,8 +79,8 @@ def range_table(points: pd.DataFrame) -> str:
     """
     rows = []
     for key, part in points.groupby(RANGE_KEYS, sort=True):
-        provenance = "+".join(sorted(set(part["energy_provenance"].astype(str))))
-        meters = "+".join(sorted(set(part["meter"].astype(str))))
+        provenance = distinct_joined(part["energy_provenance"])
+        meters = distinct_joined(part["meter"])
         rows.append({**dict(zip(["family", *RANGE_KEYS[1:]], key, strict=True)),
                      "latency": _span(part["latency_s"], "s"),
                      "energy": _span(part["energy_j"], "J"),

@@ -29,6 +29,7 @@ import pandas as pd
 
 from dyndnn.analysis.errors import AnalysisError
 from dyndnn.analysis.memory import memory_footprint
+from dyndnn.analysis.tidy import distinct_joined
 
 REFERENCE = "group"
 COMPRESSION_TOLERANCE = 0.02  # |rate - reference rate| still called "the same compression rate"
@@ -93,7 +94,7 @@ def compare_models(evaluation: pd.DataFrame, points: pd.DataFrame,
                 if lowest_t > 0 else math.nan,
                 "energy_range": float(mine["energy_j"].max() / lowest_e)
                 if lowest_e > 0 else math.nan,
-                "energy_provenance": "+".join(sorted(set(mine["energy_provenance"]))),
+                "energy_provenance": distinct_joined(mine["energy_provenance"]),
                 "serving_bytes": int(per_model.loc[model, "dynamic_bytes"]),
             })  # fmt: skip
             rows.append(row)
@@ -177,6 +178,6 @@ def comparison_headline(comparison: pd.DataFrame, reference: str = REFERENCE) ->
         row["memory_x"] = float(part["memory_vs_reference"].iloc[0])
         row["fastest_vs_reference_median"] = float(part["latency_min_vs_reference"].median())
         row["slowest_vs_reference_median"] = float(part["latency_max_vs_reference"].median())
-        row["energy_provenance"] = "+".join(sorted(set(part["energy_provenance"])))
+        row["energy_provenance"] = distinct_joined(part["energy_provenance"])
         rows.append(row)
     return pd.DataFrame(rows)

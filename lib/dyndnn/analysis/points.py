@@ -40,6 +40,7 @@ from dyndnn.analysis.tidy import (
     POINT_KEYS,
     PROVENANCE_COLUMNS,
     _as_bool,
+    distinct_joined,
     freq_label,
     tidy_profile,
     with_provenance,
@@ -51,10 +52,6 @@ OP_COLUMNS = [
     "latency_per_image_s", *EVAL_KEEP, "meter", *PROVENANCE_COLUMNS, "pareto_latency_s",
     "pareto_energy_j",
 ]  # fmt: skip
-
-
-def _joined(values: pd.Series) -> str:
-    return "+".join(sorted(set(values.astype(str))))
 
 
 def _iqr(values: pd.Series) -> float:
@@ -96,7 +93,7 @@ def operating_points(joined: pd.DataFrame) -> pd.DataFrame:
     for col in EVAL_KEEP:
         agg[col] = (col, "first")
     for col in ("meter", "energy_provenance", "energy_source"):
-        agg[col] = (col, _joined)
+        agg[col] = (col, distinct_joined)
     agg["energy_note"] = ("energy_note", lambda s: next((v for v in s if v), ""))
     points = grouped.agg(**agg).reset_index()
     points["latency_per_image_s"] = points["latency_s"] / points["batch"]

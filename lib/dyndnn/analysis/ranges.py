@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from dyndnn.analysis.points import point_label
-from dyndnn.analysis.tidy import MAPPING_KEYS
+from dyndnn.analysis.tidy import MAPPING_KEYS, distinct_joined
 
 # Each level fixes these columns and takes max/min over everything else of its (board, batch);
 # an engine is never mixed with another: each backend's ranges stand side by side
@@ -51,8 +51,8 @@ def _provenance(part: pd.DataFrame, metric: str) -> dict[str, str]:
     """Where a range's numbers come from: latency from a clock, energy and power as measured."""
     if metric == "latency_s":
         return {"provenance": "measured", "source": "clock (time.perf_counter)"}
-    return {"provenance": "+".join(sorted(set(part["energy_provenance"].astype(str)))),
-            "source": "+".join(sorted(set(part["energy_source"].astype(str))))}
+    return {"provenance": distinct_joined(part["energy_provenance"]),
+            "source": distinct_joined(part["energy_source"])}
 
 
 def dynamic_range_table(points: pd.DataFrame,

@@ -32,6 +32,15 @@ def _as_bool(series: pd.Series) -> pd.Series:
     return series.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])
 
 
+def distinct_joined(values: pd.Series) -> str:
+    """The distinct values of a column, sorted and joined by ``+`` (a range's provenances).
+
+    >>> distinct_joined(pd.Series(["modelled", "measured", "modelled"]))
+    'measured+modelled'
+    """
+    return "+".join(sorted(set(values.astype(str))))
+
+
 def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
     """``profile.csv`` with fixed dtypes and two readable columns, ``mapping`` and ``freq_label``.
 

@@ -27,6 +27,7 @@ from dyndnn.publish import (
     refresh_results,
     verify_publication,
 )
+from dyndnn.results_md import host_line
 from dyndnn.stages.explore import explore as explore_stage
 
 TINY = ["groups=2", "models=[group,tann]", "train_limit=256", "test_limit=200",
@@ -100,6 +101,7 @@ def test_results_md_states_the_numbers_of_the_tables(finished, published):
                 "'models=[group,tann]'", *(f"`python -m dyndnn {stage} --out {finished}`"
                                          for stage in ("evaluate", "profile", "analyse"))]
     assert all(command in text for command in commands), text
+    assert text.count(f"on {host_line(manifest['host'])}") == 4  # where each command ran
     assert "\nEnergy MODELLED by CPU power model" in text  # no sensor here: said at the top
     assert text.startswith("# Reference run vm-quick\n")
 

@@ -20,6 +20,37 @@ def test_a_new_run_records_config_and_manifest(tmp_path):
     assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["model"]["groups"] == 2
 
 
+def test_every_command_is_listed_with_its_config_and_host(tmp_path, monkeypatch):
+    import dyndnn.runs
+
+    root = tmp_path / "r"
+    with open_run("quick", root, ["groups=2"], command="train"):
+        pass
+    monkeypatch.setattr(dyndnn.runs, "host_info", lambda: {"hostname": "xu4", "cpu_count": 8})
+    with open_run(None, root, command="profile"):  # its own config.yaml, on the board
+        pass
+    listed = json.loads((root / "manifest.json").read_text())["commands"]
+    assert [(c["command"], c["config_name"], c["overrides"]) for c in listed] == [
+        ("train", "quick", ["groups=2"]), ("profile", None, [])]
+    assert listed[0]["config_file"].endswith("configs/quick.yaml")
+    assert listed[1]["config_file"] == str(root / "config.yaml")
+    assert listed[0]["host"]["hostname"] != "xu4" and listed[1]["host"]["hostname"] == "xu4"
+
+
+def test_a_manifest_written_before_the_commands_list_seeds_it(tmp_path):
+    root = tmp_path / "r"
+    with open_run("quick", root, command="train"):
+        pass
+    manifest = json.loads((root / "manifest.json").read_text())
+    del manifest["commands"]
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with open_run(None, root, command="analyse"):
+        pass
+    listed = json.loads((root / "manifest.json").read_text())["commands"]
+    assert [c["command"] for c in listed] == ["train", "analyse"]
+    assert listed[0]["host"] == manifest["host"] and listed[0]["start"] == manifest["start"]
+
+
 def test_training_keys_that_differ_from_a_trained_folder_are_refused_and_listed(tmp_path):
     layout = RunLayout(tmp_path / "r")
     with open_run("configs/quick.yaml", layout.root, ["groups=2"]):

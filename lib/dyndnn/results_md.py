@@ -194,15 +194,30 @@ def command_line(manifest: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
-def commands(manifest: Mapping[str, Any]) -> list[str]:
-    """Every command that wrote the run, in order, with its commit where recorded.
+def host_line(host: Mapping[str, Any]) -> str:
+    """A machine as the record names it: host name, OS, CPUs it may use, NVIDIA GPUs.
 
-    >>> commands({"run_dir": "r", "commands": [
-    ...     {"command": "train", "overrides": [], "git": {"commit": "0123456789abcdef"}},
-    ...     {"command": "evaluate", "overrides": [],
-    ...      "git": {"commit": "fedcba9876543210", "dirty": True}}]})
-    ['`python -m dyndnn train --out r` at 0123456789ab',
-     '`python -m dyndnn evaluate --out r` at fedcba987654 (uncommitted changes)']
+    >>> host_line({"hostname": "srv", "platform": "Linux-6.8-x86_64", "cpus_allowed": 16,
+    ...            "cpu_count": 32, "accelerators": ["gpu0 NVIDIA H200"]})
+    'srv, Linux-6.8-x86_64, 16 of 32 CPUs, gpu0 NVIDIA H200'
+    """
+    gpus = ", ".join(host.get("accelerators") or []) or "no GPU found by NVML"
+    return (f"{host.get('hostname')}, {host.get('platform')}, {host.get('cpus_allowed')} of "
+            f"{host.get('cpu_count')} CPUs, {gpus}")
+
+
+def commands(manifest: Mapping[str, Any]) -> list[str]:
+    """Every command that wrote the run, in order, with its commit and host where recorded.
+
+    >>> for line in commands({"run_dir": "r", "commands": [
+    ...     {"command": "train", "overrides": [],
+    ...      "git": {"commit": "0123456789abcdef", "dirty": True}},
+    ...     {"command": "profile", "overrides": [], "git": {"commit": "fedcba98"},
+    ...      "host": {"hostname": "xu4", "platform": "Linux", "cpus_allowed": 8,
+    ...               "cpu_count": 8, "accelerators": []}}]}):
+    ...     print(line)
+    `python -m dyndnn train --out r` at 0123456789ab (uncommitted changes)
+    `python -m dyndnn profile --out r` at fedcba98 on xu4, Linux, 8 of 8 CPUs, no GPU found by NVML
     """
     recorded = manifest.get("commands") or [manifest]
     lines = []
@@ -212,6 +227,8 @@ def commands(manifest: Mapping[str, Any]) -> list[str]:
         if git.get("commit"):
             line += f" at {git['commit'][:12]}" + (" (uncommitted changes)"
                                                   if git.get("dirty") else "")
+        if entry.get("host"):
+            line += f" on {host_line(entry['host'])}"
         lines.append(line)
     return lines
 
@@ -233,7 +250,6 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
     dataset = manifest.get("dataset_used", "?")
     if manifest.get("dataset_requested") not in (None, dataset):
         dataset += f" (the config asked for {manifest['dataset_requested']}, absent there)"
-    accelerators = ", ".join(host.get("accelerators") or []) or "none found by NVML"
     published_git = published.get("git") or {}
     world = manifest.get("world_size")
     rows = [
@@ -246,9 +262,7 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
         ("seed", manifest.get("seed")),
         ("training processes", f"{world} ({manifest.get('backend')})" if world and world > 1
                                else "1"),
-        ("host (last command)", f"{host.get('hostname')}, {host.get('platform')}, "
-                                f"{host.get('cpus_allowed')} of {host.get('cpu_count')} CPUs"),
-        ("GPUs (last command)", accelerators),
+        ("host (last command)", host_line(host)),
         ("packages (last command)", ", ".join(f"{k} {v}" for k, v in packages.items() if v)),
         ("published", f"{published.get('at')} from {published.get('from')} (commit "
                       f"{published_git.get('commit')}"

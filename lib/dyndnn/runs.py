@@ -224,16 +224,17 @@ def open_run(config: str | Path | None, out: str | Path | None,
                       if resolved.config_file else None,
                       "config_name": shipped_config_name(resolved.config_file),
                       "overrides": list(overrides or [])}
-        git = git_state()
+        git, host = git_state(), host_info()
         manifest = {
             **previous, "format": RUN_FORMAT, "run_dir": str(layout.root), **invocation,
             # every command that wrote here, in order: a folder made stage by stage says how
+            # and where: a run trained on a GPU server is often profiled on its board
             "commands": [*_earlier_commands(previous), {**invocation, "start": now(),
-                                                          "git": git}],
+                                                          "git": git, "host": host}],
             "config": cfg.to_dict(), "seed": cfg.run.seed,
             "dataset_requested": resolved.dataset_requested,
             "dataset_used": resolved.dataset_used, "git": git,
-            "packages": package_versions(), "host": host_info(),
+            "packages": package_versions(), "host": host,
             **(training_world(cfg) if command in TRAINING_COMMANDS else {}),
             "start": now(), "end": None, "status": "running"}
         run = Run(cfg, layout, manifest)
@@ -269,7 +270,7 @@ def _earlier_commands(previous: dict[str, Any]) -> list[dict[str, Any]]:
         return list(previous["commands"])
     if "command" in previous:
         return [{k: previous.get(k) for k in ("command", "config_file", "config_name",
-                                              "overrides", "start", "git")}]
+                                              "overrides", "start", "git", "host")}]
     return []
 
 

@@ -148,5 +148,7 @@ def test_the_manifest_names_the_hosts_gpus_by_nvml(monkeypatch, names, expected)
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     assert accelerators() == expected and fake.shut
     assert host_info()["accelerators"] == expected
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")  # cuda:0 is then NVML's gpu1
+    assert host_info()["cuda_visible_devices"] == "1"
     monkeypatch.setitem(sys.modules, "pynvml", _FakeNvml(names, fail=True))
     assert accelerators() == []  # no driver: no GPU named, and no error

@@ -56,11 +56,16 @@ def package_versions() -> dict[str, str | None]:
 
 
 def host_info() -> dict[str, Any]:
-    """The machine: name, OS, CPU, cores the process may use, and its CUDA GPUs by name."""
+    """The machine: name, OS, CPU, cores the process may use, and its CUDA GPUs by name.
+
+    ``cuda_visible_devices`` is kept beside the GPUs: NVML numbers every GPU, so ``cuda:0`` is
+    NVML's ``gpu0`` only when the variable is unset.
+    """
     return {"hostname": socket.gethostname(), "platform": platform.platform(),
             "machine": platform.machine(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "cpus_allowed": len(os.sched_getaffinity(0)),
-            "accelerators": accelerators()}
+            "accelerators": accelerators(),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
 
 def accelerators() -> list[str]:

@@ -200,8 +200,13 @@ def host_line(host: Mapping[str, Any]) -> str:
     >>> host_line({"hostname": "srv", "platform": "Linux-6.8-x86_64", "cpus_allowed": 16,
     ...            "cpu_count": 32, "accelerators": ["gpu0 NVIDIA H200"]})
     'srv, Linux-6.8-x86_64, 16 of 32 CPUs, gpu0 NVIDIA H200'
+    >>> host_line({"hostname": "srv", "platform": "Linux", "cpus_allowed": 16, "cpu_count": 32,
+    ...            "accelerators": ["gpu0 A", "gpu1 B"], "cuda_visible_devices": "1"})
+    'srv, Linux, 16 of 32 CPUs, gpu0 A, gpu1 B (CUDA_VISIBLE_DEVICES=1)'
     """
     gpus = ", ".join(host.get("accelerators") or []) or "no GPU found by NVML"
+    if host.get("cuda_visible_devices") is not None:  # then cuda:N need not be NVML's gpuN
+        gpus += f" (CUDA_VISIBLE_DEVICES={host['cuda_visible_devices']})"
     return (f"{host.get('hostname')}, {host.get('platform')}, {host.get('cpus_allowed')} of "
             f"{host.get('cpu_count')} CPUs, {gpus}")
 

@@ -32,7 +32,7 @@ from dyndnn.analysis import (
     write_summary,
 )
 from dyndnn.board.profiler import COLUMNS
-from dyndnn.evaluate import EVAL_COLUMNS
+from dyndnn.evaluation import EVAL_COLUMNS
 
 
 def profile_row(**values):
@@ -424,7 +424,7 @@ def test_comparison_and_headline_are_per_backend():
 
 def test_figures_split_by_backend():
     matplotlib.use("Agg")
-    from dyndnn.plots import (
+    from dyndnn.views.plots import (
         plot_comparison,
         plot_dynamic_ranges,
         plot_latency,

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from dyndnn.__main__ import main
-from dyndnn.checkpoint import save_checkpoint
-from dyndnn.layout import RunLayout
 from dyndnn.models import GroupNet
+from dyndnn.record.checkpoint import save_checkpoint
+from dyndnn.record.layout import RunLayout
 
 TINY = ["groups=2", "models=[group]", "train_limit=256", "test_limit=200",
         "epochs_per_stage=1", "batch_size=64", "threads=1"]
@@ -113,7 +113,7 @@ def test_a_stage_without_its_checkpoint_is_refused(tmp_path, capsys):
 
 
 def test_a_busy_folder_is_refused_naming_the_holder(trained, capsys):
-    hold = ("import sys, time\nfrom dyndnn.layout import RunLayout\n"
+    hold = ("import sys, time\nfrom dyndnn.record.layout import RunLayout\n"
             "with RunLayout(sys.argv[1]).lock():\n    print('held', flush=True)\n"
             "    time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", hold, str(trained)],

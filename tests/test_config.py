@@ -118,8 +118,8 @@ def test_duplicate_keys_are_refused_with_their_lines(tmp_path):
 
 def test_names_validated_here_agree_with_the_modules_that_implement_them():
     from dyndnn import config
-    from dyndnn.architecture import BUILTIN, architecture
     from dyndnn.board.auto import METERS
+    from dyndnn.models.architecture import BUILTIN, architecture
     from dyndnn.rct import quant
 
     assert config.METERS == METERS
@@ -129,8 +129,8 @@ def test_names_validated_here_agree_with_the_modules_that_implement_them():
     assert config.JOINTLY_TRAINED == tuple(n for n, f in FAMILIES.items() if f.joint_training)
     assert config.ARCHITECTURES == tuple(BUILTIN)
     assert architecture("alexnet").narrowest_channels() == 64
+    from dyndnn.data.text import TEXT_SPECS
     from dyndnn.models.text import TEXT_MODELS
-    from dyndnn.text_data import TEXT_SPECS
 
     assert config.TEXT_MODELS == TEXT_MODELS
     assert config.TEXT_DATASETS == tuple(TEXT_SPECS)

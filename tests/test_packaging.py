@@ -82,7 +82,7 @@ def test_notebooks_hold_no_logic_beyond_the_stage_call_and_display(path):
 def test_every_notebook_defaults_run_dir_to_the_one_the_library_resolves(path):
     import papermill as pm
 
-    from dyndnn.layout import DEFAULT_RUN_DIR
+    from dyndnn.record.layout import DEFAULT_RUN_DIR
 
     # resolve_run_dir falls back to the newest run only for this exact default
     assert json.loads(pm.inspect_notebook(str(path))["run_dir"]["default"]) == DEFAULT_RUN_DIR

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from dyndnn.__main__ import main
-from dyndnn.checkpoint import sha256_file
 from dyndnn.errors import NotebookError
 from dyndnn.pipeline import run_pipeline
+from dyndnn.record.checkpoint import sha256_file
 
 TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2", "batch_size=64",

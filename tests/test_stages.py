@@ -2,12 +2,12 @@
 
 import pytest
 
-from dyndnn.checkpoint import save_checkpoint
 from dyndnn.config import Config, load_config
 from dyndnn.errors import RunFolderError
-from dyndnn.layout import RunLayout
 from dyndnn.models import BaselineSpec, GroupNet, build_model
-from dyndnn.runs import open_run
+from dyndnn.record.checkpoint import save_checkpoint
+from dyndnn.record.layout import RunLayout
+from dyndnn.record.runs import open_run
 from dyndnn.stages.common import RECORDED_KEYS, checkpoint_record, trained_config
 
 

@@ -1,6 +1,7 @@
 import pytest
 
-from dyndnn import evaluate, sweep
+from dyndnn import sweep
+from dyndnn.evaluation import accuracy as evaluate
 
 
 def test_a_sweep_scores_every_configuration_on_validation_only(monkeypatch):

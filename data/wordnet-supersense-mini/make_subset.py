@@ -9,7 +9,7 @@ The synsets are a seeded draw of up to 400 per lexicographer file (all of a clas
 fewer), written sorted by offset as `glosses.tsv.gz` (offset, lex_filenum, raw gloss; gzip
 with mtime 0, so the bytes are reproducible). The WordNet 3.0 licence is copied into
 `LICENSE` from Debian's copyright file, as the licence asks. It prints the SHA-256 of the
-uncompressed file, which dyndnn.text_data.WORDNET_MINI_SHA256 pins, and the class counts.
+uncompressed file, which dyndnn.data.text.WORDNET_MINI_SHA256 pins, and the class counts.
 """
 
 import gzip
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dyndnn.text_data import FIRST_LEX_FILE, TSV_HEADER, locate_text, read_data_noun
+from dyndnn.data.text import FIRST_LEX_FILE, TSV_HEADER, locate_text, read_data_noun
 
 SEED = 2019  # as the Fashion-MNIST subset; any fixed value makes the subset reproducible
 PER_CLASS = 400

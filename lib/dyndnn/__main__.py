@@ -32,7 +32,7 @@ from dyndnn.errors import (
 from dyndnn.stages import NOTEBOOKS
 
 if TYPE_CHECKING:
-    from dyndnn.runs import Run
+    from dyndnn.record.runs import Run
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -79,9 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 def run_stage(name: str, config: str | None, out: str | None, overrides: list[str],
               progress: bool = True) -> str:
     """Run one stage on a run folder, recorded in its manifest; returns its report."""
-    from dyndnn.distributed import launched_by_torchrun
-    from dyndnn.runs import open_run
+    from dyndnn.record.runs import open_run
     from dyndnn.stages import stage_function
+    from dyndnn.training.distributed import launched_by_torchrun
 
     if launched_by_torchrun():
         if name != "train":
@@ -114,10 +114,10 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
     them), take its path, and train; only rank 0 writes.
     """
     from dyndnn.config import config_from_dict
-    from dyndnn.distributed import world_of
-    from dyndnn.layout import RunLayout
-    from dyndnn.runs import open_run, resolve_config
+    from dyndnn.record.layout import RunLayout
+    from dyndnn.record.runs import open_run, resolve_config
     from dyndnn.stages.train import train
+    from dyndnn.training.distributed import world_of
 
     cfg = resolve_config(config if config is not None or out is None
                          else _folder_config(out), overrides).cfg
@@ -127,7 +127,7 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
             root, recorded = world.broadcast(None)
             train(config_from_dict(recorded), RunLayout(root), progress)
             return f"rank {world.rank} of {world.size} done"
-        with open_run(config, out, overrides, command="train") as run:
+        with open_run(config, out, overrides, command="train", world_size=world.size) as run:
             world.broadcast((str(run.layout.root), run.cfg.to_dict()))
             return _recorded_stage(run, "train", train, progress=progress)
 
@@ -139,8 +139,8 @@ def _stopped(signum: int, frame: object) -> None:
 
 def _folder_config(out: str) -> str:
     """An existing run folder's own config.yaml, as ``open_run`` takes it without --config."""
-    from dyndnn.layout import RunLayout
-    from dyndnn.runs import DEFAULT_CONFIG
+    from dyndnn.record.layout import RunLayout
+    from dyndnn.record.runs import DEFAULT_CONFIG
 
     existing = RunLayout(out)
     return (str(existing.config_file) if existing.is_run_folder()
@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = lambda message, *_, **__: f"warning: {message}\n"
     try:
         if args.command == "run":
-            from dyndnn.distributed import launched_by_torchrun
             from dyndnn.pipeline import run_pipeline
+            from dyndnn.training.distributed import launched_by_torchrun
 
             if launched_by_torchrun():
                 raise ConfigError("the pipeline starts torchrun itself: run it without "

@@ -29,8 +29,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dyndnn.atomic import atomic_write, write_text
 from dyndnn.errors import DyndnnError
+from dyndnn.record.atomic import atomic_write, write_text
 from dyndnn.resources import resource_dir
 
 LAB_DIR = Path("lab")

@@ -7,7 +7,7 @@ Usage (it trains, evaluates, profiles and analyses: minutes even with the quick 
 Each notebook gets the config keys its tagged ``parameters`` cell declares, plus ``run_dir``;
 the executed copies land in ``<run_dir>/notebooks/``. A failing notebook stops the chain with a
 ``NotebookError`` naming the notebook, the cell and the error; its executed copy is kept.
-The folder's checks and record (lock, resume rules, manifest) are ``dyndnn.runs.open_run``'s.
+The folder's checks and record (lock, resume rules, manifest) are ``dyndnn.record.runs.open_run``'s.
 Kernels talk to the pipeline over Unix sockets in a private folder, not TCP (``kernel_manager``).
 """
 
@@ -24,8 +24,8 @@ from tqdm.auto import tqdm
 
 from dyndnn.config import Config
 from dyndnn.errors import ConfigError, NotebookError
+from dyndnn.record.runs import open_run
 from dyndnn.resources import resource_dir
-from dyndnn.runs import open_run
 
 KERNEL = "python3"
 

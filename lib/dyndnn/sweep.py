@@ -27,10 +27,10 @@ import pandas as pd
 
 from dyndnn.config import load_config
 from dyndnn.data import load_dataset
-from dyndnn.evaluate import score
+from dyndnn.evaluation import score
 from dyndnn.models import GROUP_MODEL
 from dyndnn.resources import find_config
-from dyndnn.train import IncrementalTrainer, model_from_config, setup_torch
+from dyndnn.training.trainer import IncrementalTrainer, model_from_config, setup_torch
 
 
 def _as_overrides(variant: dict[str, Any]) -> list[str]:

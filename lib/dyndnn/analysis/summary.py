@@ -23,8 +23,8 @@ from dyndnn.analysis.memory import memory_footprint
 from dyndnn.analysis.points import operating_points, point_label
 from dyndnn.analysis.ranges import dynamic_ranges
 from dyndnn.analysis.tidy import join_tables, with_provenance
-from dyndnn.atomic import write_csv, write_text
-from dyndnn.layout import RunLayout
+from dyndnn.record.atomic import write_csv, write_text
+from dyndnn.record.layout import RunLayout
 
 
 def _jsonable(value: Any) -> Any:

@@ -5,12 +5,13 @@ The names validated here live here; the modules that implement them check they a
 """
 
 DATASETS = ("fashion-mnist-mini", "fashion-mnist", "cifar10")
-# text data sets (dyndnn.text_data.TEXT_SPECS): not for the image stages, which refuse them;
+# text data sets (dyndnn.data.text.TEXT_SPECS): not for the image stages, which refuse them;
 # the RCT stage trains on them through rct.text_dataset
 TEXT_DATASETS = ("wordnet-supersense-mini", "wordnet-supersense")
 # the model families (dyndnn.models.FAMILIES): the group model and the three baselines
 MODELS = ("group", "independent", "tann", "slimmable")
-# the built-in networks (dyndnn.architecture.BUILTIN); model.architecture may also be a YAML file
+# the built-in networks (dyndnn.models.architecture.BUILTIN); model.architecture may also be
+# a YAML file
 ARCHITECTURES = ("alexnet", "resnet20", "resnet18", "mobilenet")
 JOINTLY_TRAINED = ("slimmable",)  # families trained in one joint stage, not G
 METERS = ("auto", "rapl", "ina231", "ina3221", "nvml", "modelled")  # dyndnn.board.auto

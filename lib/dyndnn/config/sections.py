@@ -7,7 +7,6 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from dyndnn.architecture import ArchitectureError, architecture
 from dyndnn.config.names import (
     BACKENDS,
     DATASETS,
@@ -23,6 +22,7 @@ from dyndnn.config.names import (
     TEXT_MODELS,
 )
 from dyndnn.errors import ConfigError
+from dyndnn.models.architecture import ArchitectureError, architecture
 
 
 @dataclass(frozen=True)

@@ -18,19 +18,22 @@ Every family (the group model and the three baselines) is a ``DynamicModel``:
 >>> torch.allclose(static(x), model(x), atol=1e-5)
 True
 
-Training contract (``dyndnn.train``): ``training_stages`` stages; ``stage_parameters(s)`` are
-what stage s updates; in ``train()`` mode the forward pass at configuration s is stage s's
-training step. ``joint_training`` families (slimmable) train every configuration in each step.
+Training contract (``dyndnn.training.trainer``): ``training_stages`` stages;
+``stage_parameters(s)`` are what stage s updates; in ``train()`` mode the forward pass at
+configuration s is stage s's training step. ``joint_training`` families (slimmable) train
+every configuration in each step.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
-from dyndnn.architecture import Architecture, architecture
+from dyndnn.models.architecture import Architecture, architecture
 from dyndnn.models.layers import Sequence, Window, tensor_bytes
-from dyndnn.switching import Switchable
+from dyndnn.models.switching import Switchable
 
 __all__ = ["DynamicModel", "module_bytes", "tensor_bytes"]
 
@@ -39,6 +42,23 @@ def module_bytes(module: nn.Module) -> int:
     """Bytes of a module's Parameters and BN running statistics (not the batch counters)."""
     return tensor_bytes([*module.parameters(), *(b for n, b in module.named_buffers()
                                                  if not n.endswith("num_batches_tracked"))])
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkSpec:
+    """What every family's spec holds: the network, its size, its data; in every checkpoint.
+
+    ``architecture``: a built-in name (``dyndnn.models.architecture.BUILTIN``) or a spec's JSON.
+    Keyword-only, so a family's own fields (a baseline's ``family``) can come first.
+    """
+
+    groups: int = 4
+    width: float = 0.25
+    in_channels: int = 1
+    image_size: int = 28
+    num_classes: int = 10
+    dropout: float = 0.0
+    architecture: str = "alexnet"
 
 
 class DynamicModel(Switchable, nn.Module):
@@ -77,7 +97,7 @@ class DynamicModel(Switchable, nn.Module):
 
     @property
     def architecture(self) -> Architecture:
-        """The network this model was built from (``dyndnn.architecture``)."""
+        """The network this model was built from (``dyndnn.models.architecture``)."""
         return architecture(self.spec.architecture)
 
     def window(self) -> Window:
@@ -117,7 +137,7 @@ class DynamicModel(Switchable, nn.Module):
     def export(self, k: int | None = None) -> nn.Module:
         """Configuration k alone, in eval mode: plain torch layers with copied tensors.
 
-        Ready for tracing or export (``dyndnn.export``); not a model of the family (it has no
+        Ready for tracing or export (``dyndnn.serve.export``); not a model of the family (it has no
         configurations to switch and is not checkpointed with ``save_checkpoint``).
         """
         return self.body.to_static(self._k(k)).eval()

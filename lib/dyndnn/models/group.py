@@ -29,29 +29,19 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from dyndnn.models.base import DynamicModel
+from dyndnn.models.base import DynamicModel, NetworkSpec
+from dyndnn.models.group_layers import StaticGroupLinear
 from dyndnn.models.layers import Window
 from dyndnn.models.network import GroupLayers, build_network
-from dyndnn.ops import StaticGroupLinear
 
 COMBINE_RULES = ("sum", "mean")
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything needed to rebuild a ``GroupNet``; stored in every checkpoint.
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec(NetworkSpec):
+    """Everything needed to rebuild a ``GroupNet``: the network and how its groups combine."""
 
-    ``architecture``: a built-in name (``dyndnn.architecture.BUILTIN``) or a spec's JSON.
-    """
-
-    groups: int = 4
-    width: float = 0.25
-    in_channels: int = 1
-    image_size: int = 28
-    num_classes: int = 10
-    dropout: float = 0.0
     combine: str = "sum"  # how active groups' logits combine: sum | mean
-    architecture: str = "alexnet"
 
     def per_group(self, channels: int) -> int:
         """Channels one group has of a layer of ``channels`` at width 1 (at least 1)."""
@@ -67,8 +57,9 @@ class GroupNet(DynamicModel):
                  image_size: int = 32, num_classes: int = 10, dropout: float = 0.0,
                  combine: str = "sum", architecture: str = "alexnet") -> None:
         super().__init__(groups)
-        self.spec = ModelSpec(groups, width, in_channels, image_size, num_classes, dropout,
-                              combine, architecture)
+        self.spec = ModelSpec(groups=groups, width=width, in_channels=in_channels,
+                              image_size=image_size, num_classes=num_classes, dropout=dropout,
+                              combine=combine, architecture=architecture)
         if combine not in COMBINE_RULES:
             raise ValueError(f"combine must be one of {COMBINE_RULES}; got {combine!r}")
         self.body = build_network(self.architecture, GroupLayers(

@@ -6,8 +6,8 @@
 True
 
 Switching configuration means using another network: resident, that costs memory (the sum of
-all G); not resident, a load (``dyndnn.evaluate.switch_cost`` measures it from a file).
-Training (``dyndnn.train``): stage k trains network k from its own initialisation, alone.
+all G); not resident, a load (``dyndnn.evaluation.switch_cost`` measures it from a file).
+Training (``dyndnn.training.trainer``): stage k trains network k from its own initialisation, alone.
 Network k is the architecture at configuration k's width (``sizing.dense_sizing``), built
 from the slimmable layers with a single width: ordinary layers.
 """

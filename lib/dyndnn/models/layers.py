@@ -2,9 +2,9 @@
 
 A dynamic layer runs a *window* of a model's configuration: groups (or blocks, or widths)
 ``start..stop-1``, one of them ``trainable`` during a training stage. The families differ in
-their weighted layers (``dyndnn.ops``: block-diagonal groups; ``tann_layers``: block
+their weighted layers (``dyndnn.models.group_layers``: block-diagonal groups; ``tann_layers``: block
 lower-triangular; ``slim_layers``: shared weights sliced by width); the layers here carry no
-weights and serve every family, so a network is declared once (``dyndnn.architecture``) and
+weights and serve every family, so a network is declared once (``dyndnn.models.architecture``) and
 built from any family's weighted layers (``dyndnn.models.network``).
 
 >>> import torch
@@ -49,7 +49,7 @@ class DynamicLayer(nn.Module):
         raise NotImplementedError
 
     def macs(self, k: int) -> int:
-        """Multiply-accumulates per image of configuration k (``dyndnn.macs.conv_macs``)."""
+        """Multiply-accumulates per image of configuration k (``dyndnn.models.macs.conv_macs``)."""
         return 0
 
     def tensors(self, k: int, statistics: bool = True) -> list[Tensor]:

@@ -1,12 +1,12 @@
 """An architecture built from a family's layers: the one place a network's shape is walked.
 
-``build_network`` walks a ``dyndnn.architecture.Architecture`` (spatial sizes, residual
+``build_network`` walks a ``dyndnn.models.architecture.Architecture`` (spatial sizes, residual
 blocks, the flatten, the classifier) and asks a *family* for each weighted layer: the group
 model's block-diagonal layers (``GroupLayers``), Tann's block lower-triangular ones
 (``TannLayers``) or the slimmable network's width-sliced ones (``SlimLayers``; with one width,
 an ordinary network: the independent baseline's).
 
->>> from dyndnn.architecture import architecture
+>>> from dyndnn.models.architecture import architecture
 >>> net = build_network(architecture("resnet20"), GroupLayers(2, lambda c: c // 8, 1, 10),
 ...                     image_size=28)
 >>> net.macs(2) == 2 * net.macs(1), type(net.to_static(1)[3]).__name__
@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dyndnn.architecture import (
+from dyndnn.models import layers as L
+from dyndnn.models.architecture import (
     Architecture,
     Conv,
     Flatten,
@@ -29,10 +30,9 @@ from dyndnn.architecture import (
     residual_convs,
     walk,
 )
-from dyndnn.models import layers as L
+from dyndnn.models.group_layers import GroupBatchNorm2d, GroupConv2d, GroupLinear
 from dyndnn.models.slim_layers import SlimConv2d, SlimLinear, SwitchableBatchNorm2d
 from dyndnn.models.tann_layers import TannBatchNorm2d, TannConv2d, TannLinear
-from dyndnn.ops import GroupBatchNorm2d, GroupConv2d, GroupLinear
 
 
 class GroupLayers:

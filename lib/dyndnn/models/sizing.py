@@ -17,7 +17,7 @@ Sizing (ours: the families are compared "at the same compression rate"), in two 
 >>> channels[64], [round(f, 2) for f in fractions]   # AlexNet's first conv; the 4 widths
 (8, [0.49, 0.69, 0.86, 1.0])
 
-Every cost here is ``dyndnn.macs.network_macs`` on the architecture: the formula the layers'
+Every cost here is ``dyndnn.models.macs.network_macs`` on the architecture: the formula the layers'
 ``macs(k)`` use, applied before any layer exists.
 """
 
@@ -27,27 +27,21 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dyndnn.architecture import Architecture, Linear, architecture
-from dyndnn.macs import network_macs
+from dyndnn.models.architecture import Architecture, Linear, architecture
+from dyndnn.models.base import NetworkSpec
 from dyndnn.models.group import ModelSpec
+from dyndnn.models.macs import network_macs
 
 BUDGETS = ("macs", "width")
 Channels = dict[int, int]  # a width-1 layer's channel count -> this network's
 
 
 @dataclass(frozen=True)
-class BaselineSpec:
-    """Everything needed to rebuild a baseline model; stored in every checkpoint."""
+class BaselineSpec(NetworkSpec):
+    """Everything needed to rebuild a baseline model: its family, the network, its sizing."""
 
     family: str
-    groups: int = 4
-    width: float = 0.25
-    in_channels: int = 1
-    image_size: int = 28
-    num_classes: int = 10
-    dropout: float = 0.0
     budget: str = "macs"  # full configuration: the group model's MACs, or its widths
-    architecture: str = "alexnet"  # a built-in name or a spec's JSON (dyndnn.architecture)
 
     def __post_init__(self) -> None:
         if self.budget not in BUDGETS:
@@ -55,8 +49,9 @@ class BaselineSpec:
 
     def group_model(self) -> ModelSpec:
         """The spec of the group model this baseline is compared with."""
-        return ModelSpec(self.groups, self.width, self.in_channels, self.image_size,
-                         self.num_classes, architecture=self.architecture)
+        return ModelSpec(groups=self.groups, width=self.width, in_channels=self.in_channels,
+                         image_size=self.image_size, num_classes=self.num_classes,
+                         architecture=self.architecture)
 
     def network(self) -> Architecture:
         """The architecture both are built from."""

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dyndnn.macs import conv_macs
 from dyndnn.models.layers import DynamicLayer, Window
-from dyndnn.sync_batchnorm import batch_norm
+from dyndnn.models.macs import conv_macs
+from dyndnn.models.sync_batchnorm import batch_norm
 
 
 class SlimConv2d(DynamicLayer):

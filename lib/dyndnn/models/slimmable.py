@@ -3,7 +3,7 @@
 One dense network; configuration k keeps the first channels of every layer (its width) and
 has its own BatchNorm (*switchable BN*: a width's channel statistics differ from the full
 network's, so each width keeps its own). All widths train together: each step runs every
-width, largest first, and sums their losses (``dyndnn.train``'s joint strategy).
+width, largest first, and sums their losses (``dyndnn.training.trainer``'s joint strategy).
 
 >>> model = SlimmableNet(BaselineSpec("slimmable", groups=4, width=0.25))
 >>> model.set_active_groups(1)    # the narrowest width, with its own BN

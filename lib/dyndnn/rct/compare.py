@@ -16,19 +16,19 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from dyndnn.atomic import write_csv
-from dyndnn.checkpoint import load_checkpoint, load_final_model
 from dyndnn.config import TrainSection
 from dyndnn.data import InMemoryDataset, batches
+from dyndnn.data.text import TextDataset
 from dyndnn.errors import ConfigError
-from dyndnn.evaluate import evaluate_configurations
-from dyndnn.layout import GROUP_MODEL, RunLayout
+from dyndnn.evaluation import evaluate_configurations
 from dyndnn.models import GroupNet
 from dyndnn.models.text import text_network
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.layers import METHODS, convert
 from dyndnn.rct.trainer import RctTrainer, train_group_rct
-from dyndnn.text_data import TextDataset
+from dyndnn.record.atomic import write_csv
+from dyndnn.record.checkpoint import load_checkpoint, load_final_model
+from dyndnn.record.layout import GROUP_MODEL, RunLayout
 
 # accuracy: the test split's, read once after training; bytes accounted, energies modelled
 RCT_COLUMNS = ["task", "method", "accuracy", "param_bytes", "optimizer_bytes", "gemm_energy_j",

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dyndnn.macs import conv_macs
+from dyndnn.models.macs import conv_macs
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.qat import Tracked, conv_batch_macs, fake_quant, to_qat
 from dyndnn.rct.quant import QuantisedMomentum, QuantisedWeight

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dyndnn.macs import conv_macs
+from dyndnn.models.macs import conv_macs
 from dyndnn.rct.quant import qmax
 
 

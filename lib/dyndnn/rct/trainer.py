@@ -13,7 +13,7 @@ and integer weight store (``measure_param_bytes``); within a step, the transient
 and their peak is added. Optimiser state (torch's momentum and RCT's own momentum buffers) and
 the gradients' peak are counted apart; ``state_bytes`` is the whole training state, their sum.
 Beside it, the process's peak resident memory growth over training is *measured*
-(``dyndnn.peak_memory``): an upper bound that also holds activations and allocator slack.
+(``dyndnn.rct.peak_memory``): an upper bound that also holds activations and allocator slack.
 Per-epoch curves read the validation split; the test split is read once, after training.
 """
 
@@ -31,15 +31,15 @@ from torch import Tensor, nn
 
 from dyndnn.config import TrainSection
 from dyndnn.data import InMemoryDataset, batches
-from dyndnn.macs import static_macs
 from dyndnn.models import GroupNet
-from dyndnn.peak_memory import PeakMemory
+from dyndnn.models.macs import static_macs
 from dyndnn.rct.controller import BitwidthController, RctSettings
 from dyndnn.rct.energy import MODEL as ENERGY_MODEL
 from dyndnn.rct.energy import gemm_energy_pj, movement_energy_pj
 from dyndnn.rct.layers import RctLayer, convert, quantised_layers, to_plain
+from dyndnn.rct.peak_memory import PeakMemory
 from dyndnn.rct.qat import Tracked
-from dyndnn.train import learning_rate, make_optimizer, stage_seed
+from dyndnn.training.trainer import learning_rate, make_optimizer, stage_seed
 
 
 class TransientTracker:

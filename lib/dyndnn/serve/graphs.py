@@ -32,9 +32,9 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from dyndnn.models import DynamicModel
+from dyndnn.models.group_layers import StaticGroupLinear
 from dyndnn.models.layers import StaticResidual
 from dyndnn.models.tann_layers import StaticBlocks
-from dyndnn.ops import StaticGroupLinear
 
 OPSET = 17
 INPUT, OUTPUT = "images", "logits"

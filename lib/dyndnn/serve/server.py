@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from dyndnn.models.switching import Switchable
 from dyndnn.serve.bundle import read_manifest
-from dyndnn.switching import Switchable
 
 _POOL: dict[str, int] = {}  # the size of onnxruntime's process-wide thread pool, once set
 

@@ -17,7 +17,7 @@ while it writes. ``train`` and ``rct`` train, and check that the folder's record
 the config they got; the stages that read a trained run (evaluate, profile, analyse, explore)
 take G, the families and every other training key from the run itself
 (``stages.common.trained_config``), so their notebooks do not declare them, and find the run
-with ``dyndnn.layout.resolve_run_dir``. A stage's ``KEYS`` are its notebook's parameters.
+with ``dyndnn.record.layout.resolve_run_dir``. A stage's ``KEYS`` are its notebook's parameters.
 """
 
 from __future__ import annotations

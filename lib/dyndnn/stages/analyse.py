@@ -20,8 +20,13 @@ from dyndnn.analysis import (
     write_summary,
 )
 from dyndnn.config import Config
-from dyndnn.layout import RunLayout, resolve_run_dir
-from dyndnn.plots import plot_comparison, plot_dynamic_ranges, plot_operating_points, save_figure
+from dyndnn.record.layout import RunLayout, resolve_run_dir
+from dyndnn.views.plots import (
+    plot_comparison,
+    plot_dynamic_ranges,
+    plot_operating_points,
+    save_figure,
+)
 
 KEYS: tuple[str, ...] = ()  # everything comes from eval.csv and profile.csv
 POINT_COLUMNS = ["board", "model", "backend", "batch", "mapping", "freq_label", "groups",

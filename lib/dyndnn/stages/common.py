@@ -13,8 +13,8 @@ from typing import Any
 
 from dyndnn.config import MODELS, TRAINING_KEYS, Config, config_from_flat, describe_differences
 from dyndnn.errors import RunFolderError
-from dyndnn.layout import GROUP_MODEL, RunLayout
-from dyndnn.runs import recorded_config, recorded_differences
+from dyndnn.record.layout import GROUP_MODEL, RunLayout
+from dyndnn.record.runs import recorded_config, recorded_differences
 
 # what a stage reading a trained run takes from the run, never from its notebook: the keys
 # that decided the weights (G, the data set, ...) and the families that were trained
@@ -62,7 +62,7 @@ def checkpoint_record(layout: RunLayout) -> dict[str, Any]:
     (``train_limit``, ``baseline_budget``) are left out. A folder without a group model
     checkpoint raises ``RunFolderError``.
     """
-    from dyndnn.checkpoint import read_checkpoint  # torch: only for a folder without config
+    from dyndnn.record.checkpoint import read_checkpoint  # torch: only for a folder without config
 
     def stages(family: str) -> list[int]:
         folder = layout.checkpoint_folder(family)

@@ -8,14 +8,14 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from dyndnn.checkpoint import load_final_model
 from dyndnn.config import Config
 from dyndnn.data import load_dataset
-from dyndnn.evaluate import evaluate_run
-from dyndnn.export import export_deployment
-from dyndnn.layout import GROUP_MODEL, RunLayout, resolve_run_dir
-from dyndnn.plots import plot_configurations, save_figure
+from dyndnn.evaluation import evaluate_run
+from dyndnn.record.checkpoint import load_final_model
+from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
+from dyndnn.serve.export import export_deployment
 from dyndnn.stages.common import trained_config
+from dyndnn.views.plots import plot_configurations, save_figure
 
 # the notebook's keys; G, the families, the data set and its split (train_limit, val_fraction)
 # come from the run (stages.common.RECORDED_KEYS)

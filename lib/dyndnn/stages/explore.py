@@ -10,12 +10,12 @@ import pandas as pd
 import torch
 
 from dyndnn.analysis import read_operating_points, select, write_summary
-from dyndnn.checkpoint import load_final_model
 from dyndnn.config import Config
-from dyndnn.layout import GROUP_MODEL, RunLayout, resolve_run_dir
-from dyndnn.plots import plot_manager_trace, save_figure
+from dyndnn.record.checkpoint import load_final_model
+from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.runtime import candidates, choose, live_demo, simulate, synthetic_trace
 from dyndnn.stages.common import trained_config
+from dyndnn.views.plots import plot_manager_trace, save_figure
 
 # the notebook's keys; G comes from the run (stages.common.RECORDED_KEYS)
 KEYS = ("manager_batch", "live_demo_s")
@@ -37,7 +37,7 @@ class ExploreResult:
 
     def explorer(self) -> Any:
         """The interactive explorer over the points (sliders need ipywidgets)."""
-        from dyndnn.explorer import Explorer
+        from dyndnn.views.explorer import Explorer
 
         return Explorer(self.points)
 

@@ -9,11 +9,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from dyndnn.board import discover, plan_mappings, profile_sweep
-from dyndnn.checkpoint import load_final_model, load_model
 from dyndnn.config import Config
-from dyndnn.layout import RunLayout, resolve_run_dir
-from dyndnn.plots import energy_note, plot_latency, save_figure
+from dyndnn.record.checkpoint import load_final_model, load_model
+from dyndnn.record.layout import RunLayout, resolve_run_dir
 from dyndnn.stages.common import trained_config
+from dyndnn.views.plots import energy_note, plot_latency, save_figure
 
 # the notebook's keys; G and the families come from the run (stages.common.RECORDED_KEYS)
 KEYS = ("mappings", "frequencies_khz", "profile_batches", "repeats", "warmup", "window_s",

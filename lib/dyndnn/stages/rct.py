@@ -10,14 +10,14 @@ import pandas as pd
 
 from dyndnn.config import Config
 from dyndnn.data import load_dataset
-from dyndnn.layout import RunLayout, resolve_run_dir
-from dyndnn.plots import save_figure
 from dyndnn.rct import Comparison, add_group_under_rct, compare_methods
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.energy import MODEL as ENERGY_MODEL
 from dyndnn.rct.figures import plot_comparison
+from dyndnn.record.layout import RunLayout, resolve_run_dir
 from dyndnn.stages.common import check_record, trained_config
-from dyndnn.train import setup_torch, stored_architecture
+from dyndnn.training.trainer import setup_torch, stored_architecture
+from dyndnn.views.plots import save_figure
 
 KEYS = ("dataset", "data_root", "test_limit", "val_fraction", "batch_size", "augment", "groups",
         "epochs_per_stage", "optimizer", "lr", "momentum", "weight_decay", "schedule", "seed",

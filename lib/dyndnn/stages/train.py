@@ -10,12 +10,12 @@ import pandas as pd
 
 from dyndnn.config import Config
 from dyndnn.data import InMemoryDataset, load_dataset
-from dyndnn.distributed import launched_by_torchrun, world_of
-from dyndnn.launch import launch_training
-from dyndnn.layout import RunLayout
-from dyndnn.plots import plot_training, save_figure
+from dyndnn.record.layout import RunLayout
 from dyndnn.stages.common import check_record
-from dyndnn.train import IncrementalTrainer, model_from_config, setup_torch
+from dyndnn.training.distributed import launched_by_torchrun, world_of
+from dyndnn.training.launch import launch_training
+from dyndnn.training.trainer import IncrementalTrainer, model_from_config, setup_torch
+from dyndnn.views.plots import plot_training, save_figure
 
 KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
         "augment", "groups", "architecture", "width", "dropout", "combine", "models",
@@ -41,7 +41,7 @@ def train(cfg: Config, layout: RunLayout, progress: bool = True) -> TrainResult:
     """Train (or resume) each family in ``model.models``; checkpoints, ``train.csv``, curves.
 
     With ``train.processes`` > 1 it launches torchrun, whose processes run this function
-    again (``dyndnn.launch``); under torchrun rank 0 writes and the others only train.
+    again (``dyndnn.stages.train_worker``); under torchrun rank 0 writes and the others only train.
     """
     if cfg.train.processes > 1 and not launched_by_torchrun():
         return _train_in_processes(cfg, layout, progress)

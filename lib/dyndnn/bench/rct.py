@@ -1,0 +1,82 @@
+"""RCT's training speed: bit-packed integers against int8/int16 containers, and against fp32.
+
+Each variant trains the same network (the image task's AlexNet path at width 0.25 on 1x28x28,
+the text task's transformer on 32 token ids) on one fixed batch; rounds are interleaved so
+drifts in machine load hit every variant alike, and the median round is reported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dyndnn.config import TrainSection
+from dyndnn.models.text import text_network
+from dyndnn.rct.compare import reference_network
+from dyndnn.rct.controller import RctSettings
+from dyndnn.rct.layers import RctLayer, convert
+from dyndnn.training.trainer import make_optimizer
+
+VARIANTS = {"fp32": None, "rct_packed": True, "rct_containers": False}
+TEXT_VOCAB = 6246  # the mini text set's training vocabulary
+
+
+def _network(task: str) -> nn.Module:
+    torch.manual_seed(0)
+    if task == "image":
+        return reference_network(0.25, 1, 28, 10, 0, "alexnet")
+    return text_network("transformer", TEXT_VOCAB, 26, 32)
+
+
+def _batch(task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    if task == "image":
+        return torch.randn(128, 1, 28, 28, generator=generator), torch.randint(0, 10, (128,))
+    return torch.randint(1, TEXT_VOCAB, (64, 32), generator=generator), \
+        torch.randint(0, 26, (64,))
+
+
+def _step_fn(task: str, packed: bool | None) -> Callable[[], None]:
+    cfg = TrainSection()
+    method = "fp32" if packed is None else "rct"
+    net = convert(_network(task), method, RctSettings(packed=bool(packed))).train()
+    for layer in net.modules():
+        if isinstance(layer, RctLayer):
+            layer.hyper = {"lr": 0.01, "momentum": cfg.momentum,
+                           "weight_decay": cfg.weight_decay}
+    optimizer = make_optimizer([p for p in net.parameters() if p.requires_grad], cfg)
+    x, y = _batch(task)
+
+    def step() -> None:
+        loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()  # RCT layers update their integers here
+        optimizer.step()
+    return step
+
+
+def bench_rct(steps: int = 3, rounds: int = 3) -> dict:
+    """Samples/s of fp32, RCT packed and RCT in containers, per task; and their ratios."""
+    out = {}
+    with torch.inference_mode(False), torch.enable_grad():
+        for task in ("image", "text"):
+            fns = {name: _step_fn(task, packed) for name, packed in VARIANTS.items()}
+            for fn in fns.values():
+                fn()  # warm-up
+            times: dict[str, list[float]] = {name: [] for name in fns}
+            batch = len(_batch(task)[1])
+            for _ in range(rounds):
+                for name, fn in fns.items():
+                    start = time.perf_counter()
+                    for _ in range(steps):
+                        fn()
+                    times[name].append(batch * steps / (time.perf_counter() - start))
+            rates = {name: sorted(v)[len(v) // 2] for name, v in times.items()}
+            out[task] = {**{f"{n}_samples_per_s": r for n, r in rates.items()},
+                         "packed_vs_containers": rates["rct_packed"] / rates["rct_containers"],
+                         "packed_vs_fp32": rates["rct_packed"] / rates["fp32"]}
+    return out

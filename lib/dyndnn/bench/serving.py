@@ -1,0 +1,210 @@
+"""``make bench``, serving section: eager PyTorch against onnxruntime, side by side.
+
+On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one run:
+
+- latency of every configuration at batch 1, 16 and 64 on three engines, in interleaved
+  rounds (each keeps its median): ``eager``, ``onnxruntime`` (``Server``: weights shared, no
+  repacking) and ``onnxruntime-repacked`` (``repack_weights=True``: onnxruntime's NCHWc
+  layout and prepacking, each session its own weights);
+- per engine and batch, the time range (k=G / k=1) against the MAC ratio, and onnxruntime's
+  speed-up over eager at k=1 and k=G;
+- weight bytes of the server for all G configurations against the full configuration's, and
+  resident memory (measured in fresh processes) of the server against one plain session of
+  the full configuration;
+- what a switch costs per engine (first inference after a switch minus a steady one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dyndnn.bench.common import mark
+from dyndnn.board.mapping import MappedWorker, Mapping
+from dyndnn.models import DynamicModel
+from dyndnn.serve import Server, write_bundle
+from dyndnn.serve.timing import switch_costs
+
+ENGINES = ("eager", "onnxruntime", "onnxruntime-repacked")
+TARGETS = {"range_vs_macs": 0.85, "speedup_k1_b1": 3.0, "weight_ratio": 1.1, "switch_us": 100.0}
+
+# run in a fresh process: resident memory of what one script builds, nothing else in the way
+_RSS_SCRIPT = """
+import json, sys, numpy as np, psutil, onnxruntime as ort
+from dyndnn.serve import Server, session_options
+folder, what = sys.argv[1], sys.argv[2]
+x = np.zeros([1, *json.load(open(folder + "/manifest.json"))["input"]["shape"][1:]], np.float32)
+options = session_options()
+before = psutil.Process().memory_info().rss
+if what == "single":
+    manifest = json.load(open(folder + "/manifest.json"))
+    sessions = [ort.InferenceSession(folder + "/" + manifest["configurations"][-1]["file"],
+                                     options, providers=["CPUExecutionProvider"])]
+    sessions[0].run(None, {"images": x})
+else:
+    server = Server.from_bundle(folder, repack_weights=what == "repacked")
+    for k in range(1, server.groups + 1):
+        server.set_active_groups(k)
+        server(x)
+print(psutil.Process().memory_info().rss - before)
+"""
+
+
+def _median_s(fn: Any, min_run_time: float, warmup: int = 3) -> float:
+    """Median seconds of one call over a window of back-to-back calls.
+
+    A plain loop, the same for every engine (onnxruntime's calls are not torch statements).
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    clock = time.perf_counter
+    end = clock() + min_run_time
+    while True:
+        start = clock()
+        fn()
+        now = clock()
+        times.append(now - start)
+        if now >= end and len(times) >= 5:
+            return statistics.median(times)
+
+
+def _rss_bytes(folder: Path, what: str) -> int:
+    done = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(folder), what],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+# worker side: each engine lives in a process of its own (see bench_serving)
+_ENGINE: dict[str, Any] = {}
+
+
+def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> None:
+    model = factory().eval()
+    _ENGINE["runner"] = model if engine == "eager" else Server(
+        model, repack_weights=engine == "onnxruntime-repacked")
+    _ENGINE["numpy"] = engine != "eager"
+
+
+def _engine_input(batch: int, shape: tuple[int, ...]) -> Any:
+    x = torch.randn(batch, *shape)
+    return x.numpy() if _ENGINE["numpy"] else x
+
+
+@torch.inference_mode()
+def _engine_latency(k: int, batch: int, shape: tuple[int, ...], min_run_time: float) -> float:
+    runner, x = _ENGINE["runner"], _engine_input(batch, shape)
+    runner.set_active_groups(k)
+    return _median_s(lambda: runner(x), min_run_time)
+
+
+@torch.inference_mode()
+def _engine_switch(shape: tuple[int, ...], rounds: int) -> list[dict[str, Any]]:
+    return switch_costs(_ENGINE["runner"], _engine_input(1, shape), rounds)
+
+
+def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] = (1, 16, 64),
+                  min_run_time: float = 1.0, rounds: int = 3,
+                  switch_rounds: int = 100) -> dict[str, Any]:
+    """Every measurement of the serving section (see the module docstring).
+
+    ``factory`` (picklable, e.g. a ``functools.partial``) builds the model. Each engine runs in
+    a worker process of its own on every core this process may use, and the workers take turns
+    (one configuration of one engine at a time): in one process, onnxruntime's thread pool and
+    PyTorch's OpenMP threads spun against each other on two cores and made eager inferences
+    50-100x slower at times.
+    """
+    model = factory().eval()
+    G, spec = model.groups, model.spec
+    shape = (spec.in_channels, spec.image_size, spec.image_size)
+    macs = {k: model.macs(k) for k in range(1, G + 1)}
+    out: dict[str, Any] = {"macs": macs, "mac_ratio": macs[G] / macs[1], "batches": {}}
+    with contextlib.ExitStack() as stack:
+        workers = {e: stack.enter_context(MappedWorker(Mapping("cpu"))) for e in ENGINES}
+        for engine, worker in workers.items():
+            worker.call(_engine_start, factory, engine)
+        for batch in batches:
+            runs: dict[str, dict[int, list[float]]] = {e: {k: [] for k in macs} for e in ENGINES}
+            for _ in range(rounds):  # interleaved: a burst of load hits every engine alike
+                for k in macs:
+                    for engine, worker in workers.items():
+                        runs[engine][k].append(worker.call(
+                            _engine_latency, k, batch, shape, min_run_time / rounds).value)
+            latency = {e: {k: sorted(v)[len(v) // 2] for k, v in per.items()}
+                       for e, per in runs.items()}
+            row: dict[str, Any] = {"latency_s": latency}
+            for engine, lat in latency.items():
+                time_range = lat[G] / lat[1]
+                row[engine] = {"time_range": time_range,
+                               "range_vs_macs": time_range / out["mac_ratio"]}
+            for engine in ENGINES[1:]:
+                row[engine]["speedup_k1"] = latency["eager"][1] / latency[engine][1]
+                row[engine]["speedup_kG"] = latency["eager"][G] / latency[engine][G]
+            out["batches"][batch] = row
+        out["switch"] = {e: w.call(_engine_switch, shape, switch_rounds).value
+                         for e, w in workers.items()}
+    server = Server(model)
+    with tempfile.TemporaryDirectory() as folder:
+        write_bundle(model, folder)
+        out["memory"] = {
+            "server_weight_bytes": server.weight_bytes(),
+            "full_configuration_weight_bytes": server.configuration_weight_bytes(G),
+            "weight_ratio": server.weight_bytes() / server.configuration_weight_bytes(G),
+            "rss_server_bytes": _rss_bytes(Path(folder), "server"),
+            "rss_server_repacked_bytes": _rss_bytes(Path(folder), "repacked"),
+            "rss_single_full_session_bytes": _rss_bytes(Path(folder), "single"),
+        }
+    b1 = out["batches"].get(1)
+    if b1:
+        ort_b1 = b1["onnxruntime"]
+        worst_switch = max(r["switch_s"] for r in out["switch"]["onnxruntime"])
+        out["met"] = {
+            "range_vs_macs_b1": ort_b1["range_vs_macs"] >= TARGETS["range_vs_macs"],
+            "speedup_k1_b1": ort_b1["speedup_k1"] >= TARGETS["speedup_k1_b1"],
+            "weight_ratio": out["memory"]["weight_ratio"] <= TARGETS["weight_ratio"],
+            "switch_us": worst_switch * 1e6 < TARGETS["switch_us"]}
+    return out
+
+
+def print_serving(result: dict[str, Any]) -> None:
+    """The serving section as a table."""
+    G = max(result["macs"])
+    print(f"serving (MAC ratio k={G}/k=1: {result['mac_ratio']:.2f}x):")
+    for batch, row in result["batches"].items():
+        for engine in ENGINES:
+            lat = row["latency_s"][engine]
+            stats = row[engine]
+            extra = (f" | vs eager: k=1 {stats['speedup_k1']:.2f}x, k={G} "
+                     f"{stats['speedup_kG']:.2f}x" if "speedup_k1" in stats else "")
+            print(f"  batch {batch:>3} {engine:<21}" + "  ".join(
+                f"k={k}: {v * 1e3:7.3f} ms" for k, v in lat.items())
+                + f" | range {stats['time_range']:.2f}x = {stats['range_vs_macs']:.2f} of MACs"
+                + extra)
+    for engine, rows in result["switch"].items():
+        print(f"  switch {engine:<21}" + "  ".join(
+            f"k={r['groups']}: {r['switch_s'] * 1e6:+.0f} us" for r in rows)
+            + f"  (assignment {max(r['assign_s'] for r in rows) * 1e6:.1f} us at most)")
+    m = result["memory"]
+    print(f"  weights: server {m['server_weight_bytes']:,} B for all {G} configurations vs full "
+          f"configuration {m['full_configuration_weight_bytes']:,} B = {m['weight_ratio']:.2f}x;"
+          f" resident: server {m['rss_server_bytes'] / 2**20:.1f} MiB, repacked "
+          f"{m['rss_server_repacked_bytes'] / 2**20:.1f} MiB, one session of k={G} "
+          f"{m['rss_single_full_session_bytes'] / 2**20:.1f} MiB")
+    if "met" in result:
+        print("  targets: " + ", ".join(f"{name} {mark(ok)}" for name, ok
+                                        in result["met"].items()))
+
+
+def write_serving(result: dict[str, Any], path: Path, context: dict[str, Any]) -> None:
+    """``serving.json`` beside the other sections."""
+    path.write_text(json.dumps({**result, "context": context}, indent=2, default=str) + "\n")

@@ -1,0 +1,328 @@
+"""Trade-off figures: operating points, Pareto fronts, dynamic ranges, baselines, the manager.
+
+Every axis says what its number is per, in which unit and where it comes from
+(``dyndnn.views.axes``): latency per batch, measured by a clock; energy per batch, measured by
+a meter or MODELLED; the runtime manager's simulated latency as *simulated*.
+
+>>> import pandas as pd
+>>> points = pd.DataFrame({"board": "vm", "model": "m", "backend": "eager", "batch": 64,
+...                        "mapping": "cpu[0]x1", "freq_label": "clocks as set",
+...                        "groups": [1, 2], "latency_s": [0.012, 0.019],
+...                        "energy_j": [0.036, 0.058], "power_w": 3.0,
+...                        "accuracy": [0.85, 0.87], "energy_provenance": "modelled",
+...                        "energy_source": "CPU power model: f V^2 (assumed)"})
+>>> fig = plot_operating_points(points)
+>>> [ax.get_xlabel() for ax in fig.axes][:2]  # doctest: +NORMALIZE_WHITESPACE
+['latency per batch of 64 [ms]; measured (clock)',
+ 'energy per batch of 64 [mJ]; MODELLED (model: CPU power model)']
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from dyndnn.analysis import energy_note
+from dyndnn.views.axes import (
+    CLOCK,
+    QUANTITY,
+    label_metric_axis,
+)
+
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
+ACCURACY_LABEL = "top-1 accuracy (test split)"
+
+
+def engine_mapping(points: pd.DataFrame) -> pd.Series:
+    """The mapping, with the backend beside it where ``points`` hold more than one engine.
+
+    >>> engine_mapping(pd.DataFrame({"mapping": ["cpu[0]x1"] * 2,
+    ...                              "backend": ["eager", "onnxruntime"]})).tolist()
+    ['cpu[0]x1 eager', 'cpu[0]x1 onnxruntime']
+    """
+    if "backend" not in points or points["backend"].nunique() < 2:
+        return points["mapping"]
+    return points["mapping"] + " " + points["backend"].astype(str)
+
+
+def clock_order(labels: pd.Series | list[str]) -> list[str]:
+    """Clock labels largest first ("clocks as set" leads): the marker-size order.
+
+    >>> clock_order(["800 MHz", "clocks as set", "1400 MHz"])
+    ['clocks as set', '1400 MHz', '800 MHz']
+    """
+    def mhz(label: str) -> float:
+        head = label.split()[0]
+        return float(head) if head.replace(".", "", 1).isdigit() else float("inf")
+
+    return sorted(set(labels), key=lambda label: -mhz(label))
+
+
+def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s", *,
+                  front: bool = True, highlight: pd.Series | dict | None = None,
+                  highlight_label: str = "chosen", legend: bool = True,
+                  hue_order: list[str] | None = None, size_order: list[str] | None = None,
+                  budget: float | None = None, min_accuracy: float | None = None) -> plt.Axes:
+    """Accuracy against ``metric`` on one axis: colour = mapping, marker = k, size = clock.
+
+    Where ``points`` hold more than one backend, the colour is mapping and backend. ``front``
+    draws the Pareto front of these points (low ``metric``, high accuracy) as a step line;
+    ``highlight`` rings one point; ``budget``/``min_accuracy`` draw the budget lines. The
+    x axis is per batch, in engineering units, with its provenance; points whose ``metric``
+    was not recorded (NaN energy) are not drawn, and the axis says why where none was.
+
+    >>> points = pd.DataFrame({"mapping": "cpu[0]x1", "freq_label": "clocks as set",
+    ...                        "groups": [1, 2], "batch": 1, "energy_j": [0.006, 0.012],
+    ...                        "accuracy": [0.80, 0.88], "energy_provenance": "measured",
+    ...                        "energy_source": "rapl"})
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_tradeoff(ax, points, "energy_j", highlight=points.iloc[0], budget=0.01)
+    >>> ax.get_xlabel(), ax.get_legend_handles_labels()[1][-3:]
+    ('energy per batch of 1 [mJ]; measured (meter: rapl)', ['Pareto front', 'budget', 'chosen'])
+    """
+    from dyndnn.analysis import pareto_mask  # plots stays importable without the analysis
+
+    shown = points[points[metric].notna()]
+    ax.set_ylabel(ACCURACY_LABEL)
+    if shown.empty:
+        ax.text(0.5, 0.5, f"{QUANTITY.get(metric, metric)} not recorded\n{energy_note(points)}",
+                ha="center", va="center", wrap=True, fontsize=8, transform=ax.transAxes)
+        ax.set_xlabel(QUANTITY.get(metric, metric))
+        return ax
+    # readable legend titles: the columns are renamed for the plot only
+    frame = shown.rename(columns={"groups": "k", "freq_label": "clock"})
+    frame["mapping"] = engine_mapping(shown)
+    hue_order = hue_order or sorted(engine_mapping(points).unique())
+    size_order = size_order or clock_order(points["freq_label"])
+    groups = sorted(int(g) for g in points["groups"].unique())
+    sns.scatterplot(frame, x=metric, y="accuracy", hue="mapping", hue_order=hue_order,
+                    style="k", style_order=groups,
+                    markers={g: _MARKERS[i % len(_MARKERS)] for i, g in enumerate(groups)},
+                    size="clock", size_order=size_order, sizes=(40, 160) if
+                    len(size_order) > 1 else (70, 70), alpha=0.85, ax=ax, legend=legend)
+    if front:
+        on = shown[pareto_mask(shown[metric], shown["accuracy"])].sort_values(metric)
+        ax.step(on[metric], on["accuracy"], where="post", color="black", lw=1.2, alpha=0.7,
+                label="Pareto front", zorder=1)
+    if budget is not None and abs(budget) < float("inf"):  # also False for NaN
+        ax.axvline(budget, color="tab:red", ls="--", lw=1, label="budget")
+    if min_accuracy:
+        ax.axhline(min_accuracy, color="tab:red", ls=":", lw=1, label="minimum accuracy")
+    if highlight is not None and pd.notna(highlight[metric]):
+        ax.scatter([highlight[metric]], [highlight["accuracy"]], s=420, facecolors="none",
+                   edgecolors="red", linewidths=2.5, zorder=5, label=highlight_label)
+    log = metric != "power_w"  # time and energy span decades; power a few watts
+    if log:
+        ax.set_xscale("log")  # before the ticks: a scale change resets them
+    label_metric_axis(ax.xaxis, metric, points, log=log)
+    return ax
+
+
+def _panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``(title, rows)`` per (board, batch, backend), sorted: a batch's engines side by side."""
+    return [(f"{board}, {backend}, batch {int(batch)}", part) for (board, batch, backend), part
+            in table.groupby(["board", "batch", "backend"], sort=True)]
+
+
+def plot_operating_points(points: pd.DataFrame,
+                          metrics: tuple[str, ...] = ("latency_s", "energy_j", "power_w")
+                          ) -> plt.Figure:
+    """Every operating point against accuracy (the paper's Fig 5 kind), faceted by board.
+
+    One row per metric, one column per (board, backend, batch); Pareto fronts on latency and
+    energy. Usage (drawn in the module's example)::
+
+        save_figure(plot_operating_points(points), run_dir, "operating_points")
+    """
+    panels = _panels(points)
+    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(4.6 * len(panels) + 1.5,
+                                                                  3.6 * len(metrics)),
+                             squeeze=False)
+    hue_order = sorted(points["mapping"].unique())  # a panel holds one backend
+    size_order = clock_order(points["freq_label"])
+    for col, (title, part) in enumerate(panels):
+        for row, metric in enumerate(metrics):
+            ax = axes[row, col]
+            last = row == 0 and col == len(panels) - 1
+            plot_tradeoff(ax, part, metric, front=metric != "power_w", legend=last,
+                          hue_order=hue_order, size_order=size_order)
+            ax.set_title(title, fontsize=10)
+            ax.xaxis.label.set_fontsize(8)
+            if last:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8,
+                          title="mapping / k / clock", title_fontsize=8)
+    fig.suptitle("Operating points: configurations x backends x mappings x clocks (black: "
+                 f"Pareto front)\nlatency measured by a clock; {energy_note(points)}")
+    fig.tight_layout()
+    return fig
+
+
+def range_provenance(ranges: pd.DataFrame) -> pd.Series:
+    """Each range row's provenance: its ``provenance`` column, else the old ``modelled`` bool.
+
+    A time range is a clock's whatever the table says.
+
+    >>> range_provenance(pd.DataFrame({"metric": ["latency_s", "energy_j"],
+    ...                                "modelled": [True, True]})).tolist()
+    ['measured', 'modelled']
+    """
+    if "provenance" in ranges:
+        kinds = ranges["provenance"].astype(object).where(ranges["provenance"].notna(), "none")
+    elif "modelled" in ranges:
+        kinds = ranges["modelled"].astype(bool).map({True: "modelled", False: "measured"})
+    else:
+        kinds = pd.Series("measured", index=ranges.index)
+    return kinds.astype(str).where(ranges["metric"] != "latency_s", "measured")
+
+
+def _range_label(row: pd.Series) -> str:
+    """The legend entry of a range row: quantity and provenance (with its source)."""
+    quantity = {"latency_s": "time"}.get(row["metric"], QUANTITY.get(row["metric"], row["metric"]))
+    if row["metric"] == "latency_s":
+        return f"{quantity}, {CLOCK}"
+    source = str(row.get("source", row.get("meter", "")) or "").split(":", 1)[0]
+    kind = row["kind"] if row["kind"] == "measured" else row["kind"].upper()
+    return f"{quantity}, {kind} ({source})" if source else f"{quantity}, {kind}"
+
+
+def plot_dynamic_ranges(ranges: pd.DataFrame) -> plt.Figure:
+    """Dynamic range (max/min) per level: pruning, + mapping, + DVFS; one panel per batch.
+
+    ``ranges`` is ``dyndnn.analysis.dynamic_ranges``' table; each (board, backend, batch) has
+    its panel, two to a row. Measured ranges (time by a clock, energy by a meter) are one
+    block; ranges that are not measured (energy from a power model: the time range restated
+    through the model) are a second block under their own heading, never bars beside a
+    measured one. Rows with no energy recorded are left out, and the title says so.
+    Usage (drawn in the module's example)::
+
+        save_figure(plot_dynamic_ranges(dynamic_ranges(points)), run_dir, "dynamic_ranges")
+    """
+    frame = ranges.assign(kind=range_provenance(ranges))
+    unrecorded = frame["kind"].isin(["none", "nan"]) | frame["range"].isna()
+    frame = frame[~unrecorded]
+    frame = frame.assign(quantity=frame.apply(_range_label, axis=1))
+    measured = frame[frame["kind"] == "measured"]
+    sources = "; ".join(sorted(set(measured["quantity"])))
+    blocks = [(f"MEASURED: {sources}", measured)] if len(measured) else []
+    blocks += [("NOT MEASURED: with no sensor the energy is the model's power x the measured "
+                "time, so its range restates the time range through the model (not a second "
+                "finding)", part) for part in [frame[frame["kind"] != "measured"]] if len(part)]
+    heights = [math.ceil(len(_panels(part)) / 2) for _, part in blocks] or [1]
+    fig = plt.figure(figsize=(10.5, 2.7 * sum(heights) + 1.0), layout="constrained")
+    subfigs = fig.subfigures(len(heights), 1, height_ratios=heights, squeeze=False)[:, 0]
+    # time blue, measured energy orange; anything not measured grey (and hatched)
+    palette = {q: "tab:blue" if q.startswith("time") else "tab:orange" if kind == "measured"
+               else "tab:gray" for q, kind in zip(frame["quantity"], frame["kind"], strict=True)}
+    order = [lv for lv in ("pruning", "pruning+mapping", "pruning+mapping+dvfs")
+             if lv in set(frame["level"])]
+    for subfig, (heading, part), rows in zip(subfigs, blocks, heights, strict=False):
+        panels = _panels(part)
+        axes = subfig.subplots(rows, min(2, len(panels)), squeeze=False).ravel()
+        for ax, (title, panel) in zip(axes, panels, strict=False):
+            hue = sorted(set(panel["quantity"]))
+            sns.barplot(panel, x="level", y="range", hue="quantity", hue_order=hue, order=order,
+                        palette=palette, ax=ax, legend=False,
+                        hatch="//" if heading.startswith("NOT") else None)
+            for container in ax.containers:
+                ax.bar_label(container, fmt="%.2fx", fontsize=8)
+            ax.set(title=title, xlabel="", ylabel="max / min over k, mapping, clock")
+            ax.set_ylim(0, panel["range"].max() * 1.15)
+            ax.tick_params(axis="x", labelsize=8)
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=palette[q],
+                                 hatch="//" if heading.startswith("NOT") else None)
+                   for q in sorted(set(part["quantity"]))]
+        subfig.legend(handles, sorted(set(part["quantity"])), loc="outside lower center",
+                      ncol=2, fontsize=8)
+        subfig.suptitle(heading, fontsize=9, wrap=True,
+                        color="black" if heading.startswith("MEASURED") else "#8b0000")
+    left_out = ""
+    if unrecorded.any():
+        where = sorted({f"{r.board}, {r.backend}, batch {r.batch}"
+                        for r in ranges[unrecorded].itertuples()})
+        left_out = f"\nleft out: energy not recorded (no sensor) at {'; '.join(where)}"
+    fig.suptitle(f"Dynamic range (max / min) of what a running model can change{left_out}",
+                 fontsize=10)
+    return fig
+
+
+def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.Figure:
+    """The group model against the baselines: accuracy, time and energy ranges, memory.
+
+    ``comparison`` is ``dyndnn.analysis.compare_models``' table. Range bars are the median
+    over the measured mappings and clocks, whiskers their min to max; one colour per batch
+    and backend. Stacked to a notebook's width: accuracy and memory side by side, then the
+    time ranges (a clock's) and the energy ranges (hatched and titled where not measured)
+    across the width; legends outside the lines and bars. Usage (drawn in ``dyndnn.views.plots``'
+    example)::
+
+        save_figure(plot_comparison(compare_models(evaluation, points), evaluation), run_dir,
+                    "comparison")
+    """
+    fig = plt.figure(figsize=(10, 10.5), layout="constrained")
+    grid = fig.add_gridspec(3, 2, height_ratios=[1.1, 1, 1])
+    # created in reading order of the old row: accuracy, time, energy, memory
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, :]),
+            fig.add_subplot(grid[2, :]), fig.add_subplot(grid[0, 1])]
+    order = list(dict.fromkeys(evaluation["model"]))
+    sns.lineplot(evaluation, x="macs_fraction", y="accuracy", hue="model", hue_order=order,
+                 marker="o", ax=axes[0])
+    axes[0].set(xlabel="MACs / full configuration's", ylabel=ACCURACY_LABEL,
+                title="accuracy per configuration")
+    axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8,
+                   title="model", title_fontsize=8)
+    hue = comparison["backend"].astype(str) + ", batch " + comparison["batch"].astype(str)
+    frame = comparison.assign(**{"backend, batch": hue})
+    kinds = _comparison_energy_provenance(comparison)
+    energy_title = ("energy dynamic range, measured (meter)" if kinds == "measured" else
+                    f"energy dynamic range: {kinds.upper()}, not measured (with no sensor it "
+                    "restates the time range through the power model)")
+    for ax, column, title in ((axes[1], "time_range",
+                               f"time dynamic range, {CLOCK}"),
+                              (axes[2], "energy_range", energy_title)):
+        if frame[column].notna().sum() == 0:
+            ax.text(0.5, 0.5, "energy not recorded (no sensor)", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set(title=title, xticks=[], yticks=[])
+            continue
+        sns.barplot(frame, x="model", y=column, hue="backend, batch", order=order, ax=ax,
+                    estimator="median", errorbar=("pi", 100), legend=ax is axes[1],
+                    hatch="//" if column == "energy_range" and kinds != "measured" else None)
+        for container in ax.containers:
+            ax.bar_label(container, fmt="%.2fx", fontsize=7, padding=2)
+        ax.set(xlabel="", ylabel="max / min over configurations")
+        ax.set_title(title, fontsize=10, color="black" if column == "time_range" or
+                     kinds == "measured" else "#8b0000")
+    if axes[1].get_legend() is not None:
+        sns.move_legend(axes[1], "upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                        title="backend, batch (both\nrange panels)", title_fontsize=8)
+    memory = comparison.drop_duplicates("model").assign(
+        megabytes=lambda f: f["serving_bytes"] / 1e6)
+    sns.barplot(memory, x="model", y="megabytes", order=order, ax=axes[3], color="tab:gray")
+    for container in axes[3].containers:
+        axes[3].bar_label(container, fmt="%.2f", fontsize=8)
+    axes[3].set(xlabel="", ylabel="MB held to serve all k\n(accounted: tensor bytes)",
+                title="memory")
+    for ax in (axes[0], axes[3]):
+        ax.tick_params(axis="x", labelsize=8, rotation=15)
+    rates = ", ".join(f"{m} {r:.3f}" for m, r in
+                      comparison.drop_duplicates("model")[["model", "compression_rate"]]
+                      .itertuples(index=False))
+    fig.suptitle(f"Dynamic DNNs side by side\ncompression rate (smallest / full MACs): {rates}",
+                 fontsize=10)
+    return fig
+
+
+def _comparison_energy_provenance(comparison: pd.DataFrame) -> str:
+    """``measured``, ``modelled`` or a mix (``measured+modelled``) of the energy ranges."""
+    if "energy_provenance" in comparison:
+        kinds = set("+".join(comparison["energy_provenance"].astype(str)).split("+"))
+        kinds.discard("none")
+        return "+".join(sorted(kinds)) or "none"
+    if "energy_modelled" in comparison:
+        return "modelled" if comparison["energy_modelled"].astype(bool).any() else "measured"
+    return "measured"

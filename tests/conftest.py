@@ -7,7 +7,8 @@ from dyndnn.data import load_dataset
 # too, under the name "conftest" that lib/conftest.py (the examples' own) also has: pytest then
 # refuses the second one. It holds no examples, so it is not collected; it still loads as a
 # conftest.
-collect_ignore = ["conftest.py", "browser_check.py"]  # the browser check is manual: README.md
+collect_ignore = ["conftest.py", "browser_check.py",  # the browser check is manual: README.md
+                  "fakes"]  # stand-ins put on a subprocess's path (tests/test_gpu_reference.py)
 
 
 @pytest.fixture(autouse=True)

@@ -147,3 +147,28 @@ def test_bad_input_fails_fast_with_a_clear_message(tmp_path, capsys, args, messa
     assert main(["run", "--config", "configs/quick.yaml", "--out", str(out), *args]) == 2
     assert message in capsys.readouterr().err
     assert not out.exists()  # nothing was started
+
+
+def test_a_notebooks_lines_reach_the_terminal_while_it_runs(tmp_path, monkeypatch, capsys):
+    import time
+
+    from dyndnn import pipeline
+
+    arrived = []
+
+    class Timed(pipeline.KernelLines):
+        def write(self, text):
+            arrived.append((time.monotonic(), text))
+            return super().write(text)
+
+    monkeypatch.setattr(pipeline, "KernelLines", Timed)
+    run_pipeline(None, tmp_path / "run", ["notebooks=[epochs]"], notebooks_dir=TEST_NOTEBOOKS,
+                 progress=True)
+    lines = [(t, text.strip()) for t, text in arrived if "epoch" in text]
+    assert [text for _, text in lines] == ["epoch 1/2: val acc 0.80", "epoch 2/2: val acc 0.85"]
+    assert lines[1][0] - lines[0][0] > 1.0  # relayed as the cell printed, not when it ended
+    assert "epochs | epoch 1/2: val acc 0.80" in capsys.readouterr().out
+    arrived.clear()
+    run_pipeline(None, tmp_path / "quiet", ["notebooks=[epochs]"],
+                 notebooks_dir=TEST_NOTEBOOKS, progress=False)
+    assert arrived == [] and "epoch 1/2" not in capsys.readouterr().out

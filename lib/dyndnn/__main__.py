@@ -56,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     for sub in commands.choices.values():
         sub.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config key, e.g. -p groups=2 -p train.lr=0.1")
-        sub.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        sub.add_argument("--no-progress", action="store_true",
+                         help="hide progress (bars and a line an epoch); it is hidden anyway "
+                              "when the output is not a terminal")
     lab = commands.add_parser("lab", help="JupyterLab on working copies of the notebooks "
                                           "(the tracked notebooks/ never change)")
     lab.add_argument("--dir", default="lab", help="folder of the working copies (default lab, "
@@ -90,7 +92,7 @@ def run_stage(name: str, config: str | None, out: str | None, overrides: list[st
         return run_train_in_world(config, out, overrides, progress)
     with open_run(config, out, overrides, command=name) as run:
         function = stage_function(name)
-        kwargs = {"progress": progress} if name in ("train", "profile") else {}
+        kwargs = {"progress": progress} if name in ("train", "profile", "rct") else {}
         return _recorded_stage(run, name, function, **kwargs)
 
 
@@ -147,6 +149,11 @@ def _folder_config(out: str) -> str:
             and existing.config_file.is_file() else DEFAULT_CONFIG)
 
 
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars and a line an epoch, for a person at a terminal: not into logs or pipes."""
+    return not args.no_progress and sys.stderr.isatty()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 failed, 2 bad input, 130 interrupted)."""
     args = _parser().parse_args(argv)
@@ -161,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "torchrun, with -p processes=N")
 
             run_dir = run_pipeline(args.config, args.out, args.param,
-                                   progress=not args.no_progress)
+                                   progress=_progress(args))
             print(f"run complete: {run_dir}")
         elif args.command == "lab":
             from dyndnn.lab import launch_lab, prepare_lab
@@ -179,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.name} is in {fetch_dataset(args.name, args.root)}")
         else:
             print(run_stage(args.command, args.config, args.out, args.param,
-                            progress=not args.no_progress))
+                            progress=_progress(args)))
     except (NotebookError, StageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED

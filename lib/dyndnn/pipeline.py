@@ -110,6 +110,34 @@ def kernel_manager(log: Path, sockets: Path | None = None) -> type:
     return LoggedKernelManager
 
 
+class KernelLines:
+    r"""Where a kernel's stdout goes as it runs: whole lines, named, above the pipeline's bar.
+
+    papermill writes each stream output of the notebook here as it arrives (``stdout_file``),
+    so the epoch lines a stage prints reach the terminal while its cell still runs.
+
+    >>> relay = KernelLines("01_train")
+    >>> _ = relay.write("group stage 1/4 epoch 1/8: val acc 0.81\nhalf a li")
+    01_train | group stage 1/4 epoch 1/8: val acc 0.81
+    >>> _ = relay.write("ne\n")
+    01_train | half a line
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name, self.pending = name, ""
+
+    def write(self, text: str) -> int:
+        """Print every line ``text`` completes (a bar's carriage returns end lines too)."""
+        *lines, self.pending = (self.pending + text).replace("\r", "\n").split("\n")
+        for line in lines:
+            if line.strip():
+                tqdm.write(f"{self.name} | {line.rstrip()}")
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing is held back but a partial line."""
+
+
 def describe_failure(exc: Exception, name: str, executed: Path) -> tuple[dict, str]:
     """The manifest's error record and the user's message for a notebook that failed."""
     if isinstance(exc, pm.PapermillExecutionError):
@@ -147,6 +175,7 @@ def run_pipeline(config_path: str | Path | None, out: str | Path | None = None,
                     execute_interruptibly(
                         input_path=str(path), output_path=str(executed), parameters=params,
                         kernel_name=KERNEL, progress_bar=False, cwd=str(run.layout.root),
+                        stdout_file=KernelLines(path.stem) if progress else None,
                         execution_timeout=run.cfg.run.cell_timeout_s or None,
                         kernel_manager_class=kernel_manager(executed.with_suffix(".kernel.log"),
                                                             Path(sockets)))

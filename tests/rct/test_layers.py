@@ -86,3 +86,20 @@ def test_bitwidth_rule_follows_gavg():
 def test_bad_settings_are_clear_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         RctSettings(**kwargs)
+
+
+@pytest.mark.parametrize("bits", [4, 8, 12])
+def test_fake_quant_gives_torchs_fake_quantize_values_and_a_straight_through_gradient(bits):
+    from dyndnn.rct.qat import fake_quant
+    from dyndnn.rct.quant import qmax
+
+    generator = torch.Generator().manual_seed(bits)
+    for shape, magnitude in (((64, 24, 14, 14), 1.0), ((32, 64), 50.0), ((7,), 1e-3)):
+        x = torch.randn(shape, generator=generator) * magnitude
+        scale = (x.abs().max() / qmax(bits)).item()
+        reference = torch.fake_quantize_per_tensor_affine(x, scale, 0, -qmax(bits), qmax(bits))
+        assert torch.equal(fake_quant(x, bits), reference)
+    x = torch.randn(10, requires_grad=True)
+    (fake_quant(x, bits) * torch.arange(10.0)).sum().backward()
+    assert torch.equal(x.grad, torch.arange(10.0))
+    assert torch.equal(fake_quant(torch.zeros(3), bits), torch.zeros(3))

@@ -31,10 +31,11 @@ from dyndnn.bench.eager import (
     bench_switch,
     print_latency,
 )
+from dyndnn.bench.pipeline import bench_pipeline, print_pipeline
 from dyndnn.bench.rct import bench_rct
 from dyndnn.bench.scaling import bench_scaling, print_scaling
 from dyndnn.bench.serving import bench_serving, print_serving, write_serving
-from dyndnn.bench.training import bench_training
+from dyndnn.bench.training import bench_families, bench_training, print_families
 
 
 def bench_architecture(args: argparse.Namespace, architecture: str, run_time: float,
@@ -71,6 +72,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--in-channels", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="shorter timings (noisier)")
     parser.add_argument("--out", default="outputs/bench")
+    parser.add_argument("--outputs", default="outputs",
+                        help="where `make run` wrote its run folders (section pipeline)")
     parser.add_argument("--only", choices=["all", "serving"], default="all",
                         help="serving: eager vs onnxruntime alone")
     args = parser.parse_args(argv)
@@ -95,9 +98,12 @@ def main(argv: list[str] | None = None) -> dict:
         "switch": bench_switch(model),
         "memory": bench_memory(model),
         "training": bench_training(model, 64, 3 if args.quick else 6, 3),
+        "families": bench_families(args.groups, args.width, args.in_channels, args.image_size,
+                                   architectures[0], 64, 2 if args.quick else 4, 3),
         "gflops": bench_gflops(model, 64, run_time),
         "rct": bench_rct(1 if args.quick else 4, 3),
         "scaling": bench_scaling(600 if args.quick else 4000, 1 if args.quick else 2),
+        "pipeline": bench_pipeline(args.outputs),
     }
     for name, section in results.items():
         (out / f"{name}.json").write_text(json.dumps({**section, "context": context}, indent=2)
@@ -124,11 +130,15 @@ def main(argv: list[str] | None = None) -> dict:
     g = results["gflops"]
     print(f"inference: {g['model_gflops']:.1f} GFLOP/s vs matmul {g['matmul_gflops']:.1f} "
           f"GFLOP/s = {g['fraction']:.0%} (target >= 50%) {mark(g['met'])}")
+    print_families(results["families"])
     for task, r in results["rct"].items():
         print(f"RCT training, {task}: {r['rct_packed_samples_per_s']:.0f} samples/s bit-packed, "
               f"{r['rct_containers_samples_per_s']:.0f} in int8/int16 containers "
-              f"({r['packed_vs_containers']:.2f}x), fp32 {r['fp32_samples_per_s']:.0f} "
-              f"(packed RCT {r['packed_vs_fp32']:.2f}x fp32's speed)")
+              f"({r['packed_vs_containers']:.2f}x), QAT {r['qat_samples_per_s']:.0f}, fp32 "
+              f"{r['fp32_samples_per_s']:.0f}: RCT takes {r['rct_time_vs_fp32']:.2f}x fp32's "
+              f"time (target <= 2) {mark(r['rct_time_vs_fp32'] <= 2)}, QAT "
+              f"{r['qat_time_vs_fp32']:.2f}x")
     print_scaling(results["scaling"])
+    print_pipeline(results["pipeline"])
     print(f"written: {out}/*.json")
     return {**results, **first, "architectures": per_architecture}

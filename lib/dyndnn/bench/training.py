@@ -62,3 +62,85 @@ def bench_training(model: GroupNet, batch: int, steps: int, rounds: int) -> dict
     model.eval()
     model.set_active_groups(model.groups)
     return out
+
+
+def _family_step_fn(model, stage: int, x, y, cfg: TrainSection):
+    """One step of ``stage`` as the trainer runs it (its step function, frozen groups exact)."""
+    from dyndnn.training.trainer import joint_step, staged_step
+
+    for p in model.parameters():
+        p.requires_grad_(False)
+        p.grad = None
+    params = model.stage_parameters(stage)
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = make_optimizer(params, cfg)
+    step_of = joint_step if model.joint_training else staged_step
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        step_of(model, x, y, stage, cfg)
+        optimizer.step()
+    return step
+
+
+def bench_families(groups: int, width: float, in_channels: int, image_size: int,
+                   architecture: str = "alexnet", batch: int = 64, steps: int = 3,
+                   rounds: int = 3) -> dict:
+    """Images/s of every family's training stages against plain PyTorch training.
+
+    Each family is built as the workbook builds it (``model.models``: the same architecture
+    and compression rate); its stage k runs the trainer's own step and is timed against plain
+    PyTorch training of ``export(k)`` (that configuration as ordinary layers, all trainable),
+    interleaved round by round. A slimmable network's one joint stage trains every width per
+    step, so its plain reference is the sum of one plain step of every width.
+    """
+    from dyndnn.models import FAMILIES, GROUP_MODEL, BaselineSpec, GroupNet
+
+    cfg = TrainSection()
+    torch.manual_seed(0)
+    x = torch.randn(batch, in_channels, image_size, image_size)
+    out: dict = {}
+    for family in FAMILIES:
+        torch.manual_seed(0)
+        shape = {"groups": groups, "width": width, "in_channels": in_channels,
+                 "image_size": image_size, "architecture": architecture}
+        model = (GroupNet(**shape) if family == GROUP_MODEL
+                 else FAMILIES[family](BaselineSpec(family=family, **shape)))
+        y = torch.randint(0, model.spec.num_classes, (batch,))
+        rows = {}
+        for k in range(1, model.training_stages + 1):
+            model.train()
+            stage = _family_step_fn(model, k, x, y, cfg)
+            widths = range(1, model.groups + 1) if model.joint_training else [k]
+            plains = [_train_step_fn(m, make_optimizer(list(m.parameters()), cfg), x, y)
+                      for m in (model.export(j).train() for j in widths)]
+
+            def plain(plains=plains):
+                for fn in plains:
+                    fn()
+            stage(), plain()  # warm-up
+            times = {"stage": [], "plain": []}
+            for _ in range(rounds):
+                for name, fn in (("stage", stage), ("plain", plain)):
+                    start = time.perf_counter()
+                    for _ in range(steps):
+                        fn()
+                    times[name].append(batch * steps / (time.perf_counter() - start))
+            stage_ips, plain_ips = (sorted(v)[len(v) // 2] for v in times.values())
+            rows[k] = {"stage_images_per_s": stage_ips, "plain_images_per_s": plain_ips,
+                       "ratio": stage_ips / plain_ips,
+                       "met": stage_ips / plain_ips >= TARGETS["train_ratio"]}
+        out[family] = rows
+    return out
+
+
+def print_families(section: dict) -> None:
+    """One line a family: the images/s ratio of each stage against plain PyTorch."""
+    from dyndnn.bench.common import mark
+
+    for family, rows in section.items():
+        ratios = "  ".join(f"k={k}: {r['ratio']:.2f}x" for k, r in rows.items())
+        worst = min(r["ratio"] for r in rows.values())
+        print(f"training {family:<11} vs plain PyTorch: {ratios} (target >= 0.9) "
+              f"{mark(worst >= TARGETS['train_ratio'])}")

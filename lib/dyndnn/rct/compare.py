@@ -123,8 +123,8 @@ def task_network(dataset: InMemoryDataset | TextDataset, width: float, seed: int
 def compare_methods(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
                     settings: RctSettings, width: float = 0.25, batch_size: int = 128,
                     seed: int = 0, augment: bool = True, methods: tuple[str, ...] = METHODS,
-                    architecture: str = "alexnet", text_model: str = "transformer"
-                    ) -> Comparison:
+                    architecture: str = "alexnet", text_model: str = "transformer",
+                    progress: bool = False) -> Comparison:
     """Train the same network with each method; energies in the table are *modelled*.
 
     Images: the run's ``architecture`` (a built-in name or a spec's JSON) at ``width``. Text:
@@ -135,7 +135,8 @@ def compare_methods(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
     for method in methods:
         net = task_network(dataset, width, seed, architecture, text_model)
         trainer = RctTrainer(convert(net, method, settings), method, dataset, cfg, settings,
-                             batch_size, seed, augment)
+                             batch_size, seed, augment, progress=progress,
+                             label=f"{task}: {method}")
         history = trainer.fit()
         histories.append(history)
         rows.append({"task": task, **trainer.summary(),
@@ -150,7 +151,8 @@ def compare_methods(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
 
 def add_group_under_rct(run_dir: str | Path | RunLayout, groups: int, dataset: InMemoryDataset,
                         cfg: TrainSection, settings: RctSettings, batch_size: int = 128,
-                        seed: int = 0, augment: bool = True) -> tuple[pd.DataFrame, dict]:
+                        seed: int = 0, augment: bool = True,
+                        progress: bool = False) -> tuple[pd.DataFrame, dict]:
     """Re-train the last group of a run's dynamic model under RCT; ``rct_group.csv``.
 
     Group G is reset to its initial weights (as stored before it ever trained, in the stage-1
@@ -171,7 +173,8 @@ def add_group_under_rct(run_dir: str | Path | RunLayout, groups: int, dataset: I
     x, _ = next(batches(dataset, "val", 200))  # a probe of the invariance, not a score
     with torch.no_grad(), model.active_groups(groups - 1):
         served_before = model(x)
-    trainer = train_group_rct(model, groups, dataset, cfg, settings, batch_size, seed, augment)
+    trainer = train_group_rct(model, groups, dataset, cfg, settings, batch_size, seed, augment,
+                              progress)
     with torch.no_grad(), model.active_groups(groups - 1):
         unchanged = bool(torch.equal(model(x), served_before))
     table = evaluate_configurations(model, dataset, "group+rct-last-group")

@@ -120,17 +120,19 @@ class RctLayer(nn.Module, Tracked):
         grad_x = None
         grad_b = torch.zeros_like(self.bias) if self.bias is not None else None
         for rows in self.tiles():
-            weight = self._track(self.store.dequantise(rows))
+            q = self.store.tiles.read(rows)  # decoded once: for the GEMMs and the update
+            weight = self._track(self.store.weights_of(q))
             g_rows = gq.narrow(self.out_dim, rows.start, rows.stop - rows.start)
             gx, gw, gb = self._grads(g_rows, xq, weight, need_x)
             grad_x = gx if grad_x is None else grad_x.add_(gx)
             if grad_b is not None:
                 grad_b[rows] = gb
-            self._update(gw, weight, rows)
-            del weight, gw
+            self._update(gw, weight, rows, q)
+            del weight, gw, q
         return grad_x, grad_b
 
-    def _update(self, grad_w: Tensor, weight: Tensor, rows: slice) -> None:
+    def _update(self, grad_w: Tensor, weight: Tensor, rows: slice,
+                q: Tensor | None = None) -> None:
         """SGD (Nesterov momentum, L2 weight decay, as the fp32 baseline) on the integers."""
         if self.grad_tracker is not None:
             self.grad_tracker.track(grad_w)
@@ -141,7 +143,7 @@ class RctLayer(nn.Module, Tracked):
         delta = -h["lr"] * d
         self._gavg_sum += (delta.abs().sum() / self.store.scale).item()
         self._gavg_n += delta.numel()
-        self.store.apply_update(delta, self.settings.rounding, self.generator, rows)
+        self.store.apply_update(delta, self.settings.rounding, self.generator, rows, q)
 
     def _momentum_step(self, rows: slice, d: Tensor, momentum: float) -> Tensor:
         """The momentum buffer of these rows after ``momentum x buf + d`` (from zeros)."""
@@ -254,28 +256,37 @@ class RctEmbedding(RctLayer):
     def _macs(self, x: Tensor) -> int:
         return 0  # a lookup
 
-    def _in_tile(self, ids: Tensor, rows: slice) -> Tensor:
-        return (ids >= rows.start) & (ids < rows.stop)
+    def _positions_by_tile(self, ids: Tensor) -> list[Tensor]:
+        """For every tile, the positions of ``ids`` (flat) whose token it holds.
+
+        One sort for the whole batch instead of a mask over the batch for every tile.
+        """
+        tile_of = ids.reshape(-1) // self.store.tiles.tile_rows
+        order = torch.argsort(tile_of, stable=True)
+        counts = torch.bincount(tile_of, minlength=len(self.tiles())).tolist()
+        return list(torch.split(order, counts))
 
     def _tiled_forward(self, ids: Tensor, bias: Tensor | None) -> Tensor:
-        out = torch.zeros(*ids.shape, self.embedding_dim)
-        for rows in self.tiles():
-            mask = self._in_tile(ids, rows)
-            if mask.any():
+        flat = ids.reshape(-1)
+        out = torch.zeros(flat.numel(), self.embedding_dim)
+        for rows, positions in zip(self.tiles(), self._positions_by_tile(ids), strict=True):
+            if len(positions):
                 weight = self._track(self.store.dequantise(rows))
-                out[mask] = weight[ids[mask] - rows.start]
+                out[positions] = weight[flat[positions] - rows.start]
                 del weight
-        return out
+        return out.view(*ids.shape, self.embedding_dim)
 
     def _tiled_backward(self, gq: Tensor, ids: Tensor, need_x: bool):
-        used = ids != self.padding_idx if self.padding_idx is not None else torch.ones_like(
-            ids, dtype=torch.bool)
-        for rows in self.tiles():
-            weight = self._track(self.store.dequantise(rows))
-            mask = self._in_tile(ids, rows) & used
-            grad_w = torch.zeros_like(weight).index_add_(0, ids[mask] - rows.start, gq[mask])
-            self._update(grad_w, weight, rows)
-            del weight, grad_w
+        flat, grads = ids.reshape(-1), gq.reshape(-1, self.embedding_dim)
+        for rows, positions in zip(self.tiles(), self._positions_by_tile(ids), strict=True):
+            if self.padding_idx is not None and rows.start <= self.padding_idx < rows.stop:
+                positions = positions[flat[positions] != self.padding_idx]
+            q = self.store.tiles.read(rows)
+            weight = self._track(self.store.weights_of(q))
+            grad_w = torch.zeros_like(weight).index_add_(0, flat[positions] - rows.start,
+                                                         grads[positions])
+            self._update(grad_w, weight, rows, q)
+            del weight, grad_w, q
         return None, None
 
 

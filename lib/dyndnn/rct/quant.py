@@ -63,12 +63,19 @@ class TileStore:
         self.shape, self.bits, self.packed = tuple(q.shape), bits, packed
         self.tile_rows = min(tile_rows or q.shape[0], q.shape[0])
         self.tracker = None
-        self._tiles = [self._encode(q[rows], bits) for rows in self.slices()]
+        rows, size = self.shape[0], self.tile_rows
+        # the layout never changes: made once (every read and write asks for it)
+        self._slices = [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
+        self._index = {(s.start, s.stop): i for i, s in enumerate(self._slices)}
+        self._tiles = [self._encode(q[rows], bits) for rows in self._slices]
 
     def slices(self) -> list[slice]:
         """The rows of every tile, in order."""
-        rows, size = self.shape[0], self.tile_rows
-        return [slice(i, min(i + size, rows)) for i in range(0, rows, size)]
+        return self._slices
+
+    def tile_index(self, rows: slice) -> int | None:
+        """The index of the tile whose rows are exactly ``rows``, else None."""
+        return self._index.get((rows.start, rows.stop))
 
     def _encode(self, q: Tensor, bits: int) -> Tensor:
         if self.packed:
@@ -76,7 +83,7 @@ class TileStore:
         return q.to(container_dtype(bits)).contiguous()
 
     def _decode(self, index: int) -> Tensor:
-        rows = self.slices()[index]
+        rows = self._slices[index]
         shape = (rows.stop - rows.start, *self.shape[1:])
         tile = self._tiles[index]
         if self.packed:
@@ -91,9 +98,12 @@ class TileStore:
 
     def read(self, rows: slice = slice(None)) -> Tensor:
         """The integers of ``rows`` (a new tensor when packed; the container itself if not)."""
+        whole = self._index.get((rows.start, rows.stop))
+        if whole is not None:  # one whole tile: the common case, looked up
+            return self._decode(whole)
         start, stop, _ = rows.indices(self.shape[0])
         tiles = self._covering(rows)
-        if len(tiles) == 1 and self.slices()[tiles[0]] == slice(start, stop):
+        if len(tiles) == 1 and self._slices[tiles[0]] == slice(start, stop):
             return self._decode(tiles[0])
         first = tiles[0] * self.tile_rows
         joined = torch.cat([self._decode(i).to(torch.int32) for i in tiles])
@@ -101,9 +111,13 @@ class TileStore:
 
     def write(self, rows: slice, values: Tensor) -> None:
         """Store integer-valued ``values`` (in range for ``bits``) as the rows ``rows``."""
+        whole = self._index.get((rows.start, rows.stop))
+        if whole is not None:
+            self._tiles[whole] = self._encode(values, self.bits)
+            return
         start, stop, _ = rows.indices(self.shape[0])
         for index in self._covering(rows):
-            tile = self.slices()[index]
+            tile = self._slices[index]
             lo, hi = max(start, tile.start), min(stop, tile.stop)
             part = values[lo - start: hi - start]
             if (lo, hi) != (tile.start, tile.stop):  # a part of the tile: merge
@@ -158,32 +172,46 @@ class QuantisedWeight:
         return self.tiles.shape
 
     def _encode(self, values: Tensor, rounding: str, generator=None,
-                bits: int | None = None) -> Tensor:
+                bits: int | None = None, peak: float | None = None) -> Tensor:
+        """Round ``values`` to integers within the range; ``peak``: their largest magnitude.
+
+        Rounding moves a value by less than 1, so with ``peak`` <= limit - 1 none can leave
+        the range and the count of clipped values is skipped (it is 0).
+        """
         limit = qmax(bits or self.bits)
         rounded = round_tensor(values, rounding, generator)
-        self.saturated += int((rounded.abs() > limit).sum())
+        if peak is None or peak > limit - 1:
+            self.saturated += int((rounded.abs() > limit).sum())
         return rounded.clamp_(-limit, limit)
 
     def dequantise(self, rows: slice = slice(None)) -> Tensor:
         """fp32 weights (of output rows ``rows``), newly made: transient by contract."""
-        return self.tiles.read(rows).to(torch.float32).mul_(self.scale)
+        return self.weights_of(self.tiles.read(rows))
+
+    def weights_of(self, q: Tensor) -> Tensor:
+        """fp32 weights of integers ``q`` read from this store (a new tensor)."""
+        return q.to(torch.float32).mul_(self.scale)
 
     def apply_update(self, delta: Tensor, rounding: str,
                      generator: torch.Generator | None = None,
-                     rows: slice = slice(None)) -> None:
+                     rows: slice = slice(None), current: Tensor | None = None) -> None:
         """Add ``delta`` to the weights of output rows ``rows``: q += round(delta / scale).
 
         Dynamic fixed point: where a value would leave the range, the whole layer's scale doubles
-        (its integers halve) until it fits, instead of clipping the update.
+        (its integers halve) until it fits, instead of clipping the update. ``current``: the
+        integers of ``rows`` as the caller already read them (saves decoding them again).
         """
-        values = self.tiles.read(rows).to(torch.float32) + delta / self.scale
+        q = self.tiles.read(rows) if current is None else current
+        values = q.to(torch.float32) + delta / self.scale
         limit = qmax(self.bits)
-        while values.abs().max() > limit + 0.5:
+        peak = values.abs().max().item()
+        while peak > limit + 0.5:
             values /= 2
+            peak /= 2
             self.scale *= 2
             self.tiles.remap(self.bits, lambda q: round_tensor(q / 2, "nearest"))
             self.rescales += 1
-        self.tiles.write(rows, self._encode(values, rounding, generator))
+        self.tiles.write(rows, self._encode(values, rounding, generator, peak=peak))
 
     def gain_bit(self) -> None:
         """One more bit: halve the scale and double the integers, so no value changes."""
@@ -227,7 +255,9 @@ class QuantisedMomentum:
     def update(self, rows: slice, grad: Tensor, momentum: float,
                generator: torch.Generator | None = None) -> Tensor:
         """Buf = momentum x buf + grad for the tile ``rows``; returns this step's fp32 buf."""
-        index = self.tiles.slices().index(rows)  # one whole tile: its scale is its own
+        index = self.tiles.tile_index(rows)  # one whole tile: its scale is its own
+        if index is None:
+            raise ValueError(f"momentum is kept per tile: rows {rows} are not one tile")
         buf = self.tiles.read(rows).to(torch.float32).mul_(self.scales[index] * momentum)
         buf.add_(grad)
         limit = qmax(self.tiles.bits)

@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from dyndnn.config import TrainSection
 from dyndnn.data import InMemoryDataset, batches
@@ -39,7 +40,7 @@ from dyndnn.rct.energy import gemm_energy_pj, movement_energy_pj
 from dyndnn.rct.layers import RctLayer, convert, quantised_layers, to_plain
 from dyndnn.rct.peak_memory import PeakMemory
 from dyndnn.rct.qat import Tracked
-from dyndnn.training.trainer import learning_rate, make_optimizer, stage_seed
+from dyndnn.training.trainer import learning_rate, make_optimizer, stage_seed, time_left
 
 
 class TransientTracker:
@@ -99,12 +100,13 @@ class RctTrainer:
                  cfg: TrainSection, settings: RctSettings | None = None, batch_size: int = 128,
                  seed: int = 0, augment: bool = True,
                  extra_logits: Callable[[Tensor], Tensor] | None = None,
-                 progress: bool = False) -> None:
+                 progress: bool = False, label: str = "") -> None:
         self.module, self.method, self.ds, self.cfg = module, method, dataset, cfg
         self.settings = settings or RctSettings()
         self.batch_size, self.seed, self.augment = batch_size, seed, augment
         self.extra_logits = extra_logits
-        self.progress = progress
+        self.progress = progress  # one line an epoch: what trains, how far, how long is left
+        self.label = label or f"{method} on {dataset.spec.name}"
         self.layers = quantised_layers(module)
         self.rct_layers = {n: m for n, m in self.layers.items() if isinstance(m, RctLayer)}
         self.controller = BitwidthController(self.settings)
@@ -228,6 +230,12 @@ class RctTrainer:
                                                                  else 32),
                 "time_s": time.perf_counter() - start,
             })
+            if self.progress:
+                row, done = self.rows[-1], [r["time_s"] for r in self.rows]
+                tqdm.write(f"{self.label} epoch {epoch + 1}/{epochs}: train loss "
+                           f"{row['train_loss']:.4f} acc {row['train_accuracy']:.4f} | val acc "
+                           f"{row['val_accuracy']:.4f} | {row['mean_bits']:.1f} bits | "
+                           f"{time_left(epochs - epoch - 1, done)} left for {self.method}")
 
     def _fp32_macs(self, x: Tensor) -> int:
         """MACs of one forward of the plain module on a batch like ``x`` (counted once)."""
@@ -280,7 +288,7 @@ class RctTrainer:
 
 def train_group_rct(model: GroupNet, k: int, dataset: InMemoryDataset, cfg: TrainSection,
                     settings: RctSettings | None = None, batch_size: int = 128, seed: int = 0,
-                    augment: bool = True) -> RctTrainer:
+                    augment: bool = True, progress: bool = False) -> RctTrainer:
     """Training stage k of a ``GroupNet`` under RCT, on the device, while 1..k-1 serve.
 
     Group k is taken out as a plain path and converted to RCT layers: during training it exists
@@ -304,7 +312,7 @@ def train_group_rct(model: GroupNet, k: int, dataset: InMemoryDataset, cfg: Trai
 
     trainer = RctTrainer(path, "rct", dataset, cfg, settings, batch_size, seed, augment,
                          extra_logits=frozen_logits if k > 1 and model.spec.combine == "sum"
-                         else None)
+                         else None, progress=progress, label=f"group {k} under rct")
     trainer.fit()
     model.load_group_path(k - 1, to_plain(path))
     return trainer

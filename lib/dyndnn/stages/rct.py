@@ -73,11 +73,12 @@ class RctResult:
             "after training.")
 
 
-def rct(cfg: Config, layout: RunLayout | str) -> RctResult:
+def rct(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RctResult:
     """Train fp32, QAT and RCT alike; retrain group G under RCT; ``rct*.csv``.
 
     ``layout``: a trained run folder (``resolve_run_dir``). RCT trains, so its training keys
-    are the notebook's, and must agree with the run's record (``check_record``).
+    are the notebook's, and must agree with the run's record (``check_record``). ``progress``:
+    a line an epoch of every method and task.
     """
     layout = resolve_run_dir(layout)
     with layout.lock():
@@ -90,9 +91,10 @@ def rct(cfg: Config, layout: RunLayout | str) -> RctResult:
         parts = [compare_methods(ds, replace(cfg.train, epochs_per_stage=cfg.rct.rct_epochs),
                                  settings, cfg.rct.rct_width, cfg.data.batch_size, cfg.run.seed,
                                  cfg.data.augment,
-                                 architecture=stored_architecture(architecture))]
+                                 architecture=stored_architecture(architecture),
+                                 progress=progress)]
         if cfg.rct.text_dataset:
-            parts.append(_compare_text(cfg, settings))
+            parts.append(_compare_text(cfg, settings, progress))
         comparison = Comparison.concat(parts)
         comparison.write(layout)
         figures = {}
@@ -102,14 +104,14 @@ def rct(cfg: Config, layout: RunLayout | str) -> RctResult:
             save_figure(figures[task], layout, FIGURE_NAMES[task])
         group, summary = add_group_under_rct(layout, cfg.model.groups, ds, cfg.train, settings,
                                              cfg.data.batch_size, cfg.run.seed,
-                                             cfg.data.augment)
+                                             cfg.data.augment, progress)
     return RctResult(comparison, group, summary, figures)
 
 
-def _compare_text(cfg: Config, settings: RctSettings) -> Comparison:
+def _compare_text(cfg: Config, settings: RctSettings, progress: bool) -> Comparison:
     """fp32, QAT and RCT on the text task: its own epochs and learning rate."""
     ds = load_dataset(cfg.rct.text_dataset, cfg.data.data_root, cfg.rct.rct_train_limit,
                       cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
     train = replace(cfg.train, epochs_per_stage=cfg.rct.text_epochs, lr=cfg.rct.text_lr)
     return compare_methods(ds, train, settings, batch_size=TEXT_BATCH_SIZE, seed=cfg.run.seed,
-                           text_model=cfg.rct.text_model)
+                           text_model=cfg.rct.text_model, progress=progress)

@@ -191,6 +191,7 @@ class IncrementalTrainer:
         self.on_batch = on_batch  # called as on_batch(stage, epoch, batch): a test hook
         self.rows: list[dict] = []
         self.step = joint_step if model.joint_training else staged_step
+        self._epoch_s: list[float] = []  # this session's epochs, for the time-left estimate
 
     def training_record(self) -> dict:
         """Everything besides the model spec that decides the trained weights.
@@ -329,15 +330,29 @@ class IncrementalTrainer:
                                               evaluated_configuration(self.model, k))
         row = {**row, "val_loss": val_loss, "val_accuracy": val_acc}
         self.rows.append({name: row[name] for name in TRAIN_COLUMNS})
+        self._epoch_s.append(row["time_s"])
         if self.progress:
-            tqdm.write(f"{row['model']} stage {k} epoch {epoch + 1}: train loss "
-                       f"{row['train_loss']:.4f} acc {row['train_accuracy']:.4f} | val acc "
+            stages, epochs = self.model.training_stages, self.cfg.epochs_per_stage
+            left = (stages - k) * epochs + epochs - epoch - 1
+            tqdm.write(f"{row['model']} stage {k}/{stages} epoch {epoch + 1}/{epochs}: train "
+                       f"loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f} | val acc "
                        f"{val_acc:.4f} | {row['images_per_s']:.0f} images/s"
-                       + (f" ({self.world.size} processes)" if self.world.size > 1 else ""))
+                       + (f" ({self.world.size} processes)" if self.world.size > 1 else "")
+                       + f" | {time_left(left, self._epoch_s)} left for {row['model']}")
         if self.layout is not None:
             save_checkpoint(self.layout.resume_checkpoint(self.model.family), self.model,
                             stage=k, epoch=epoch, optimizer=optimizer.state_dict(),
                             rows=self.rows, training=self.training_record())
+
+
+def time_left(epochs: int, epoch_s: list[float]) -> str:
+    """About how long ``epochs`` more epochs take at the mean of ``epoch_s`` (e.g. ``1m05s``).
+
+    >>> time_left(3, [10.0, 12.0]), time_left(0, [5.0]), time_left(40, [4.5])
+    ('33s', '0s', '3m00s')
+    """
+    seconds = round(epochs * sum(epoch_s) / max(1, len(epoch_s)))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def setup_torch(seed: int, threads: int = 0) -> None:

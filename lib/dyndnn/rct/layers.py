@@ -96,6 +96,16 @@ class RctLayer(nn.Module, Tracked):
         """Row ranges dequantised one at a time."""
         return self.store.tiles.slices()
 
+    def _dequantise(self, rows: slice) -> Tensor:
+        """A tile's transient fp32 weights, tracked while its decoded integers still exist.
+
+        Both are alive while the copy is made, so the tracked peak holds both (as it is).
+        """
+        q = self.store.tiles.read(rows)
+        weight = self._track(self.store.weights_of(q))
+        del q
+        return weight
+
     def quantise_input(self, x: Tensor) -> Tensor:
         """The input as the GEMMs read it: fake-quantised to ``act_bits``."""
         return fake_quant(x, self.settings.act_bits)
@@ -111,7 +121,7 @@ class RctLayer(nn.Module, Tracked):
     def _tiled_forward(self, xq: Tensor, bias: Tensor | None) -> Tensor:
         outs = []
         for rows in self.tiles():
-            weight = self._track(self.store.dequantise(rows))
+            weight = self._dequantise(rows)
             outs.append(self._op(xq, weight, None if bias is None else bias[rows]))
             del weight
         return torch.cat(outs, self.out_dim) if len(outs) > 1 else outs[0]
@@ -120,20 +130,22 @@ class RctLayer(nn.Module, Tracked):
         grad_x = None
         grad_b = torch.zeros_like(self.bias) if self.bias is not None else None
         for rows in self.tiles():
-            q = self.store.tiles.read(rows)  # decoded once: for the GEMMs and the update
-            weight = self._track(self.store.weights_of(q))
+            weight = self._dequantise(rows)
             g_rows = gq.narrow(self.out_dim, rows.start, rows.stop - rows.start)
             gx, gw, gb = self._grads(g_rows, xq, weight, need_x)
             grad_x = gx if grad_x is None else grad_x.add_(gx)
             if grad_b is not None:
                 grad_b[rows] = gb
-            self._update(gw, weight, rows, q)
-            del weight, gw, q
+            self._update(gw, weight, rows)
+            del weight, gw
         return grad_x, grad_b
 
-    def _update(self, grad_w: Tensor, weight: Tensor, rows: slice,
-                q: Tensor | None = None) -> None:
-        """SGD (Nesterov momentum, L2 weight decay, as the fp32 baseline) on the integers."""
+    def _update(self, grad_w: Tensor, weight: Tensor, rows: slice) -> None:
+        """SGD (Nesterov momentum, L2 weight decay, as the fp32 baseline) on the integers.
+
+        ``weight`` (this tile's transient fp32 copy) is used up: its buffer becomes the
+        updated integers, so the tile is decoded once for the GEMMs and the update alike.
+        """
         if self.grad_tracker is not None:
             self.grad_tracker.track(grad_w)
         h = self.hyper
@@ -143,7 +155,8 @@ class RctLayer(nn.Module, Tracked):
         delta = -h["lr"] * d
         self._gavg_sum += (delta.abs().sum() / self.store.scale).item()
         self._gavg_n += delta.numel()
-        self.store.apply_update(delta, self.settings.rounding, self.generator, rows, q)
+        self.store.apply_update(delta, self.settings.rounding, self.generator, rows,
+                                self.store.integers_of(weight))
 
     def _momentum_step(self, rows: slice, d: Tensor, momentum: float) -> Tensor:
         """The momentum buffer of these rows after ``momentum x buf + d`` (from zeros)."""
@@ -271,7 +284,7 @@ class RctEmbedding(RctLayer):
         out = torch.zeros(flat.numel(), self.embedding_dim)
         for rows, positions in zip(self.tiles(), self._positions_by_tile(ids), strict=True):
             if len(positions):
-                weight = self._track(self.store.dequantise(rows))
+                weight = self._dequantise(rows)
                 out[positions] = weight[flat[positions] - rows.start]
                 del weight
         return out.view(*ids.shape, self.embedding_dim)
@@ -281,12 +294,11 @@ class RctEmbedding(RctLayer):
         for rows, positions in zip(self.tiles(), self._positions_by_tile(ids), strict=True):
             if self.padding_idx is not None and rows.start <= self.padding_idx < rows.stop:
                 positions = positions[flat[positions] != self.padding_idx]
-            q = self.store.tiles.read(rows)
-            weight = self._track(self.store.weights_of(q))
+            weight = self._dequantise(rows)
             grad_w = torch.zeros_like(weight).index_add_(0, flat[positions] - rows.start,
                                                          grads[positions])
-            self._update(grad_w, weight, rows, q)
-            del weight, grad_w, q
+            self._update(grad_w, weight, rows)
+            del weight, grad_w
         return None, None
 
 

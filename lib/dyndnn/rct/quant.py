@@ -192,17 +192,25 @@ class QuantisedWeight:
         """fp32 weights of integers ``q`` read from this store (a new tensor)."""
         return q.to(torch.float32).mul_(self.scale)
 
+    def integers_of(self, weight: Tensor) -> Tensor:
+        """The integers behind ``weights_of``'s ``weight``, as fp32 values, in its place.
+
+        Exact: q x scale rounds q's 16 bits at most 2^-8 away, and rounding undoes that.
+        """
+        return weight.div_(self.scale).round_()
+
     def apply_update(self, delta: Tensor, rounding: str,
                      generator: torch.Generator | None = None,
-                     rows: slice = slice(None), current: Tensor | None = None) -> None:
+                     rows: slice = slice(None), integers: Tensor | None = None) -> None:
         """Add ``delta`` to the weights of output rows ``rows``: q += round(delta / scale).
 
         Dynamic fixed point: where a value would leave the range, the whole layer's scale doubles
-        (its integers halve) until it fits, instead of clipping the update. ``current``: the
-        integers of ``rows`` as the caller already read them (saves decoding them again).
+        (its integers halve) until it fits, instead of clipping the update. ``integers``: the
+        rows' integers as fp32 values, when the caller holds them (``integers_of``); they are
+        updated in place, so the tile is not decoded again.
         """
-        q = self.tiles.read(rows) if current is None else current
-        values = q.to(torch.float32) + delta / self.scale
+        values = self.tiles.read(rows).to(torch.float32) if integers is None else integers
+        values.add_(delta / self.scale)
         limit = qmax(self.bits)
         peak = values.abs().max().item()
         while peak > limit + 0.5:

@@ -1,13 +1,29 @@
 import json
+import re
+
+import pytest
 
 from dyndnn.bench.suite import main
 
 
-def test_bench_runs_and_writes_every_section(tmp_path, capsys):
-    results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
-                    "--architectures", "alexnet,resnet20"])
-    for name in ("latency-resnet20", "serving-resnet20", "floor", "switch", "memory",
-                 "training", "gflops", "rct", "scaling"):
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """One whole ``make bench --quick`` for the module: it takes a minute."""
+    out = tmp_path_factory.mktemp("bench")
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    printed = StringIO()
+    with redirect_stdout(printed):
+        results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(out),
+                        "--architectures", "alexnet", "--outputs", str(out / "none")])
+    return results, out, printed.getvalue()
+
+
+def test_bench_runs_and_writes_every_section(bench):
+    results, tmp_path, out = bench
+    for name in ("latency", "serving", "floor", "switch", "memory",
+                 "training", "families", "gflops", "rct", "scaling", "pipeline"):
         assert (tmp_path / f"{name}.json").is_file()
     assert json.loads((tmp_path / "floor.json").read_text())["context"]["model"]["groups"] == 2
     memory = json.loads((tmp_path / "memory.json").read_text())
@@ -17,12 +33,21 @@ def test_bench_runs_and_writes_every_section(tmp_path, capsys):
     assert all(r["frozen_params_with_grad"] == 0 for r in results["training"].values())
     assert all(v > 0 for r in results["latency"]["batches"].values()
                for v in r["latency_s"].values())
-    out = capsys.readouterr().out
     assert "MAC ratio 2.00x" in out
     rct = results["rct"]
     assert set(rct) == {"image", "text"}
     assert all(r["rct_packed_samples_per_s"] > 0 and r["packed_vs_containers"] > 0
+               and r["qat_samples_per_s"] > 0
+               and r["rct_time_vs_fp32"] == r["fp32_samples_per_s"] / r["rct_packed_samples_per_s"]
                for r in rct.values())
+    families = results["families"]
+    assert set(families) == {"group", "independent", "tann", "slimmable"}
+    assert list(families["slimmable"]) == [1] and list(families["group"]) == [1, 2]  # stages
+    assert all(r["ratio"] == r["stage_images_per_s"] / r["plain_images_per_s"] > 0
+               for rows in families.values() for r in rows.values())
+    assert re.search(r"training slimmable +vs plain PyTorch: k=1: [\d.]+x", out)
+    assert results["pipeline"]["stage_seconds"] == {}  # no make run there: said, not invented
+    assert "make run: no finished `quick` run" in out
     scaling = results["scaling"]
     assert all(scaling[f"{v}_images_per_s"] > 0 for v in ("1_process", "2_processes",
                                                            "2_processes_synced_bn"))
@@ -30,15 +55,19 @@ def test_bench_runs_and_writes_every_section(tmp_path, capsys):
     assert "scaling efficiency" in out
 
 
-def test_serving_section_compares_engines_side_by_side(tmp_path, capsys):
+def test_serving_section_compares_engines_side_by_side(bench, tmp_path, capsys):
     results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
-                    "--only", "serving", "--architectures", "alexnet,resnet20"])
-    serving = json.loads((tmp_path / "serving.json").read_text())
-    assert set(results) == {"serving", "architectures"} and serving["mac_ratio"] == 2.0
+                    "--only", "serving", "--architectures", "resnet20"])
     residual = json.loads((tmp_path / "serving-resnet20.json").read_text())
     assert residual["context"]["model"]["architecture"] == "resnet20"
     assert residual["mac_ratio"] == 2.0  # block-diagonal residual groups: MACs scale with k
-    assert set(results["architectures"]) == {"alexnet", "resnet20"}
+    assert set(results) == {"serving", "architectures"} and set(results["architectures"]) == {
+        "resnet20"}
+    assert not (tmp_path / "floor.json").exists()  # --only serving: that section alone
+    assert "vs eager: k=1" in capsys.readouterr().out
+    _, full, _ = bench  # the whole bench's alexnet serving section, as written
+    serving = json.loads((full / "serving.json").read_text())
+    assert serving["mac_ratio"] == 2.0
     for row in serving["batches"].values():
         assert set(row["latency_s"]) == {"eager", "onnxruntime", "onnxruntime-repacked"}
         assert all(v > 0 for lat in row["latency_s"].values() for v in lat.values())
@@ -48,4 +77,3 @@ def test_serving_section_compares_engines_side_by_side(tmp_path, capsys):
     assert memory["server_weight_bytes"] == memory["full_configuration_weight_bytes"]
     assert memory["rss_server_bytes"] > 0 and memory["rss_single_full_session_bytes"] > 0
     assert set(serving["switch"]) == {"eager", "onnxruntime", "onnxruntime-repacked"}
-    assert "vs eager: k=1" in capsys.readouterr().out

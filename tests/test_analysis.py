@@ -446,3 +446,32 @@ def test_figures_split_by_backend():
     labels = {t.get_text() for t in fig.axes[1].get_legend().get_texts()}
     assert labels == {"eager, batch 1", "eager, batch 64", "onnxruntime, batch 1"}
     plt.close("all")
+
+
+@pytest.mark.parametrize("damage, says", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00binary", "profile.csv cannot be read as a table"),
+    (b"", "profile.csv cannot be read as a table (EmptyDataError"),
+    (b"a,b,c\n1,2,3\n", "profile.csv lacks the column(s) ['board', 'model'"),
+    (b"board,model,device,cores,threads,freq_khz,batch,groups,latency_s,energy_j,power_w\n"
+     b"vm,m,cpu,0,one,,1,1,0.002,0.006,3.0\n", "hold a value that cannot be analysed"),
+])
+def test_a_damaged_table_names_its_file_and_overwrites_no_output(tmp_path, damage, says):
+    from dyndnn.analysis.errors import AnalysisError
+    from dyndnn.analysis.summary import write_summary
+    from dyndnn.record.layout import RunLayout
+
+    run = RunLayout(tmp_path)
+    pd.DataFrame({"board": "vm", "model": "m", "device": "cpu", "cores": "0", "threads": 1,
+                  "freq_khz": None, "batch": 1, "groups": [1, 2], "latency_s": [0.002, 0.004],
+                  "energy_j": [0.006, 0.012], "power_w": 3.0}).to_csv(run.profile_csv,
+                                                                       index=False)
+    pd.DataFrame({"model": "m", "groups": [1, 2], "accuracy": [0.80, 0.88],
+                  "val_accuracy": [0.79, 0.87], "confidence_norm": [0.9, 1.0],
+                  "macs": [100, 200], "param_bytes": [40, 80]}).to_csv(run.eval_csv, index=False)
+    write_summary(run)
+    before = {p: p.read_bytes() for p in (run.summary_json, run.operating_points_csv)}
+    run.profile_csv.write_bytes(damage)
+    with pytest.raises(AnalysisError, match="rerun notebook|run notebook") as info:
+        write_summary(run)
+    assert says in str(info.value) and str(run.root) in str(info.value)
+    assert {p: p.read_bytes() for p in before} == before  # the analysis that was, kept

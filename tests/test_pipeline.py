@@ -140,7 +140,10 @@ def test_a_hung_cell_fails_the_chain_after_the_cell_timeout(tmp_path):
     (["-p", "epochs_per_stage=-2"], "train.epochs_per_stage must be >= 0"),
     (["-p", "dataset=imagenet"], "data.dataset must be one of"),
     (["-p", "colour=red"], "unknown config key 'colour'"),
-    (["-p", "notebooks=[01_train, 99_missing]"], "do not exist"),
+    (["-p", "notebooks=[01_train, 99_missing]"], "99_missing'], which are not the workbook's"),
+    (["-p", "notebooks=[../../../elsewhere/evil]"], "a config may name only 01_train, "),
+    (["-p", "notebooks=[01_train, 01_train]"], "names ['01_train'] more than once"),
+    (["-p", "notebooks=[02_evaluate, 01_train]"], "must keep the pipeline's order"),
     (["-p", "dataset=cifar10", "-p", "data_root=/nonexistent"], "python -m dyndnn fetch cifar10"),
 ])
 def test_bad_input_fails_fast_with_a_clear_message(tmp_path, capsys, args, message):

@@ -26,6 +26,7 @@ from dyndnn.config import Config
 from dyndnn.errors import ConfigError, NotebookError
 from dyndnn.record.runs import open_run
 from dyndnn.resources import resource_dir
+from dyndnn.stages import NOTEBOOKS
 
 KERNEL = "python3"
 
@@ -42,12 +43,34 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 
 
 def plan(cfg: Config, notebooks_dir: Path | None = None) -> list[Path]:
-    """Check, before any work, that every notebook of ``run.notebooks`` exists."""
+    """Check, before any work, that every notebook of ``run.notebooks`` exists.
+
+    A config is data: with the shipped notebooks (no ``notebooks_dir``) it names only the
+    shipped stages, each once, in the pipeline's order, never a path to another notebook.
+    """
+    if notebooks_dir is None:
+        _check_shipped(cfg.run.notebooks)
     paths = [notebook_path(n, notebooks_dir) for n in cfg.run.notebooks]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise ConfigError(f"run.notebooks names notebook(s) that do not exist: {missing}")
     return paths
+
+
+def _check_shipped(names: tuple[str, ...]) -> None:
+    """Refuse names that are not shipped stages, a stage twice, or stages out of order."""
+    order = [n.removesuffix(".ipynb") for n in names]
+    shipped = list(NOTEBOOKS.values())
+    unknown = [n for n in order if n not in shipped]
+    if unknown:
+        raise ConfigError(f"run.notebooks names {unknown}, which are not the workbook's "
+                          f"notebooks; a config may name only {', '.join(shipped)}")
+    twice = sorted({n for n in order if order.count(n) > 1})
+    if twice:
+        raise ConfigError(f"run.notebooks names {twice} more than once; each stage runs once")
+    if order != sorted(order, key=shipped.index):
+        raise ConfigError(f"run.notebooks must keep the pipeline's order ({', '.join(shipped)})"
+                          f"; got {', '.join(order)}")
 
 
 def execute_interruptibly(grace_s: float = 60.0, **kwargs: Any) -> None:

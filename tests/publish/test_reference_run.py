@@ -286,6 +286,12 @@ def test_a_foreign_or_inner_destination_and_an_oversized_run_are_refused(finishe
     assert main(["publish", "--out", str(finished), "--to", str(finished / "pub")]) == 2
     assert "inside the run folder" in capsys.readouterr().err
     assert not (finished / "pub").exists()
+    # the same place by another name: through '..', and through a link to the run
+    (tmp_path / "link").symlink_to(finished)
+    for dest in (finished / "x" / ".." / "pub", tmp_path / "link" / "pub", tmp_path / "link"):
+        assert main(["publish", "--out", str(finished), "--to", str(dest)]) == 2, dest
+        assert "inside the run folder" in capsys.readouterr().err
+        assert not (finished / "pub").exists() and not (finished / "x").exists()
     with pytest.raises(PublishError, match="over the 1,000-byte limit; the largest files: "
                                            "checkpoints"):
         publish(finished, tmp_path / "big", max_bytes=1000)

@@ -37,6 +37,30 @@ def test_claim_refuses_a_foreign_non_empty_folder_and_touches_nothing(tmp_path):
     assert (tmp_path / "config.yaml").read_text() == "my own config\n"
 
 
+@pytest.mark.parametrize("text", [b'{"format": "dyndnn-run", "status": "ok"', b"\x89PNG\r\n"])
+def test_a_damaged_manifest_is_said_to_be_damaged_not_foreign(tmp_path, text):
+    (tmp_path / "manifest.json").write_bytes(text)
+    (tmp_path / "train.csv").write_text("model,stage\n")
+    with pytest.raises(RunFolderError) as info:
+        with RunLayout(tmp_path).lock():
+            pass
+    message = str(info.value)
+    assert "manifest.json is damaged" in message and "Restore it from a copy" in message
+    assert "not a dyndnn run folder" not in message and "new or empty" not in message
+    assert (tmp_path / "manifest.json").read_bytes() == text  # nothing written over it
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may read anything")
+def test_an_unreadable_manifest_is_said_to_be_unreadable(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"format": "dyndnn-run"}')
+    (tmp_path / "manifest.json").chmod(0o000)
+    try:
+        with pytest.raises(RunFolderError, match="cannot be read: permission denied"):
+            RunLayout(tmp_path).claim()
+    finally:
+        (tmp_path / "manifest.json").chmod(0o600)
+
+
 def test_claim_refuses_a_place_that_cannot_be_made(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(RunFolderError, match="cannot create run folder .*file/run"):

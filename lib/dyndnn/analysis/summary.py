@@ -22,7 +22,13 @@ from dyndnn.analysis.errors import AnalysisError
 from dyndnn.analysis.memory import memory_footprint
 from dyndnn.analysis.points import operating_points, point_label
 from dyndnn.analysis.ranges import dynamic_ranges
-from dyndnn.analysis.tidy import join_tables, with_provenance
+from dyndnn.analysis.tidy import (
+    EVAL_REQUIRED,
+    PROFILE_REQUIRED,
+    join_tables,
+    read_table,
+    with_provenance,
+)
 from dyndnn.record.atomic import write_csv, write_text
 from dyndnn.record.layout import RunLayout
 
@@ -155,16 +161,19 @@ def load_run(run_dir: str | Path | RunLayout) -> tuple[pd.DataFrame, pd.DataFram
     dyndnn.analysis.errors.AnalysisError: .../eval.csv does not exist; run notebook 02_evaluate ...
     """
     layout = RunLayout.of(run_dir)
-    for path, notebook in ((layout.eval_csv, "02_evaluate"), (layout.profile_csv, "03_profile")):
-        if not path.is_file():
-            raise AnalysisError(f"{path} does not exist; run notebook {notebook} on this run "
-                                "folder first")
-    evaluation = pd.read_csv(layout.eval_csv)
-    profile = pd.read_csv(layout.profile_csv)
+    evaluation = read_table(layout.eval_csv, EVAL_REQUIRED,
+                            "run notebook 02_evaluate on this run folder (again)")
+    profile = read_table(layout.profile_csv, PROFILE_REQUIRED,
+                         "run notebook 03_profile on this run folder (again)")
     if profile.empty:
         raise AnalysisError(f"{layout.profile_csv} has no rows; the profile sweep measured "
                             "nothing (rerun notebook 03_profile)")
-    return evaluation, operating_points(join_tables(evaluation, profile))
+    try:
+        return evaluation, operating_points(join_tables(evaluation, profile))
+    except (ValueError, TypeError) as exc:  # a value no table dyndnn wrote holds
+        raise AnalysisError(f"{layout.eval_csv} and {layout.profile_csv} hold a value that "
+                            f"cannot be analysed ({type(exc).__name__}: {str(exc)[:200]}); "
+                            "rerun notebooks 02_evaluate and 03_profile") from None
 
 
 def write_summary(run_dir: str | Path | RunLayout) -> dict[str, Any]:
@@ -189,9 +198,10 @@ def write_summary(run_dir: str | Path | RunLayout) -> dict[str, Any]:
      ('pruning+mapping+dvfs', 'energy_j', 2.0)]
     """
     layout = RunLayout.of(run_dir)
-    evaluation, points = load_run(layout)
-    write_csv(points, layout.operating_points_csv)
+    evaluation, points = load_run(layout)  # every input read and checked ...
     summary = {"run_dir": str(layout.root.resolve()), **summarise(evaluation, points)}
     # allow_nan=False: a stray NaN would make the file unreadable by strict JSON parsers
-    write_text(layout.summary_json, json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    write_csv(points, layout.operating_points_csv)  # ... before any output is written
+    write_text(layout.summary_json, text)
     return summary

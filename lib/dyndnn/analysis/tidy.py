@@ -27,6 +27,38 @@ PROVENANCE_COLUMNS = ["energy_provenance", "energy_source", "energy_note"]
 AS_SET = "clocks as set"
 
 
+PROFILE_REQUIRED = [c for c in (*POINT_KEYS, *METRICS) if c != "backend"]
+EVAL_REQUIRED = ["model", "groups", "accuracy"]
+
+
+def read_table(path, required: list[str], remedy: str) -> pd.DataFrame:
+    r"""A run's CSV, read and checked before anything is computed from it or written.
+
+    Whatever is wrong (missing, not text, empty, not a table, columns missing) is an
+    ``AnalysisError`` that names the file and ``remedy``.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "profile.csv"
+    >>> _ = path.write_text("model,groups\nm,1\n")
+    >>> read_table(path, ["model", "latency_s"], "rerun notebook 03_profile")
+    Traceback (most recent call last):
+    dyndnn.analysis.errors.AnalysisError: .../profile.csv lacks the column(s) ['latency_s'] ...
+    """
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise AnalysisError(f"{path} does not exist; {remedy}") from None
+    except (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserError,
+            OSError) as exc:
+        raise AnalysisError(f"{path} cannot be read as a table ({type(exc).__name__}: "
+                            f"{str(exc)[:200]}); {remedy}") from None
+    missing = [c for c in required if c not in table]
+    if missing:
+        raise AnalysisError(f"{path} lacks the column(s) {missing} (a table dyndnn wrote has "
+                            f"them: damaged or cut short?); {remedy}")
+    return table
+
+
 def _as_bool(series: pd.Series) -> pd.Series:
     # a CSV read back gives True/False, "True"/"False" or 1/0 depending on what else is there
     return series.astype(str).str.strip().str.lower().isin(["true", "1", "1.0"])

@@ -82,9 +82,11 @@ def publish(run_dir: str | Path | RunLayout, dest: str | Path, max_bytes: int = 
         raise PublishError(f"{layout.root} is not a dyndnn run folder (no manifest.json written "
                            "by dyndnn): publish the folder a pipeline or stage wrote")
     dest = Path(dest).absolute()
-    if dest == layout.root.absolute() or layout.root.absolute() in dest.parents:
-        raise PublishError(f"{dest} is inside the run folder {layout.root}: publish to a folder "
-                           "of its own, e.g. results/<device>-<config>")
+    # compared where they really are: `RUN/x/../pub` and a link to the run are the run too
+    where, run_at = dest.resolve(), layout.root.resolve()
+    if where == run_at or run_at in where.parents:
+        raise PublishError(f"{dest} is inside the run folder {layout.root} (it is {where}): "
+                           "publish to a folder of its own, e.g. results/<device>-<config>")
     replaced = _check_destination(dest, layout.root.absolute())
     with layout.lock():  # no stage rewrites the run while it is checked and copied
         manifest = _finished_manifest(layout)

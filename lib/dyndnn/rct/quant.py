@@ -45,7 +45,7 @@ def round_tensor(x: Tensor, mode: str, generator: torch.Generator | None = None)
         return torch.round(x)
     if mode == "stochastic":
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        return torch.floor(x + noise)
+        return noise.add_(x).floor_()  # x + noise, in the noise's buffer
     raise ValueError(f"rounding must be one of {ROUNDINGS}; got {mode!r}")
 
 

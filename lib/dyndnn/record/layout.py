@@ -194,6 +194,7 @@ class RunLayout:
             raise RunFolderError(f"{root} is a file, not a folder: name a new folder or an "
                                  "existing run folder for --out")
         if root.is_dir() and not self.is_run_folder():
+            self._check_manifest_readable()
             others = sorted(p.name for p in root.iterdir() if p.name != self.lock_file.name)
             if others:
                 listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
@@ -209,6 +210,27 @@ class RunLayout:
         if not os.access(root, os.W_OK | os.X_OK):
             raise RunFolderError(f"run folder {root} is not writable by this user; choose a "
                                  "folder you can write to for --out")
+
+    def _check_manifest_readable(self) -> None:
+        """A manifest that is there but cannot be read is said as such, not as a foreign folder.
+
+        Advice to choose a new folder would abandon a run whose record is only damaged.
+        """
+        path = self.manifest_file
+        if not path.exists():
+            return
+        try:
+            json.loads(path.read_text())
+        except PermissionError:
+            raise RunFolderError(f"{path} cannot be read: permission denied. Ask its owner to "
+                                 "make the run folder readable (chmod -R a+rX), or work on a "
+                                 "copy of it") from None
+        except (OSError, ValueError) as exc:
+            raise RunFolderError(
+                f"{path} is damaged ({type(exc).__name__}: {exc}); it is this run's record "
+                "(config, commands, checkpoint hashes), so nothing is written over it. "
+                "Restore it from a copy (a published run keeps one), or move the folder's "
+                "tables and checkpoints to a new folder and run there.") from None
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[RunLayout]:

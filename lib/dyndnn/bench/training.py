@@ -13,6 +13,21 @@ from dyndnn.models import GroupNet
 from dyndnn.training.trainer import make_optimizer
 
 
+def interleaved_rates(fns, batch: int, steps: int, rounds: int) -> list[float]:
+    """Median images/s of each step function, timed in interleaved rounds.
+
+    Interleaved, so a drift in the machine's load hits every function alike.
+    """
+    rates: list[list[float]] = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, out in zip(fns, rates, strict=True):
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            out.append(batch * steps / (time.perf_counter() - start))
+    return [sorted(r)[len(r) // 2] for r in rates]
+
+
 def _train_step_fn(module, optimizer, x, y):
     def step():
         loss = F.cross_entropy(module(x), y)
@@ -48,14 +63,7 @@ def bench_training(model: GroupNet, batch: int, steps: int, rounds: int) -> dict
         stage(), plain()  # warm-up
         frozen_grads = sum(p.grad is not None for g in range(k - 1)
                            for p in model.group_parameters(g))
-        times = {"stage": [], "plain": []}
-        for _ in range(rounds):  # interleaved, so drifts in machine load hit both
-            for name, fn in (("stage", stage), ("plain", plain)):
-                start = time.perf_counter()
-                for _ in range(steps):
-                    fn()
-                times[name].append(batch * steps / (time.perf_counter() - start))
-        stage_ips, plain_ips = (sorted(v)[len(v) // 2] for v in times.values())
+        stage_ips, plain_ips = interleaved_rates((stage, plain), batch, steps, rounds)
         out[k] = {"stage_images_per_s": stage_ips, "plain_images_per_s": plain_ips,
                   "ratio": stage_ips / plain_ips, "frozen_params_with_grad": frozen_grads,
                   "met": stage_ips / plain_ips >= TARGETS["train_ratio"] and frozen_grads == 0}
@@ -120,14 +128,7 @@ def bench_families(groups: int, width: float, in_channels: int, image_size: int,
                 for fn in plains:
                     fn()
             stage(), plain()  # warm-up
-            times = {"stage": [], "plain": []}
-            for _ in range(rounds):
-                for name, fn in (("stage", stage), ("plain", plain)):
-                    start = time.perf_counter()
-                    for _ in range(steps):
-                        fn()
-                    times[name].append(batch * steps / (time.perf_counter() - start))
-            stage_ips, plain_ips = (sorted(v)[len(v) // 2] for v in times.values())
+            stage_ips, plain_ips = interleaved_rates((stage, plain), batch, steps, rounds)
             rows[k] = {"stage_images_per_s": stage_ips, "plain_images_per_s": plain_ips,
                        "ratio": stage_ips / plain_ips,
                        "met": stage_ips / plain_ips >= TARGETS["train_ratio"]}

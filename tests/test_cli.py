@@ -181,3 +181,19 @@ def test_ctrl_c_prints_one_line_exits_130_and_records_interrupted(tmp_path, comm
     assert manifest["status"] == "interrupted"
     entries = manifest["notebooks" if command == "run" else "stages"]
     assert entries[-1]["status"] == "interrupted"
+
+
+def test_sigterm_ends_a_stage_as_ctrl_c_does(tmp_path):
+    run = tmp_path / "run"
+    slow = [*TINY[:-3], "epochs_per_stage=50", "batch_size=64", "threads=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "dyndnn", "train", "--out", str(run),
+                             "--no-progress", *params(*slow)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1])
+    assert wait_for(lambda: RunLayout(run).resume_checkpoint().is_file())
+    proc.send_signal(signal.SIGTERM)  # what kill, timeout and schedulers send, to the process
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert len(err.strip().splitlines()) == 1 and "interrupted" in err, err
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted" and manifest["stages"][-1]["status"] == (
+        "interrupted")

@@ -90,10 +90,20 @@ def run_stage(name: str, config: str | None, out: str | None, overrides: list[st
             raise ConfigError(f"stage {name} runs in one process; under torchrun only the "
                               "train stage does (drop torchrun, or run the train stage)")
         return run_train_in_world(config, out, overrides, progress)
-    with open_run(config, out, overrides, command=name) as run:
-        function = stage_function(name)
-        kwargs = {"progress": progress} if name in ("train", "profile", "rct") else {}
-        return _recorded_stage(run, name, function, **kwargs)
+    # SIGTERM (kill, timeout, systemd, a batch scheduler) ends a stage as Ctrl-C does: the
+    # manifest says interrupted, one line is printed, the exit status is 130
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with open_run(config, out, overrides, command=name) as run:
+            function = stage_function(name)
+            kwargs = {"progress": progress} if name in ("train", "profile", "rct") else {}
+            return _recorded_stage(run, name, function, **kwargs)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def _recorded_stage(run: Run, name: str, function: Callable, **kwargs: Any) -> str:

@@ -92,7 +92,7 @@ def tidy_profile(profile: pd.DataFrame) -> pd.DataFrame:
     >>> float(tidy.loc[0, "latency_per_image_s"])
     0.0001
     """
-    missing = sorted({*POINT_KEYS, *METRICS} - {"backend"} - set(profile.columns))
+    missing = sorted(set(PROFILE_REQUIRED) - set(profile.columns))
     if missing:
         raise AnalysisError(f"profile table lacks column(s) {missing}; is it a profile.csv "
                             "written by dyndnn.board.profile_sweep (notebook 03_profile)?")

@@ -7,13 +7,13 @@ drifts in machine load hit every variant alike, and the median round is reported
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dyndnn.bench.training import interleaved_rates
 from dyndnn.config import TrainSection
 from dyndnn.models.text import text_network
 from dyndnn.rct.compare import reference_network
@@ -71,15 +71,9 @@ def bench_rct(steps: int = 3, rounds: int = 3) -> dict:
             fns = {name: _step_fn(task, *variant) for name, variant in VARIANTS.items()}
             for fn in fns.values():
                 fn()  # warm-up
-            times: dict[str, list[float]] = {name: [] for name in fns}
             batch = len(_batch(task)[1])
-            for _ in range(rounds):
-                for name, fn in fns.items():
-                    start = time.perf_counter()
-                    for _ in range(steps):
-                        fn()
-                    times[name].append(batch * steps / (time.perf_counter() - start))
-            rates = {name: sorted(v)[len(v) // 2] for name, v in times.items()}
+            rates = dict(zip(fns, interleaved_rates(list(fns.values()), batch, steps, rounds),
+                             strict=True))
             out[task] = {**{f"{n}_samples_per_s": r for n, r in rates.items()},
                          "packed_vs_containers": rates["rct_packed"] / rates["rct_containers"],
                          "packed_vs_fp32": rates["rct_packed"] / rates["fp32"],

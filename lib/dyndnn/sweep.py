@@ -1,11 +1,13 @@
 """Choosing a setting on the validation split: train each variant, score every configuration.
 
-A sweep trains the group model once per variant of a config (flat ``key=value`` overrides,
-as on the command line), in memory, and scores every configuration k on the *validation*
-split. The test split is never read: a setting chosen here is reported later, on test, by a
+A sweep trains a model once per variant of a config (flat ``key=value`` overrides, as on
+the command line), in memory, and scores every configuration k on the *validation* split. The
+model is the group model unless a variant names another ``family`` (``family=slimmable``), so
+a baseline's training is chosen the same way. The test split is never read: a setting chosen here is reported later, on test, by a
 run of the chosen config. This is how the settings in ``configs/`` were chosen.
 
     python -m dyndnn.sweep --config quick -v "width=0.25 combine=mean" -v "width=0.0625"
+    python -m dyndnn.sweep --config quick -v "family=slimmable lr=0.05" -v "family=independent"
 
 >>> table = sweep("quick", [{"combine": "mean"}, {"combine": "sum"}],
 ...               ["train_limit=200", "epochs_per_stage=1", "groups=2", "width=0.0625"])
@@ -28,7 +30,8 @@ import pandas as pd
 from dyndnn.config import load_config
 from dyndnn.data import load_dataset
 from dyndnn.evaluation import score
-from dyndnn.models import GROUP_MODEL
+from dyndnn.errors import ConfigError
+from dyndnn.models import FAMILIES, GROUP_MODEL
 from dyndnn.resources import find_config
 from dyndnn.training.trainer import IncrementalTrainer, model_from_config, setup_torch
 
@@ -42,16 +45,22 @@ def sweep(config: str | Path, variants: list[dict[str, Any]],
     """One row per (variant, configuration k): the variant's keys, k, validation accuracy.
 
     ``config`` is a config file or a shipped config's name; ``overrides`` apply to every
-    variant, before the variant's own keys. Each variant starts from the same seed.
+    variant, before the variant's own keys; a variant's ``family`` key (not a config key)
+    picks the model family, the group model by default. Each variant starts from the same
+    seed.
     """
     path = find_config(config)
     rows = []
     for variant in variants:
-        cfg = load_config(path, [*(overrides or []), *_as_overrides(variant)])
+        family = str(variant.get("family", GROUP_MODEL))
+        if family not in FAMILIES:
+            raise ConfigError(f"sweep: unknown family {family!r}; one of {', '.join(FAMILIES)}")
+        keys = {key: value for key, value in variant.items() if key != "family"}
+        cfg = load_config(path, [*(overrides or []), *_as_overrides(keys)])
         ds = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.train_limit,
                           val_fraction=cfg.data.val_fraction)
         setup_torch(cfg.run.seed, cfg.run.threads)
-        model = model_from_config(cfg.model, ds.spec, GROUP_MODEL)
+        model = model_from_config(cfg.model, ds.spec, family)
         start = time.perf_counter()
         IncrementalTrainer(model, ds, cfg.train, cfg.data.batch_size, cfg.run.seed,
                            cfg.data.augment, progress=progress).fit()
@@ -86,14 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="write the table as CSV here")
     args = parser.parse_args(argv)
     try:
-        table = sweep(args.config, args.variant, args.param, progress=True)
+        table = sweep(args.config, args.variant, args.param, progress=sys.stderr.isatty())
     except DyndnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     keys = list(dict.fromkeys(k for v in args.variant for k in v))
-    wide = table.pivot_table(index=keys, columns="groups", values="val_accuracy")
+    # a key some variants leave out shows as "-" (pivot_table drops rows with a missing key)
+    shown = table.assign(**{key: table[key].astype(object).where(table[key].notna(), "-")
+                            .astype(str) for key in keys})
+    wide = shown.pivot_table(index=keys, columns="groups", values="val_accuracy")
     print("validation accuracy per configuration k (the test split is not read):")
     print(wide.round(4).to_string())
     if args.out:

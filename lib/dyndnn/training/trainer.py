@@ -136,9 +136,8 @@ def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int, cfg: Train
 
     Returns the loss averaged over the configurations (comparable with the other families'
     losses in ``train.csv``) and the full configuration's logits. The budget, as Yu et al.
-    train it: one joint stage of ``epochs_per_stage`` epochs, as many as each independent
-    network (and each group of the group model) trains for, with every width updated at
-    every step. Under DDP (``forward`` wraps ``JointWidths``) one backward carries them all.
+    train it: one joint stage of ``train.joint_epochs`` epochs (default ``epochs_per_stage``,
+    as many as each independent network trains for), with every width updated at every step. Under DDP (``forward`` wraps ``JointWidths``) one backward carries them all.
     """
     if forward is not None:
         losses, full = forward(x, y)
@@ -192,6 +191,7 @@ class IncrementalTrainer:
         self.rows: list[dict] = []
         self.step = joint_step if model.joint_training else staged_step
         self._epoch_s: list[float] = []  # this session's epochs, for the time-left estimate
+        self.epochs = cfg.epochs_of(model.joint_training)  # of each stage
 
     def training_record(self) -> dict:
         """Everything besides the model spec that decides the trained weights.
@@ -199,7 +199,8 @@ class IncrementalTrainer:
         Not where it executes (processes, backend, device): a run may resume on another
         number of processes (``train.csv`` records each epoch's).
         """
-        settings = {k: v for k, v in asdict(self.cfg).items() if k not in EXECUTION_KEYS}
+        settings = {k: v for k, v in asdict(self.cfg).items() if k not in EXECUTION_KEYS
+                    and (k != "joint_epochs" or self.model.joint_training)}
         return {**settings, "batch_size": self.batch_size, "seed": self.seed,
                 "augment": self.augment, "dataset": self.ds.spec.name,
                 "train_images": len(self.ds.train_y), "val_images": len(self.ds.val_y)}
@@ -227,7 +228,7 @@ class IncrementalTrainer:
         self.model.load_state_dict(blob["model"])
         self.rows = list(blob["rows"])
         stage, epoch = int(blob["stage"]), int(blob["epoch"])
-        if epoch + 1 < self.cfg.epochs_per_stage:
+        if epoch + 1 < self.epochs:
             return stage, epoch + 1, blob["optimizer"]
         return stage + 1, 0, None
 
@@ -277,8 +278,8 @@ class IncrementalTrainer:
         forward = (world.wrap(JointWidths(model, cfg.label_smoothing) if model.joint_training
                               else model) if world.joined else None)
         steps_per_epoch = math.ceil(len(self.ds.train_y) / self.batch_size)
-        total = steps_per_epoch * cfg.epochs_per_stage
-        for epoch in range(first_epoch, cfg.epochs_per_stage):
+        total = steps_per_epoch * self.epochs
+        for epoch in range(first_epoch, self.epochs):
             seed = stage_seed(self.seed, k, epoch)
             torch.manual_seed(seed + (world.rank << 40))  # dropout: each process its own masks
             model.train()
@@ -287,7 +288,7 @@ class IncrementalTrainer:
                                seed=seed), total=steps_per_epoch,
                        disable=not (self.progress and world.writer),
                        desc=f"{model.family} stage {k}/{model.training_stages} "
-                            f"epoch {epoch + 1}/{cfg.epochs_per_stage}", leave=False)
+                            f"epoch {epoch + 1}/{self.epochs}", leave=False)
             for i, (x_all, y_all) in enumerate(bar):
                 if len(y_all) < world.size:
                     continue  # a last batch too small to give every process an image
@@ -332,7 +333,7 @@ class IncrementalTrainer:
         self.rows.append({name: row[name] for name in TRAIN_COLUMNS})
         self._epoch_s.append(row["time_s"])
         if self.progress:
-            stages, epochs = self.model.training_stages, self.cfg.epochs_per_stage
+            stages, epochs = self.model.training_stages, self.epochs
             left = (stages - k) * epochs + epochs - epoch - 1
             tqdm.write(f"{row['model']} stage {k}/{stages} epoch {epoch + 1}/{epochs}: train "
                        f"loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f} | val acc "

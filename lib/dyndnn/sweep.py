@@ -3,8 +3,9 @@
 A sweep trains a model once per variant of a config (flat ``key=value`` overrides, as on
 the command line), in memory, and scores every configuration k on the *validation* split. The
 model is the group model unless a variant names another ``family`` (``family=slimmable``), so
-a baseline's training is chosen the same way. The test split is never read: a setting chosen here is reported later, on test, by a
-run of the chosen config. This is how the settings in ``configs/`` were chosen.
+a baseline's training is chosen the same way. The test split is never read: a setting chosen
+here is reported later, on test, by a run of the chosen config. This is how the settings in
+``configs/`` were chosen.
 
     python -m dyndnn.sweep --config quick -v "width=0.25 combine=mean" -v "width=0.0625"
     python -m dyndnn.sweep --config quick -v "family=slimmable lr=0.05" -v "family=independent"
@@ -29,8 +30,8 @@ import pandas as pd
 
 from dyndnn.config import load_config
 from dyndnn.data import load_dataset
-from dyndnn.evaluation import score
 from dyndnn.errors import ConfigError
+from dyndnn.evaluation import score
 from dyndnn.models import FAMILIES, GROUP_MODEL
 from dyndnn.resources import find_config
 from dyndnn.training.trainer import IncrementalTrainer, model_from_config, setup_torch

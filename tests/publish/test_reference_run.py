@@ -73,7 +73,9 @@ def test_what_travels_and_what_stays(finished, published):
     assert not any(f.endswith(".svg") or f.startswith("checkpoints/tann") for f in files)
     assert sum(p.stat().st_size for p in published.rglob("*") if p.is_file()) < MAX_BYTES
     record = json.loads((published / "manifest.json").read_text())["published"]
-    assert record["from"] == str(finished)
+    assert record["from"] == finished.name  # the folder's name: no path of this machine
+    assert record["source"] == {"run": finished.name, "created": json.loads(
+        (finished / "manifest.json").read_text())["created"]}
     assert record["files_sha256"]["checkpoints/stage2.pt"] == sha256_file(
         finished / "checkpoints" / "stage2.pt")
     assert all(sha256_file(published / f) == d for f, d in record["files_sha256"].items())
@@ -97,8 +99,8 @@ def test_results_md_states_the_numbers_of_the_tables(finished, published):
     assert "| paper      |           | 2.73x" in text and "2.36x" in text
     manifest = json.loads((finished / "manifest.json").read_text())
     assert manifest["git"]["commit"] in text
-    commands = [f"`python -m dyndnn train --config quick --out {finished} -p groups=2 -p "
-                "'models=[group,tann]'", *(f"`python -m dyndnn {stage} --out {finished}`"
+    commands = ["`python -m dyndnn train --config quick --out <run> -p groups=2 -p "
+                "'models=[group,tann]'", *(f"`python -m dyndnn {stage} --out <run>`"
                                          for stage in ("evaluate", "profile", "analyse"))]
     assert all(command in text for command in commands), text
     assert text.count(f"on {host_line(manifest['host'])}") == 4  # where each command ran
@@ -329,3 +331,75 @@ def test_each_committed_reference_run_reads_the_same_from_another_checkout(folde
                            env={**os.environ, "PYTHONPATH": str(checkout / "lib")},
                            capture_output=True, text=True, check=True, cwd=tmp_path)
     assert found.stdout.strip() == "[]", found.stderr
+
+
+def published_files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_text() for p in folder.rglob("*")
+            if p.is_file() and p.suffix in (".md", ".json", ".yaml", ".csv")}
+
+
+def test_a_publication_names_no_path_of_the_machine_that_made_it(finished, published):
+    """Commands re-typeable anywhere: shipped config by name, the run as <run>, nothing absolute."""
+    from dyndnn.publish.portable import absolute_paths
+
+    # the run's own record does hold this machine's paths (a resumed stage needs them)
+    assert absolute_paths((finished / "manifest.json").read_text())
+    found = {name: absolute_paths(text) for name, text in published_files(published).items()}
+    assert {name: paths for name, paths in found.items() if paths} == {}
+    text = (published / "RESULTS.md").read_text()
+    assert "`python -m dyndnn train --config quick --out <run>" in text
+    assert "`python -m dyndnn evaluate --out <run>`" in text
+    assert f"from run folder {finished.name} (commit" in text
+    manifest = json.loads((published / "manifest.json").read_text())
+    assert manifest["run_dir"] == "<run>" and manifest["config"]["data"]["data_root"] == "data"
+    assert json.loads((published / "summary.json").read_text())["run_dir"] == "<run>"
+
+
+def test_a_copy_of_the_run_elsewhere_is_another_source(finished, published, tmp_path):
+    """The same run folder replaces its publication; a folder of another run does not."""
+    moved = copy_of(finished, tmp_path)  # same name? no: "copy"; rename it to the run's name
+    twin = moved.rename(tmp_path / finished.name)
+    manifest = json.loads((twin / "manifest.json").read_text())
+    (twin / "manifest.json").write_text(json.dumps({**manifest, "created": "2000-01-01"}))
+    with pytest.raises(PublishError, match="holds the reference run published from"):
+        publish(twin, published)
+
+
+@pytest.mark.parametrize("folder", REFERENCE_RUNS, ids=lambda p: p.name)
+def test_each_committed_reference_run_names_no_absolute_path(folder):
+    from dyndnn.publish.portable import absolute_paths
+
+    found = {name: absolute_paths(text) for name, text in published_files(folder).items()}
+    assert {name: paths for name, paths in found.items() if paths} == {}
+
+
+def test_an_older_publication_is_made_portable_keeping_its_numbers(finished, published,
+                                                                   tmp_path):
+    """As one published before paths were made portable: absolute paths in its record."""
+    import yaml
+
+    from dyndnn.publish.portable import absolute_paths, make_portable
+
+    old = shutil.copytree(published, tmp_path / "old")
+    manifest = json.loads((old / "manifest.json").read_text())
+    published_record = manifest.pop("published")
+    published_record.pop("source")
+    published_record["from"] = str(finished)
+    config = yaml.safe_load((old / "config.yaml").read_text())
+    config["data"]["data_root"] = "/somewhere/data"
+    (old / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    summary = json.loads((old / "summary.json").read_text())
+    (old / "summary.json").write_text(json.dumps({**summary, "run_dir": str(finished)}))
+    for name in ("config.yaml", "summary.json"):
+        published_record["files_sha256"][name] = sha256_file(old / name)
+    (old / "manifest.json").write_text(json.dumps(
+        {**manifest, "run_dir": str(finished), "published": published_record}))
+    tables = {name: sha256_file(old / name) for name in ("eval.csv", "profile.csv")}
+
+    assert make_portable(old, finished)[-2:] == ["manifest.json", "RESULTS.md"]
+    assert verify_publication(old) == []
+    assert {n: p for n, t in published_files(old).items() if (p := absolute_paths(t))} == {}
+    assert {name: sha256_file(old / name) for name in tables} == tables
+    (old / "eval.csv").write_text("tampered")  # and a folder whose files changed is refused
+    with pytest.raises(PublishError, match="eval.csv: SHA-256 differs"):
+        make_portable(old, finished)

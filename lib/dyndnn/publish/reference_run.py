@@ -35,6 +35,7 @@ import pandas as pd
 
 from dyndnn.analysis import load_run, read_operating_points, summarise
 from dyndnn.errors import PublishError
+from dyndnn.publish.portable import portable_copies, same_source, source_of
 from dyndnn.publish.results_md import results_markdown
 from dyndnn.record import runlock
 from dyndnn.record.atomic import write_text
@@ -87,7 +88,7 @@ def publish(run_dir: str | Path | RunLayout, dest: str | Path, max_bytes: int = 
     if where == run_at or run_at in where.parents:
         raise PublishError(f"{dest} is inside the run folder {layout.root} (it is {where}): "
                            "publish to a folder of its own, e.g. results/<device>-<config>")
-    replaced = _check_destination(dest, layout.root.absolute())
+    replaced = _check_destination(dest, layout.root.absolute(), _source_manifest(layout))
     with layout.lock():  # no stage rewrites the run while it is checked and copied
         manifest = _finished_manifest(layout)
         evaluation, points, summary = _consistent_tables(layout, manifest)
@@ -97,14 +98,17 @@ def publish(run_dir: str | Path | RunLayout, dest: str | Path, max_bytes: int = 
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
         try:
             sizes = _copy(layout.root, staging, files)
-            published = {"name": dest.name, "from": str(layout.root.absolute()), "at": now(),
+            record = portable_copies(manifest, layout.root.absolute(), staging)
+            sizes.update({f: (staging / f).stat().st_size for f in RECORD if f in sizes})
+            published = {"name": dest.name, "from": layout.root.name,
+                         "source": source_of(layout.root, manifest), "at": now(),
                          "git": git_state(),
                          "files_sha256": {f: sha256_file(staging / f) for f in sizes},
                          "left_out": left_out}
-            write_manifest(staging, {**manifest, "published": published})
+            manifest = {**record, "published": published}
+            write_manifest(staging, manifest)
             sizes["manifest.json"] = (staging / "manifest.json").stat().st_size
-            text = results_markdown({**manifest, "published": published}, summary, evaluation,
-                                    points, sizes, left_out)
+            text = results_markdown(manifest, summary, evaluation, points, sizes, left_out)
             write_text(staging / RESULTS_FILE, text)
             sizes[RESULTS_FILE] = (staging / RESULTS_FILE).stat().st_size
             _readable_by_all(staging)
@@ -169,7 +173,14 @@ def verify_publication(folder: str | Path) -> list[str]:
     return problems
 
 
-def _check_destination(dest: Path, source: Path) -> bool:
+def _source_manifest(layout: RunLayout) -> dict[str, Any]:
+    try:
+        return json.loads(layout.manifest_file.read_text())
+    except (OSError, ValueError):
+        return {}  # _finished_manifest, under the lock, says what is wrong with it
+
+
+def _check_destination(dest: Path, source: Path, manifest: dict[str, Any]) -> bool:
     """Refuse a destination whose files would be lost; True if it holds this run's publication.
 
     Only a publication of the same run folder is replaced, and only when it holds nothing but
@@ -184,7 +195,7 @@ def _check_destination(dest: Path, source: Path) -> bool:
                            "publish; nothing is written over files it did not make. Choose a "
                            "new folder for --to.")
     published = json.loads((dest / "manifest.json").read_text())["published"]
-    if published.get("from") != str(source):
+    if not same_source(published, source, manifest):
         raise PublishError(f"{dest} holds the reference run published from "
                            f"{published.get('from')}, not from {source}; publishing would "
                            "replace it. Choose another --to, or remove that folder first.")

@@ -181,15 +181,22 @@ def command_line(manifest: Mapping[str, Any]) -> str:
     >>> command_line({"command": "profile", "config_file": "/x/outputs/r/config.yaml",
     ...               "overrides": [], "run_dir": "/x/outputs/r"})
     'python -m dyndnn profile --out /x/outputs/r'
+    >>> command_line({"command": "evaluate", "config_file": "<run>/config.yaml",
+    ...               "overrides": [], "run_dir": "<run>"})       # a published record
+    'python -m dyndnn evaluate --out <run>'
     """
     config = str(manifest.get("config_file") or "")
     run_dir = str(manifest.get("run_dir", "RUN"))
+
+    def quoted(part: str) -> str:  # a published record's <run> is a placeholder, not a name
+        return part if part.startswith("<run>") and " " not in part else shlex.quote(part)
+
     parts = ["python -m dyndnn", str(manifest.get("command", "run"))]
     if manifest.get("config_name"):
         parts += ["--config", shlex.quote(str(manifest["config_name"]))]
     elif config and config != f"{run_dir}/config.yaml":
-        parts += ["--config", shlex.quote(config)]
-    parts += ["--out", shlex.quote(run_dir)]
+        parts += ["--config", quoted(config)]
+    parts += ["--out", quoted(run_dir)]
     parts += [f"-p {shlex.quote(o)}" for o in manifest.get("overrides") or []]
     return " ".join(parts)
 
@@ -258,7 +265,9 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
     published_git = published.get("git") or {}
     world = manifest.get("world_size")
     rows = [
-        ("commands", "<br>".join(commands(manifest))),
+        ("commands", "<br>".join(commands(manifest))
+         + ("<br>(`<run>`: the run folder; paths in the record are relative to it or to the "
+            "project's checkout)" if manifest.get("run_dir") == "<run>" else "")),
         ("steps", _steps(manifest)),
         ("commit (last command)", commit),
         ("status (last command)", f"{manifest.get('status')}, {manifest.get('start')} to "
@@ -269,7 +278,7 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
                                else "1"),
         ("host (last command)", host_line(host)),
         ("packages (last command)", ", ".join(f"{k} {v}" for k, v in packages.items() if v)),
-        ("published", f"{published.get('at')} from {published.get('from')} (commit "
+        ("published", f"{published.get('at')} from run folder {published.get('from')} (commit "
                       f"{published_git.get('commit')}"
                       + (", with uncommitted changes)" if published_git.get("dirty") else ")")),
     ]

@@ -137,7 +137,8 @@ def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int, cfg: Train
     Returns the loss averaged over the configurations (comparable with the other families'
     losses in ``train.csv``) and the full configuration's logits. The budget, as Yu et al.
     train it: one joint stage of ``train.joint_epochs`` epochs (default ``epochs_per_stage``,
-    as many as each independent network trains for), with every width updated at every step. Under DDP (``forward`` wraps ``JointWidths``) one backward carries them all.
+    as many as each independent network trains for), with every width updated at every step.
+    Under DDP (``forward`` wraps ``JointWidths``) one backward carries them all.
     """
     if forward is not None:
         losses, full = forward(x, y)

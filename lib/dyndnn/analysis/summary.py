@@ -17,7 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dyndnn.analysis.comparison import REFERENCE, compare_models, comparison_headline
+from dyndnn.analysis.comparison import (
+    PAPER_ADVANTAGE,
+    REFERENCE,
+    compare_models,
+    comparison_headline,
+)
 from dyndnn.analysis.errors import AnalysisError
 from dyndnn.analysis.memory import memory_footprint
 from dyndnn.analysis.points import operating_points, point_label
@@ -133,7 +138,7 @@ def _comparison(evaluation: pd.DataFrame, points: pd.DataFrame) -> dict[str, Any
     except AnalysisError as exc:  # the rest of the summary stands without it
         return {"comparison_note": str(exc)}
     return {"comparison": _records(comparison_headline(comparison)),
-            "comparison_contexts": _records(comparison)}
+            "comparison_contexts": _records(comparison), "paper_advantage": PAPER_ADVANTAGE}
 
 
 

@@ -185,9 +185,9 @@ def locate(name: str, root: str | Path = "data") -> Path:
                 return folder
         elif _idx_folder(folder):
             return folder
-    looked = "\n  ".join(str(f.resolve()) for f in folders)
-    raise DatasetError(
-        f"data set {name!r} not found. Looked in:\n  {looked}\nTo get it: "
+    looked = ", ".join(str(f.resolve()) for f in folders)
+    raise DatasetError(  # one line: a fallback's warning quotes its first
+        f"data set {name!r} not found (looked in {looked}).\nTo get it: "
         f"{SPECS[name].fetch_hint}.")
 
 

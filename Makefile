@@ -6,7 +6,10 @@ STAMP  := $(VENV)/.installed
 LAB_STAMP := $(VENV)/.installed-lab
 CONFIG ?= configs/quick.yaml
 
-.PHONY: setup run test bench lab lint clean-venv
+PAPER_RUN ?= outputs/cpu-paper
+PAPER_RESULTS ?= results/cpu-paper
+
+.PHONY: setup run test bench lab lint paper clean-venv
 
 setup: $(STAMP)
 
@@ -27,6 +30,15 @@ test: setup
 
 bench: setup
 	$(PY) -m dyndnn.bench
+
+# The paper's comparison at its scale (hours on 2 cores). Stopped (Ctrl-C, SIGTERM), it resumes
+# from the last finished epoch when run again; each later stage runs again on the folder.
+paper: setup
+	$(PY) -m dyndnn train --config paper --out $(PAPER_RUN)
+	$(PY) -m dyndnn evaluate --out $(PAPER_RUN)
+	$(PY) -m dyndnn profile --out $(PAPER_RUN)
+	$(PY) -m dyndnn analyse --out $(PAPER_RUN)
+	$(PY) -m dyndnn publish --out $(PAPER_RUN) --to $(PAPER_RESULTS)
 
 lint: setup
 	$(PY) -m ruff check lib tests notebooks data

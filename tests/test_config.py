@@ -30,6 +30,15 @@ def test_int_accepted_where_float_expected():
     ({"model": {"groups": 0}}, "model.groups must be >= 1"),
     ({"model": {"groups": 2, "active_groups": 3}}, "model.active_groups must be between 1 and"),
     ({"train": {"epochs_per_stage": -1}}, "train.epochs_per_stage must be >= 0"),
+    # upper bounds: what the libraries accept (config.bounds), not only a sign
+    ({"data": {"batch_size": 10**12}}, "data.batch_size must be a finite number of at most "
+                                       "65,536"),
+    ({"run": {"seed": 2**70}}, "run.seed must be a finite number of at most 4,294,967,295"),
+    ({"train": {"lr": float("nan")}}, "train.lr must be a finite number"),
+    ({"train": {"joint_epochs": 10**9}}, "train.joint_epochs must be a finite number of at most"),
+    ({"profile": {"profile_batches": [1, 10**9]}}, "profile.profile_batches must be a finite"),
+    ({"profile": {"window_s": float("inf")}}, "profile.window_s must be a finite"),
+    ({"model": {"width": 1e6}}, "model.width must be a finite number of at most 64"),
     ({"model": {"models": ["group", "resnet"]}},
      "model.models must name families among group, independent, tann, slimmable"),
     ({"model": {"models": ["tann"]}}, "model.models must include group"),

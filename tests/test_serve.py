@@ -220,3 +220,86 @@ def test_server_from_bundle_needs_no_torch(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(1, 10)"
+
+
+def _tamper(folder, change):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _first_use(manifest, k=1):
+    return next(iter(manifest["configurations"][k - 1]["initializers"].values()))
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda m: _first_use(m).update(offset=-4096), "offset -4096"),
+    (lambda m: _first_use(m).update(length=-8), "has length -8 bytes"),
+    (lambda m: _first_use(m).update(offset=_first_use(m)["offset"] + 4), None),  # still inside
+    (lambda m: _first_use(m).update(offset=10**9), "is shorter"),
+    (lambda m: m["weights"].update(file="../../../../usr/bin/zstd"), "not a file of the bundle"),
+    (lambda m: m["configurations"][2].update(file="../other/k3.onnx"), "not a file of the bundle"),
+    (lambda m: m["configurations"][0].update(file="/etc/passwd"), "not a file of the bundle"),
+    (lambda m: m.pop("groups"), "lacks the key 'groups'"),
+    (lambda m: m["configurations"][1]["initializers"].clear() or m["configurations"].pop(),
+     "not 1..3"),
+    (lambda m: _first_use(m).update(shape="big"), "not whole numbers"),
+])
+def test_a_tampered_bundle_manifest_is_refused_naming_the_file(tmp_path, change, said):
+    folder = write_bundle(trained_like("group"), tmp_path / "export")
+    _tamper(folder, change)
+    if said is None:  # a shifted offset inside the file: the bytes are wrong but in bounds;
+        Server.from_bundle(folder)  # only the weights' own hash could tell (not a bundle's job)
+        return
+    with pytest.raises(BundleError, match=said) as refused:
+        Server.from_bundle(folder)
+    assert "manifest.json" in str(refused.value) or "weights.bin" in str(refused.value)
+
+
+def test_a_graph_that_is_not_onnx_is_a_bundle_error(tmp_path):
+    folder = write_bundle(trained_like("group"), tmp_path / "export")
+    (folder / "k1.onnx").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(BundleError, match=r"k1.onnx \(configuration 1\) is not a graph "
+                                          "onnxruntime can load"):
+        Server.from_bundle(folder)
+
+
+def test_an_external_data_path_out_of_the_bundle_is_refused(tmp_path):
+    """The graph's own external-data entry points outside the bundle: nothing is read there.
+
+    onnxruntime (1.32) validates the path itself, for the server's sessions as for a plain one;
+    the server says which file of the bundle it was.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    folder = write_bundle(trained_like("group"), tmp_path / "export")
+    graph = onnx.load(folder / "k1.onnx", load_external_data=False)
+    for init in graph.graph.initializer:
+        for entry in init.external_data:
+            if entry.key == "location":
+                entry.value = "../../../../usr/bin/zstd"
+    (folder / "k1.onnx").write_bytes(graph.SerializeToString())
+    with pytest.raises(BundleError, match=r"k1.onnx \(configuration 1\) is not a graph "
+                                          ".*escapes model directory"):
+        Server.from_bundle(folder)
+    with pytest.raises(Exception, match="escapes model directory"):
+        ort.InferenceSession(str(folder / "k1.onnx"), providers=["CPUExecutionProvider"])
+
+
+def test_loading_a_server_leaves_plain_onnxruntime_sessions_working(tmp_path):
+    """A notebook that loads a bundle and then makes its own session: nothing global changed."""
+    folder = write_bundle(trained_like("group"), tmp_path / "export")
+    script = ("import numpy as np, onnxruntime as ort\nfrom dyndnn.serve import Server\n"
+              f"server = Server.from_bundle({str(folder)!r})\n"
+              f"session = ort.InferenceSession({str(folder / 'k2.onnx')!r})\n"
+              "x = np.zeros((1, 1, 28, 28), np.float32)\n"
+              "server.set_active_groups(2)\n"
+              "print(float(np.abs(session.run(None, {'images': x})[0] - server(x)).max()))\n"
+              f"shared = Server.from_bundle({str(folder)!r}, threads=1, shared_pool=True)\n"
+              "print(shared.threads, shared.shared_pool)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    difference, pool = done.stdout.split("\n")[:2]
+    assert float(difference) < 1e-5 and pool == "1 True"

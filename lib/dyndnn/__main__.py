@@ -114,6 +114,12 @@ def _recorded_stage(run: Run, name: str, function: Callable, **kwargs: Any) -> s
         except (DyndnnError, KeyboardInterrupt, RunInterrupted):
             raise
         except Exception as exc:  # a bug or a failure in the stage, not bad input
+            from dyndnn.record.atomic import disk_full, out_of_space
+
+            if out_of_space(exc, run.layout.root):  # a write outside atomic_write (a CSV row)
+                written = getattr(exc, "filename", None)
+                raise disk_full(run.layout.root / "?" if written is None else
+                                run.layout.root.joinpath(written), exc) from exc
             raise StageError(f"stage {name} failed: {type(exc).__name__}: {exc}") from exc
     return f"{result.report()}\nstage {name} complete: {run.layout.root}"
 

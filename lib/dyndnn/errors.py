@@ -21,6 +21,10 @@ class NotebookError(DyndnnError):
     """A notebook of the pipeline failed; names the notebook, the cell and the error."""
 
 
+class DiskFullError(DyndnnError):
+    """A file could not be written: its file system is full (or the user's quota spent)."""
+
+
 class RunFolderError(DyndnnError):
     """A run folder cannot be used: busy, foreign, unwritable, or its record disagrees."""
 

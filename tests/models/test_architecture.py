@@ -60,6 +60,19 @@ def test_a_yaml_file_is_read_and_named_after_its_file(tmp_path):
     ({"layers": [{"conv": 8}, {"linear": 10}, {"conv": 8}]}, "after the feature map was "
                                                              "flattened"),
     ({"layers": [{"conv": 8}, {"avgpool": 2}]}, "only global average pooling"),
+    # bounds: checked before anything is built or expanded
+    ({"layers": [{"conv": 10**9}]}, "channels 1,000,000,000 is over the 65,536"),
+    ({"layers": [{"conv": 8}, {"residual": {"channels": 8, "repeat": 1000000}}]},
+     "repeat 1,000,000 is over the 100"),
+    ({"layers": [{"conv": 8}] * 1001}, "1,001 layers, over the 1,000"),
+    ({"layers": [{"conv": 8192}, {"conv": 8192}, {"conv": 8192}]}, "over the 1,073,741,824"),
+    ({"layers": [{"conv": {"channels": 8, "relu": "yes"}}]}, "relu must be true or false"),
+    ({"layers": [{"conv": 8}], "evil": 1}, r"unknown keys \['evil'\] in the architecture"),
+    # the canonical block form, malformed
+    ({"layers": [{"conv": 8}, {"block": {"body": [{"channels": 8, "evil": 1}]}}]},
+     r"layer block: unknown keys \['evil'\]"),
+    ({"layers": [{"conv": 8}, {"block": 16}]}, "a mapping of body: and shortcut:"),
+    ({"layers": [{"conv": 8}, {"block": {"body": []}}]}, "body must be a list of convs"),
 ])
 def test_a_bad_spec_names_the_layer_and_the_fix(spec, message):
     with pytest.raises(ArchitectureError, match=message):
@@ -83,3 +96,24 @@ def test_bad_architecture_names_and_files_are_config_errors(tmp_path):
 def test_images_too_small_for_the_strides_are_named():
     with pytest.raises(ArchitectureError, match="shrink below one pixel"):
         output_side(architecture("alexnet"), 4)
+
+
+def test_a_json_spec_that_is_not_json_is_a_config_error():
+    from dyndnn.models.architecture import architecture as by_name
+
+    with pytest.raises(ConfigError, match="must be valid JSON"):
+        by_name('{"layers": [')
+
+
+def test_a_huge_repeat_in_a_file_is_refused_before_it_is_expanded(tmp_path, monkeypatch):
+    """A million-block file was expanded block by block (9 s) before anything said no."""
+    from dyndnn.models import architecture as module
+
+    spec = tmp_path / "huge.yaml"
+    spec.write_text("layers:\n  - conv: 8\n  - residual: {channels: 8, repeat: 1000000}\n")
+    built = []
+    real = module.Residual
+    monkeypatch.setattr(module, "Residual", lambda *a, **k: built.append(1) or real(*a, **k))
+    with pytest.raises(ConfigError, match="repeat 1,000,000"):
+        ModelSection(architecture=str(spec))
+    assert built == []  # refused from the setting, not after building blocks

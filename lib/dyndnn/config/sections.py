@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dyndnn.config.bounds import check_bounds
 from dyndnn.config.names import (
     BACKENDS,
     DATASETS,
@@ -35,6 +36,7 @@ class RunSection:
     cell_timeout_s: int = 0  # a notebook cell running longer fails the chain (0 = no limit)
 
     def __post_init__(self) -> None:
+        check_bounds("run", self)
         _check(self.seed >= 0, "run.seed must be >= 0", self.seed)
         _check(len(self.notebooks) > 0, "run.notebooks must name at least one notebook", [])
         _check(self.threads >= 0, "run.threads must be >= 0 (0 = torch's default)", self.threads)
@@ -58,6 +60,7 @@ class DataSection:
     augment: bool = True  # random crop with padding (+ flip where the data set suits it)
 
     def __post_init__(self) -> None:
+        check_bounds("data", self)
         for key in ("dataset", "fallback_dataset"):
             _check(getattr(self, key) not in TEXT_DATASETS,
                    f"data.{key} names a text data set, which the image stages (train, "
@@ -94,6 +97,7 @@ class ModelSection:
     baseline_budget: str = "macs"  # a baseline's full size: the group model's macs | width
 
     def __post_init__(self) -> None:
+        check_bounds("model", self)
         try:
             narrowest = architecture(self.architecture).narrowest_channels()
         except ArchitectureError as exc:
@@ -161,6 +165,7 @@ class TrainSection:
         return self.backend or ("nccl" if self.device == "cuda" else "gloo")
 
     def __post_init__(self) -> None:
+        check_bounds("train", self)
         _check(self.processes >= 1, "train.processes must be >= 1", self.processes)
         _check(self.device in DEVICES, f"train.device must be one of {', '.join(DEVICES)}",
                self.device)
@@ -192,6 +197,7 @@ class EvalSection:
     eval_batch_size: int = 500
 
     def __post_init__(self) -> None:
+        check_bounds("eval", self)
         _check(self.eval_batch_size >= 1, "eval.eval_batch_size must be >= 1",
                self.eval_batch_size)
 
@@ -211,6 +217,7 @@ class ProfileSection:
     backends: tuple[str, ...] = BACKENDS  # engines measured: eager | onnxruntime
 
     def __post_init__(self) -> None:
+        check_bounds("profile", self)
         _check(len(self.backends) > 0 and set(self.backends) <= set(BACKENDS)
                and len(set(self.backends)) == len(self.backends),
                f"profile.backends must name engines among {', '.join(BACKENDS)}, each once",
@@ -235,6 +242,7 @@ class ExploreSection:
     live_demo_s: float = 15.0  # seconds of the live demo under a CPU load; 0 skips it
 
     def __post_init__(self) -> None:
+        check_bounds("explore", self)
         _check(self.manager_batch >= 0, "explore.manager_batch must be >= 0 (0 = the largest)",
                self.manager_batch)
         _check(self.live_demo_s >= 0, "explore.live_demo_s must be >= 0 (0 = skip)",
@@ -267,6 +275,7 @@ class RctSection:
     text_lr: float = 0.1  # peak learning rate on the text task (the rest: the train section)
 
     def __post_init__(self) -> None:
+        check_bounds("rct", self)
         _check(self.rct_width > 0, "rct.rct_width must be > 0", self.rct_width)
         _check(self.rct_epochs >= 0, "rct.rct_epochs must be >= 0", self.rct_epochs)
         _check(self.rct_train_limit >= 0, "rct.rct_train_limit must be >= 0",

@@ -38,6 +38,16 @@ from typing import Any
 
 import yaml
 
+from dyndnn.errors import ConfigError
+
+# Bounds on a spec, checked before anything is built: a typo of a few zeros must not fill the
+# disk or the memory. Far above any published CNN (its widest layers have a few thousand
+# channels) and within what oneDNN and onnxruntime index with 32-bit integers.
+MAX_SETTING = {"channels": 2**16, "features": 2**16, "kernel": 31, "stride": 16, "size": 16,
+               "repeat": 100}
+MAX_LAYERS = 1000
+MAX_PARAMETERS = 2**30  # weights of the convolutions and hidden layers at width 1 (4 GiB fp32)
+
 
 @dataclass(frozen=True)
 class Conv:
@@ -132,7 +142,7 @@ def _unparse(layer: Layer) -> dict[str, Any]:
     return {kind: fields if kind != "avgpool" else "global"}
 
 
-class ArchitectureError(ValueError):
+class ArchitectureError(ConfigError):
     """An architecture spec that cannot be built; the message names the layer and the fix."""
 
 
@@ -153,9 +163,38 @@ def _fields(kind: str, value: Any, allowed: dict[str, Any], short: str | None) -
     if missing:
         raise ArchitectureError(f"layer {kind}: {', '.join(missing)} is required")
     for key, v in out.items():
-        if key != "relu" and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+        if key == "relu":
+            if not isinstance(v, bool):
+                raise ArchitectureError(f"layer {kind}: relu must be true or false; got {v!r}")
+        elif isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ArchitectureError(f"layer {kind}: {key} must be a positive integer; got {v!r}")
+        elif v > MAX_SETTING.get(key, v):
+            raise ArchitectureError(f"layer {kind}: {key} {v:,} is over the {MAX_SETTING[key]:,} "
+                                    "a layer may have here; a typo of a few zeros?")
     return out
+
+
+_CONV_KEYS = {"channels": None, "kernel": 3, "stride": 1, "relu": True}
+
+
+def _block_convs(value: Any, part: str) -> tuple[Conv, ...]:
+    """A ``block:`` layer's body or shortcut (the canonical form ``to_json`` writes)."""
+    convs = value.get(part, [] if part == "shortcut" else None) if isinstance(value, dict) \
+        else None
+    if not isinstance(convs, list) or (part == "body" and not convs):
+        raise ArchitectureError(f"layer block: {part} must be a list of convs "
+                                "({channels, kernel, stride, relu, depthwise}); write "
+                                "residual: {channels, stride, repeat} instead")
+    out = []
+    for conv in convs:
+        fields = dict(conv) if isinstance(conv, dict) else conv
+        depthwise = fields.pop("depthwise", False) if isinstance(fields, dict) else False
+        if not isinstance(depthwise, bool):
+            raise ArchitectureError(f"layer block: depthwise must be true or false; got "
+                                    f"{depthwise!r}")
+        out.append(Conv(**_fields("block", fields, {**_CONV_KEYS, "channels": _REQUIRED},
+                                  None), depthwise=depthwise))
+    return tuple(out)
 
 
 _REQUIRED = object()
@@ -196,8 +235,10 @@ def _expand(item: Any, previous_channels: int | None) -> list[Layer]:
             inputs = c
         return blocks
     if kind == "block":  # the canonical form to_json writes
-        return [Residual(tuple(Conv(**c) for c in value["body"]),
-                         tuple(Conv(**c) for c in value["shortcut"]))]
+        if not isinstance(value, dict) or set(value) - {"body", "shortcut"}:
+            raise ArchitectureError(f"layer block: a mapping of body: and shortcut:; got "
+                                    f"{value!r}")
+        return [Residual(_block_convs(value, "body"), _block_convs(value, "shortcut"))]
     if kind == "maxpool":
         return [MaxPool(**_fields(kind, value, {"size": 2}, "size"))]
     if kind == "avgpool":
@@ -219,6 +260,13 @@ def parse(spec: dict[str, Any]) -> Architecture:
             or not spec["layers"]:
         raise ArchitectureError("an architecture is a mapping with name: and a non-empty "
                                 "layers: list")
+    unknown = sorted(map(str, set(spec) - {"name", "layers"}))
+    if unknown:
+        raise ArchitectureError(f"unknown keys {unknown} in the architecture; it has name: and "
+                                "layers: only")
+    if len(spec["layers"]) > MAX_LAYERS:
+        raise ArchitectureError(f"{len(spec['layers']):,} layers, over the {MAX_LAYERS:,} an "
+                                "architecture may have here")
     layers: list[Layer] = []
     channels: int | None = None
     flat = False
@@ -240,7 +288,34 @@ def parse(spec: dict[str, Any]) -> Architecture:
         raise ArchitectureError("an architecture needs at least one conv layer")
     if not layers or not isinstance(layers[0], Conv) or layers[0].depthwise:
         raise ArchitectureError("the first layer must be a conv (it reads the whole image)")
-    return Architecture(str(spec.get("name", "custom")), tuple(layers))
+    arch = Architecture(str(spec.get("name", "custom")), tuple(layers))
+    weights = _weight_count(arch)
+    if weights > MAX_PARAMETERS:
+        raise ArchitectureError(f"{arch.name} has {weights:,} weights in its convolutions and "
+                                f"hidden layers at width 1, over the {MAX_PARAMETERS:,} allowed "
+                                "here (4 GiB as fp32); narrow its layers")
+    return arch
+
+
+def _weight_count(arch: Architecture) -> int:
+    """Weights of the convolutions and of the hidden layers after the first (width 1).
+
+    The first hidden layer's inputs depend on the image size, not known here; the families
+    bound what they build (``dyndnn.models.sizing``).
+    """
+    count, channels, features = 0, 3, None
+    for layer in arch.layers:
+        convs = [layer] if isinstance(layer, Conv) else (
+            [*layer.body, *layer.shortcut] if isinstance(layer, Residual) else [])
+        for conv in convs:
+            reads = 1 if conv.depthwise else channels
+            count += conv.channels * reads * conv.kernel ** 2
+            if conv in (layer.body if isinstance(layer, Residual) else [layer]):
+                channels = conv.channels
+        if isinstance(layer, Linear):
+            count += 0 if features is None else features * layer.features
+            features = layer.features
+    return count
 
 
 def _stage(channels: int, stride: int, repeat: int) -> dict[str, Any]:
@@ -296,7 +371,12 @@ def architecture(name: str) -> Architecture:
     if name in BUILTIN:
         return parse(BUILTIN[name])
     if name.lstrip().startswith("{"):
-        return parse(json.loads(name))
+        try:
+            spec = json.loads(name)
+        except json.JSONDecodeError as exc:
+            raise ArchitectureError(f"an architecture given as JSON must be valid JSON: {exc}"
+                                    ) from exc
+        return parse(spec)
     if name.endswith((".yaml", ".yml")):
         return load(name)
     raise ArchitectureError(f"unknown architecture {name!r}; built in: {', '.join(BUILTIN)}, "

@@ -9,17 +9,73 @@
 
 Each write goes to its own temporary file in the target's folder (a unique name, so two
 writers never share one) and is renamed over the target; a write that fails or is interrupted
-removes its temporary file and leaves the target as it was.
+removes its temporary file and leaves the target as it was. The file gets the mode any file
+the user makes gets (0666 less the umask), not the temporary file's private 0600: a run folder
+shared with a group stays readable by it. A write that fails for want of space raises
+``DiskFullError`` naming the file, however the writer reported it.
+
+>>> oct(path.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())
+True
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from dyndnn.errors import DiskFullError
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+# torch's zip writer reports a failed write without its errno ("unexpected pos"): taken as a
+# full disk when this little is left where it wrote
+LOW_SPACE_BYTES = 64 * 2**20
+UNTOLD_WRITE_FAILURES = ("unexpected pos", "file write failed")
+
+
+def current_umask() -> int:
+    """The umask of the process (read, not changed: ``os.umask`` can only set it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o22)  # no /proc: set and restore at once
+    os.umask(mask)
+    return mask
+
+
+def out_of_space(exc: BaseException, folder: Path) -> bool:
+    """True if ``exc`` (or what caused it) is a write refused for want of space in ``folder``."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and cause.errno in NO_SPACE:
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, RuntimeError) and any(s in str(exc) for s in UNTOLD_WRITE_FAILURES):
+        with contextlib.suppress(OSError):
+            return shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    return False
+
+
+def disk_full(path: Path, exc: BaseException) -> DiskFullError:
+    """The error said for ``path``: what was being written, the space left, what to do."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free:,} bytes free there"
+    except OSError:
+        free = "its file system did not say how much is free"
+    return DiskFullError(f"no space left on device while writing {path} ({free}; "
+                         f"{type(exc).__name__}: {str(exc)[:200]}). Nothing was written over "
+                         "it and no temporary file is left: free some space, or use a run "
+                         "folder on another disk, and run the same command again.")
 
 
 @contextlib.contextmanager
@@ -29,14 +85,17 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with open(fd, mode, **kwargs) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if not isinstance(exc, DiskFullError) and out_of_space(exc, path.parent):
+            raise disk_full(path, exc) from exc
         raise
 
 

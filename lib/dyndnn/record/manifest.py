@@ -13,7 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dyndnn.record.atomic import write_text
+from dyndnn.errors import DiskFullError
+from dyndnn.record.atomic import disk_full, write_text
 from dyndnn.resources import SOURCE_ROOT
 
 PACKAGES = ("dyndnn", "torch", "torchvision", "numpy", "pandas", "papermill", "seaborn",
@@ -109,6 +110,20 @@ def checkpoint_hashes(run_dir: Path) -> dict[str, str]:
 
 
 def write_manifest(run_dir: Path, manifest: dict[str, Any]) -> Path:
-    """Write (or rewrite) ``run_dir/manifest.json`` atomically."""
-    return write_text(Path(run_dir) / "manifest.json",
-                      json.dumps(manifest, indent=2, default=str) + "\n")
+    """Write (or rewrite) ``run_dir/manifest.json`` atomically.
+
+    On a full disk it is rewritten in place instead (its old blocks are freed first, so no
+    second copy's space is needed): the record must still say how the run ended.
+    """
+    path, text = Path(run_dir) / "manifest.json", json.dumps(manifest, indent=2,
+                                                             default=str) + "\n"
+    try:
+        return write_text(path, text)
+    except DiskFullError:
+        if not path.is_file():
+            raise
+        try:
+            path.write_text(text)
+        except OSError as exc:
+            raise disk_full(path, exc) from exc
+        return path

@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dyndnn.record.atomic import atomic_write, write_text
+
 FORMAT = "dyndnn-bundle/1"
 WEIGHTS_FILE = "weights.bin"
 MANIFEST_FILE = "manifest.json"
@@ -57,13 +59,11 @@ def write_bundle(model: Any, folder: str | os.PathLike,
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     offsets: dict[str, int] = {}
-    tmp = out / f".{WEIGHTS_FILE}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
+    with atomic_write(out / WEIGHTS_FILE, "wb") as f:  # a full disk: DiskFullError, no leftovers
         for name, array in plan.tensors.items():
             f.write(b"\0" * (-f.tell() % alignment_bytes))
             offsets[name] = f.tell()
             f.write(array.tobytes())
-    os.replace(tmp, out / WEIGHTS_FILE)
     configurations = []
     for cg in plan.graphs:
         uses = {}
@@ -79,7 +79,8 @@ def write_bundle(model: Any, folder: str | os.PathLike,
                 entry.key, entry.value = key, value
             uses[init.name] = {"tensor": tensor, "offset": offsets[tensor], "length": length,
                                "shape": list(shape)}
-        onnx.save(cg.graph, out / f"k{cg.k}.onnx")
+        with atomic_write(out / f"k{cg.k}.onnx", "wb") as f:
+            f.write(cg.graph.SerializeToString())  # its tensors already point at weights.bin
         configurations.append({
             "k": cg.k, "file": f"k{cg.k}.onnx", "macs": cg.macs,
             "accuracy": None if accuracy is None or cg.k not in accuracy
@@ -95,7 +96,7 @@ def write_bundle(model: Any, folder: str | os.PathLike,
                                 for n, a in plan.tensors.items()}},
         "configurations": configurations,
     }
-    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_text(out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return out
 
 
@@ -107,7 +108,12 @@ def _numel(shape: Any) -> int:
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    """The bundle's manifest, checked: every graph and the weights file are there."""
+    """The bundle's manifest, checked before anything is read through it.
+
+    Every file it names is a file of the bundle folder (no path out of it), every tensor's
+    offset and length lie inside ``weights.bin`` and fit its shape, every key a reader uses is
+    there. Any failure is a ``BundleError`` naming the file and what is wrong with it.
+    """
     out = Path(folder)
     path = out / MANIFEST_FILE
     if not path.is_file():
@@ -115,17 +121,65 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
                           "(02_evaluate writes one into the run folder's export/)")
     try:
         manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path} is not valid JSON ({exc}); write the bundle again") from exc
-    if manifest.get("format") != FORMAT:
-        raise BundleError(f"{path} has format {manifest.get('format')!r}, not {FORMAT!r}")
-    weights = out / manifest["weights"]["file"]
-    needed = max((u["offset"] + u["length"] for c in manifest["configurations"]
-                  for u in c["initializers"].values()), default=0)
-    if not weights.is_file() or weights.stat().st_size < needed:
-        raise BundleError(f"{weights} is missing or shorter than the {needed} bytes the graphs "
-                          "read; copy the whole bundle folder")
-    for c in manifest["configurations"]:
-        if not (out / c["file"]).is_file():
-            raise BundleError(f"{out / c['file']} (configuration {c['k']}) is missing")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise BundleError(f"{path} has format {found!r}, not {FORMAT!r}")
+    try:
+        _check_manifest(out, manifest)
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, BundleError):
+            raise
+        what = f"lacks the key {exc}" if isinstance(exc, KeyError) else f"is malformed ({exc})"
+        raise BundleError(f"{path} {what}; write the bundle again (02_evaluate, or "
+                          "dyndnn.serve.write_bundle)") from exc
     return manifest
+
+
+def bundle_file(out: Path, name: Any, what: str) -> Path:
+    """``out / name``, refused unless ``name`` is a plain file name of the bundle folder.
+
+    >>> bundle_file(Path("export"), "k1.onnx", "graph")
+    PosixPath('export/k1.onnx')
+    >>> bundle_file(Path("export"), "../other/k4.onnx", "graph")
+    Traceback (most recent call last):
+    ...
+    dyndnn.serve.bundle.BundleError: export/manifest.json names the graph '../other/k4.onnx', ...
+    """
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise BundleError(f"{out / MANIFEST_FILE} names the {what} {name!r}, which is not a file "
+                          "of the bundle folder: a bundle reads only its own files")
+    return out / name
+
+
+def _check_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    manifest_path = out / MANIFEST_FILE
+    weights = bundle_file(out, manifest["weights"]["file"], "weights file")
+    if not weights.is_file():
+        raise BundleError(f"{weights} is missing; copy the whole bundle folder")
+    size = weights.stat().st_size
+    groups = int(manifest["groups"])
+    configurations = manifest["configurations"]
+    if [int(c["k"]) for c in configurations] != list(range(1, groups + 1)):
+        raise BundleError(f"{manifest_path} lists configurations "
+                          f"{[c.get('k') for c in configurations]}, not 1..{groups}")
+    for c in configurations:
+        graph = bundle_file(out, c["file"], f"graph of configuration {c['k']}")
+        if not graph.is_file():
+            raise BundleError(f"{graph} (configuration {c['k']}) is missing")
+        for name, use in c["initializers"].items():
+            offset, length, shape = use["offset"], use["length"], use["shape"]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in
+                       (offset, length, *shape)) or offset < 0 or min(shape, default=1) < 1:
+                raise BundleError(f"{manifest_path}: tensor {name!r} of configuration "
+                                  f"{c['k']} has offset {offset!r}, shape {shape!r}: not "
+                                  "whole numbers >= 0 (a shape's >= 1)")
+            if length != 4 * _numel(shape):
+                raise BundleError(f"{manifest_path}: tensor {name!r} of configuration "
+                                  f"{c['k']} has length {length} bytes, not the "
+                                  f"{4 * _numel(shape)} its float32 shape {shape} holds")
+            if offset + length > size:
+                raise BundleError(f"{weights} ({size:,} bytes) is shorter than the "
+                                  f"{offset + length:,} bytes tensor {name!r} of configuration "
+                                  f"{c['k']} reads up to; copy the whole bundle folder")

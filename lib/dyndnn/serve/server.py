@@ -26,10 +26,13 @@ session; ``repack_weights=False`` (the default) turns both off and keeps the sha
 ``repack_weights=True`` lets onnxruntime repack: faster convolutions at large batches, but each
 session then holds its own copy of the repacked weights.
 
-The sessions run on onnxruntime's process-wide thread pool (``session_options``; the first
-session of a process sets its size): a pool per session leaves the previous session's threads
-spinning on the cores the next one needs, which made the first inference after a switch up to
-3.6x slower here.
+Threads: each session has its own pool whose threads sleep when a run ends instead of
+spinning (``session_options``). With spinning on, the previous configuration's threads kept
+the cores the next one needed, which made the first inference after a switch up to 3.6x slower
+here. onnxruntime's process-wide pool (``shared_pool=True``) avoids that too, but once made it
+refuses every session of the process that has a pool of its own, a plain
+``onnxruntime.InferenceSession(path)`` included: it changes a shared library's state under
+its user, so it is opt-in (measured in ``docs/serving.md``).
 """
 
 from __future__ import annotations
@@ -44,22 +47,34 @@ import numpy as np
 import onnxruntime as ort
 
 from dyndnn.models.switching import Switchable
-from dyndnn.serve.bundle import read_manifest
+from dyndnn.serve.bundle import BundleError, read_manifest
 
 _POOL: dict[str, int] = {}  # the size of onnxruntime's process-wide thread pool, once set
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
-    """Options for any onnxruntime session of this process, on one process-wide thread pool.
+def session_options(threads: int | None = None, shared_pool: bool = False
+                    ) -> ort.SessionOptions:
+    """Options for an onnxruntime session on ``threads`` (default: the cores we may use).
 
-    The first call sets the pool's size (``threads``, default: the cores this process may
-    use); once it exists onnxruntime refuses sessions with pools of their own, so every session
-    here, a ``Server``'s or not, takes its options from this function. A later call asking for
-    another size gets the pool as it is, with a warning (``pool_threads()`` says its size).
+    By default the session has a pool of its own whose threads do not spin once a run is
+    over. ``shared_pool=True``: onnxruntime's process-wide pool instead; the first such call
+    sets its size, and from then on onnxruntime refuses any session of the process with a pool
+    of its own (so every session must come from here with ``shared_pool=True``). A later call
+    asking for another size gets the pool as it is, with a warning (``pool_threads()``).
+
+    >>> options = session_options(2)
+    >>> options.intra_op_num_threads, options.use_per_session_threads
+    (2, True)
     """
+    threads = threads or len(os.sched_getaffinity(0))
+    if not shared_pool:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # not onnxruntime's notes on unused initializers
+        return options
     from onnxruntime.capi import _pybind_state as ort_c
 
-    threads = threads or len(os.sched_getaffinity(0))
     if "threads" not in _POOL:
         ort_c.set_global_thread_pool_sizes(threads, 1)
         _POOL["threads"] = threads
@@ -74,7 +89,7 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 
 
 def pool_threads() -> int | None:
-    """Threads of this process's onnxruntime pool (None before the first session)."""
+    """Threads of this process's shared onnxruntime pool (None if none was made)."""
     return _POOL.get("threads")
 
 
@@ -90,31 +105,34 @@ class Server(Switchable):
     """One onnxruntime session per configuration 1..G; ``set_active_groups`` picks one."""
 
     def __init__(self, model: Any, threads: int | None = None, *,
-                 repack_weights: bool = False) -> None:
+                 repack_weights: bool = False, shared_pool: bool = False) -> None:
         from dyndnn.serve.bundle import write_bundle
 
         # the graphs go through a bundle in a temporary folder, so a Server made from a model
         # and one loaded on a board run the very same files; the sessions keep nothing of it
         with tempfile.TemporaryDirectory(prefix="dyndnn-serve-") as folder:
-            self._load(write_bundle(model, folder), threads, repack_weights)
+            self._load(write_bundle(model, folder), threads, repack_weights, shared_pool)
 
     @classmethod
     def from_bundle(cls, folder: str | os.PathLike, threads: int | None = None, *,
-                    repack_weights: bool = False) -> Server:
+                    repack_weights: bool = False, shared_pool: bool = False) -> Server:
         """A server over a bundle written by ``serve.write_bundle`` (02_evaluate's export/)."""
         server = cls.__new__(cls)
-        server._load(Path(folder), threads, repack_weights)
+        server._load(Path(folder), threads, repack_weights, shared_pool)
         return server
 
-    def _load(self, folder: Path, threads: int | None, repack_weights: bool) -> None:
+    def _load(self, folder: Path, threads: int | None, repack_weights: bool,
+              shared_pool: bool) -> None:
         manifest = read_manifest(folder)
         self.manifest = manifest
         self.family: str = manifest["family"]
         self.groups: int = manifest["groups"]
-        self.repack_weights = repack_weights
+        self.repack_weights, self.shared_pool = repack_weights, shared_pool
         rss_before = _rss_bytes()
-        session_options(threads)  # the process-wide pool exists before the sessions
-        self.threads = pool_threads()
+        if shared_pool:
+            session_options(threads, shared_pool=True)  # the pool exists before the sessions
+        self.threads = pool_threads() if shared_pool else (
+            threads or len(os.sched_getaffinity(0)))
         # one buffer for every tensor; the sessions read views of it, never copies
         self._buffer = np.fromfile(folder / manifest["weights"]["file"], dtype=np.uint8)
         self._values: list[ort.OrtValue] = []  # must outlive the sessions that read them
@@ -126,7 +144,7 @@ class Server(Switchable):
         self.set_active_groups(self.groups)
 
     def _session(self, folder: Path, configuration: dict[str, Any]) -> ort.InferenceSession:
-        options = session_options(self.threads)
+        options = session_options(self.threads, self.shared_pool)
         disabled = []
         if not self.repack_weights:
             options.add_session_config_entry("session.disable_prepacking", "1")
@@ -136,9 +154,14 @@ class Server(Switchable):
             value = ort.OrtValue.ortvalue_from_numpy(view)
             self._values.append(value)
             options.add_initializer(name, value)
-        return ort.InferenceSession(str(folder / configuration["file"]), options,
-                                    providers=["CPUExecutionProvider"],
-                                    disabled_optimizers=disabled)
+        graph = folder / configuration["file"]
+        try:
+            return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"],
+                                        disabled_optimizers=disabled)
+        except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
+            raise BundleError(f"{graph} (configuration {configuration['k']}) is not a graph "
+                              f"onnxruntime can load ({type(exc).__name__}: {str(exc)[:300]}); "
+                              "write the bundle again") from exc
 
     def tensor_view(self, offset: int, shape: list[int]) -> np.ndarray:
         """A float32 view of the shared buffer (writing to it changes every session's input)."""

@@ -197,3 +197,61 @@ def test_sigterm_ends_a_stage_as_ctrl_c_does(tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "interrupted" and manifest["stages"][-1]["status"] == (
         "interrupted")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real file system of a few hundred kB (tmpfs); skipped where it cannot be mounted."""
+    disks = []
+
+    def mount(kilobytes):
+        where = tmp_path / f"disk{len(disks)}"
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs",
+                               str(where)], capture_output=True, text=True)
+        if done.returncode:
+            pytest.skip(f"cannot mount a small file system here ({done.stderr.strip()})")
+        disks.append(where)
+        return where
+
+    yield mount
+    for where in disks:
+        subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def _fill(disk, leave_kb):
+    free = shutil.disk_usage(disk).free
+    (disk / "filler").write_bytes(b"\0" * max(0, free - leave_kb * 1024))
+
+
+def _temporaries(folder):
+    return [p.name for p in folder.rglob("*") if ".tmp" in p.name]
+
+
+def test_a_full_disk_while_training_is_named_exit_2_nothing_left_manifest_failed(small_disk,
+                                                                                capsys):
+    run = small_disk(300) / "run"  # room for the record, not for a checkpoint
+    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
+                 *params(*TINY)]) == 2
+    err = capsys.readouterr().err
+    assert "no space left on device while writing" in err and "resume.pt" in err
+    assert _temporaries(run) == []
+    assert json.loads((run / "manifest.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("leave_kb", [60, 800, 1200])
+def test_a_full_disk_while_evaluating_is_named_never_a_native_abort(small_disk, capsys,
+                                                                    leave_kb):
+    """At some levels of free space torch's own file writer aborted the process (exit 134)."""
+    disk = small_disk(6144)
+    run = disk / "run"
+    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
+                 *params(*TINY)]) == 0
+    _fill(disk, leave_kb)
+    code = subprocess.run([sys.executable, "-m", "dyndnn", "evaluate", "--out", str(run),
+                           "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert code.returncode == 2, code.stderr[-2000:]
+    assert "no space left on device while writing" in code.stderr
+    assert _temporaries(run) == []
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["stages"][-1]["status"] == "failed"

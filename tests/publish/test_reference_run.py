@@ -379,7 +379,8 @@ def test_an_older_publication_is_made_portable_keeping_its_numbers(finished, pub
     """As one published before paths were made portable: absolute paths in its record."""
     import yaml
 
-    from dyndnn.publish.portable import absolute_paths, make_portable
+    from dyndnn.publish.migrate import make_portable
+    from dyndnn.publish.portable import absolute_paths
 
     old = shutil.copytree(published, tmp_path / "old")
     manifest = json.loads((old / "manifest.json").read_text())

@@ -7,6 +7,7 @@ Slow (``rounds`` of timings), so its example is not run here::
 
 from __future__ import annotations
 
+import io
 import statistics
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ import torch
 
 from dyndnn.config import BACKENDS
 from dyndnn.models import DynamicModel, IndependentModels
+from dyndnn.record.atomic import write_bytes
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -73,7 +75,9 @@ def _load_time(model: IndependentModels, k: int, folder: Path, repeats: int) -> 
     """Median seconds to rebuild network k from a file (``switch_costs``' ``load_s``)."""
     path = folder / f"{model.family}-k{k}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.nets[k - 1].state_dict(), path)
+    buffer = io.BytesIO()  # serialised in memory: torch's file writer aborts on a full disk
+    torch.save(model.nets[k - 1].state_dict(), buffer)
+    write_bytes(path, buffer.getvalue())
 
     def load() -> None:
         with torch.device("meta"):  # no initialisation: the file holds every weight

@@ -106,6 +106,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically.
+
+    For what torch serialises (``torch.save``, ``torch.jit.save`` into a ``BytesIO``): torch's
+    own file writer aborts the process when the disk fills (a C++ exception in a destructor),
+    so it never writes to a file itself.
+    """
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
 def write_csv(frame: Any, path: str | os.PathLike) -> Path:
     """Write a pandas DataFrame to ``path`` as CSV (no index) atomically."""
     with atomic_write(path, newline="") as f:

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ import torch
 
 from dyndnn.errors import CheckpointError
 from dyndnn.models import DynamicModel, build_model
-from dyndnn.record.atomic import atomic_write
+from dyndnn.record.atomic import write_bytes
 from dyndnn.record.layout import RunLayout
 from dyndnn.record.manifest import sha256_file  # noqa: F401 (re-exported: checkpoint hashes)
 
@@ -40,10 +41,10 @@ def save_checkpoint(path: str | Path, model: DynamicModel, **meta: Any) -> Path:
     checkpoint intact.
     """
     path = Path(path)
-    with atomic_write(path, "wb") as f:  # a unique temporary name: two writers never share one
-        torch.save({"format": FORMAT, "spec": asdict(model.spec), "model": model.state_dict(),
-                    **meta}, f)
-    return path
+    buffer = io.BytesIO()  # serialised in memory: torch's file writer aborts on a full disk
+    torch.save({"format": FORMAT, "spec": asdict(model.spec), "model": model.state_dict(),
+                **meta}, buffer)
+    return write_bytes(path, buffer.getvalue())  # a unique temporary name, renamed
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

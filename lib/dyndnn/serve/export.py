@@ -23,12 +23,14 @@ library).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dyndnn.models import DynamicModel, GroupNet
+from dyndnn.record.atomic import write_bytes
 
 
 def example_input(model: DynamicModel, batch: int = 2, seed: int = 0) -> torch.Tensor:
@@ -51,8 +53,9 @@ def _torchscript(model: DynamicModel, k: int, path: Path) -> Path:
         scripted = torch.jit.script(static)
     else:
         scripted = torch.jit.trace(static, example_input(model))
-    torch.jit.save(scripted, str(path))
-    return path
+    buffer = io.BytesIO()  # serialised in memory: torch's file writer aborts on a full disk
+    torch.jit.save(scripted, buffer)
+    return write_bytes(path, buffer.getvalue())
 
 
 def export_configuration(model: DynamicModel, k: int, out_dir: str | Path) -> dict[str, Path]:
@@ -65,7 +68,7 @@ def export_configuration(model: DynamicModel, k: int, out_dir: str | Path) -> di
         model.export(k).eval(), (example_input(model),), dynamo=True, verbose=False,
         input_names=["images"], output_names=["logits"],
         dynamic_shapes=({0: torch.export.Dim("batch")},))
-    program.save(f"{stem}.onnx")
+    write_bytes(f"{stem}.onnx", program.model_proto.SerializeToString())
     return {"torchscript": Path(f"{stem}.pt"), "onnx": Path(f"{stem}.onnx")}
 
 

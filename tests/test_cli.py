@@ -255,3 +255,18 @@ def test_a_full_disk_while_evaluating_is_named_never_a_native_abort(small_disk, 
     assert _temporaries(run) == []
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "failed" and manifest["stages"][-1]["status"] == "failed"
+
+
+def test_rct_says_a_missing_text_data_set_before_training_anything(trained, tmp_path,
+                                                                   monkeypatch, capsys):
+    from dyndnn.data import text as text_data
+    from dyndnn.stages import rct as rct_stage
+
+    monkeypatch.setattr(text_data, "DEBIAN_WORDNET", tmp_path / "no-wordnet")
+    trained_methods = []
+    monkeypatch.setattr(rct_stage, "compare_methods",
+                        lambda *a, **k: trained_methods.append(a) or None)
+    assert main(["rct", "--out", str(trained), "--no-progress",
+                 *params("text_dataset=wordnet-supersense", f"data_root={tmp_path}")]) == 2
+    assert "data set 'wordnet-supersense' not found" in capsys.readouterr().err
+    assert trained_methods == []  # the image comparison never started

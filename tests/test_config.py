@@ -162,3 +162,10 @@ def test_training_differences_name_only_keys_that_change_weights():
     base = load_config("configs/quick.yaml")
     changed = load_config("configs/quick.yaml", ["seed=7", "lr=0.01", "repeats=9", "threads=1"])
     assert training_differences(base.to_dict(), changed) == {"seed": (0, 7), "lr": (0.1, 0.01)}
+
+
+def test_a_config_that_is_not_text_is_a_config_error(tmp_path):
+    png = tmp_path / "figure.yaml"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ConfigError, match=r"figure.yaml is not text \(byte 0 is not UTF-8\)"):
+        load_config(png)

@@ -203,3 +203,11 @@ def test_config_refuses_text_data_sets_for_the_image_stages():
     for key in ("dataset", "fallback_dataset"):
         with pytest.raises(ConfigError, match=rf"data.{key} names a text data set.*rct.text_"):
             load_config(None, [f"{key}={MINI}"])
+
+
+def test_a_data_noun_cut_at_a_line_boundary_is_refused_for_its_missing_classes(tmp_path):
+    """Cut after whole lines it parses, yet holds a few classes: text accuracy 1.0 followed."""
+    path = write_data_noun(tmp_path, HEADER + SYNSETS[:10])
+    with pytest.raises(DatasetError, match=rf"{re.escape(str(path))} holds examples of 10 of "
+                                           "the 26 classes of wordnet-supersense"):
+        load_text_dataset("wordnet-supersense", root=tmp_path)

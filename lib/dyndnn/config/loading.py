@@ -162,7 +162,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist (see configs/ for examples)")
         try:
-            raw = parse_yaml(path.read_text()) or {}
+            raw = parse_yaml(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not text (byte {exc.start} is not UTF-8): "
+                              "give a YAML file, e.g. one of configs/") from exc
+        except PermissionError as exc:
+            raise ConfigError(f"config file {path} cannot be read: permission denied") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         except ConfigError as exc:

@@ -271,6 +271,15 @@ def load_text_dataset(name: str, root: str | Path = "data", seq_len: int = 32,
     offsets = torch.tensor([r[0] for r in records], dtype=torch.int64)
     labels = torch.tensor([r[1] for r in records], dtype=torch.int64)
     texts = [definition(r[2]) for r in records]
+    classes = TEXT_SPECS[name].classes
+    present = set(labels.tolist())
+    if len(present) < len(classes):
+        missing = [c for i, c in enumerate(classes) if i not in present]
+        raise DatasetError(
+            f"{path} holds examples of {len(present)} of the {len(classes)} classes of "
+            f"{name} (none of {', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}): "
+            "the file is cut short or not the one expected; install it again (sudo apt-get "
+            "install --reinstall wordnet-base) or restore it")
     train, val, test = split_by_synset(labels, val_fraction, test_fraction, split_seed)
     if train_limit:
         train = train[:train_limit]

@@ -9,11 +9,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from dyndnn.config import Config
-from dyndnn.data import load_dataset
+from dyndnn.data import InMemoryDataset, load_dataset
+from dyndnn.models import GROUP_MODEL
 from dyndnn.rct import Comparison, add_group_under_rct, compare_methods
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.energy import MODEL as ENERGY_MODEL
 from dyndnn.rct.figures import plot_comparison
+from dyndnn.record.checkpoint import read_checkpoint
 from dyndnn.record.layout import RunLayout, resolve_run_dir
 from dyndnn.stages.common import check_record, trained_config
 from dyndnn.training.trainer import setup_torch, stored_architecture
@@ -88,13 +90,16 @@ def rct(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RctResul
         settings = RctSettings.from_section(cfg.rct)
         ds = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.rct.rct_train_limit,
                           cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
+        text = _load_text(cfg) if cfg.rct.text_dataset else None  # every input before any work
+        for k in (1, cfg.model.groups):  # what add_group_under_rct reads, read first
+            read_checkpoint(layout.stage_checkpoint(GROUP_MODEL, k))
         parts = [compare_methods(ds, replace(cfg.train, epochs_per_stage=cfg.rct.rct_epochs),
                                  settings, cfg.rct.rct_width, cfg.data.batch_size, cfg.run.seed,
                                  cfg.data.augment,
                                  architecture=stored_architecture(architecture),
                                  progress=progress)]
-        if cfg.rct.text_dataset:
-            parts.append(_compare_text(cfg, settings, progress))
+        if text is not None:
+            parts.append(_compare_text(cfg, text, settings, progress))
         comparison = Comparison.concat(parts)
         comparison.write(layout)
         figures = {}
@@ -108,10 +113,15 @@ def rct(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RctResul
     return RctResult(comparison, group, summary, figures)
 
 
-def _compare_text(cfg: Config, settings: RctSettings, progress: bool) -> Comparison:
+def _load_text(cfg: Config) -> InMemoryDataset:
+    """The RCT stage's text data set (a missing or damaged one is said before any training)."""
+    return load_dataset(cfg.rct.text_dataset, cfg.data.data_root, cfg.rct.rct_train_limit,
+                        cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
+
+
+def _compare_text(cfg: Config, ds: InMemoryDataset, settings: RctSettings,
+                  progress: bool) -> Comparison:
     """fp32, QAT and RCT on the text task: its own epochs and learning rate."""
-    ds = load_dataset(cfg.rct.text_dataset, cfg.data.data_root, cfg.rct.rct_train_limit,
-                      cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
     train = replace(cfg.train, epochs_per_stage=cfg.rct.text_epochs, lr=cfg.rct.text_lr)
     return compare_methods(ds, train, settings, batch_size=TEXT_BATCH_SIZE, seed=cfg.run.seed,
                            text_model=cfg.rct.text_model, progress=progress)

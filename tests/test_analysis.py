@@ -475,3 +475,21 @@ def test_a_damaged_table_names_its_file_and_overwrites_no_output(tmp_path, damag
         write_summary(run)
     assert says in str(info.value) and str(run.root) in str(info.value)
     assert {p: p.read_bytes() for p in before} == before  # the analysis that was, kept
+
+
+def test_no_dvfs_level_where_no_clock_was_swept_and_range_columns_say_x():
+    """"+dvfs" equal to "+mapping" when one clock was measured claimed a DVFS range."""
+    from dyndnn.stages.analyse import _range_column
+
+    profile = pd.DataFrame({"board": "vm", "model": "group", "device": "cpu", "freq_khz": None,
+                            "batch": 1, "cores": ["0", "0", "0-1", "0-1"],
+                            "threads": [1, 1, 2, 2], "groups": [1, 2, 1, 2],
+                            "latency_s": [0.002, 0.004, 0.0012, 0.0022],
+                            "energy_j": [0.006, 0.012, 0.005, 0.009], "power_w": 3.0})
+    ranges = dynamic_ranges(operating_points(profile))
+    assert set(ranges["level"]) == {"pruning", "pruning+mapping"}
+    swept = pd.concat([profile, profile.assign(freq_khz=1_000_000.0,
+                                               latency_s=profile["latency_s"] * 2)])
+    swept = swept.assign(freq_khz=swept["freq_khz"].fillna(2_000_000.0))
+    assert "pruning+mapping+dvfs" in set(dynamic_ranges(operating_points(swept))["level"])
+    assert _range_column("latency_s", "measured") == "latency range (x, measured)"

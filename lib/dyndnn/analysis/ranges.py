@@ -14,10 +14,11 @@ Batches and backends are never mixed.
 >>> ranges = dynamic_ranges(operating_points(profile))   # a bare profile: no accuracy needed
 >>> print(ranges.query("metric == 'latency_s'")[["level", "context", "range"]].round(2)
 ...       .to_string(index=False))
-               level                 context  range
-             pruning cpu[0]x1, clocks as set   2.00
-     pruning+mapping           clocks as set   3.33
-pruning+mapping+dvfs all mappings and clocks   3.33
+          level                 context  range
+        pruning cpu[0]x1, clocks as set   2.00
+pruning+mapping           clocks as set   3.33
+
+(no ``pruning+mapping+dvfs`` row: one clock only, so DVFS added nothing to measure)
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ def dynamic_ranges(points: pd.DataFrame,
     """The widest range of each (board, model, backend, batch, level, metric): the headlines.
 
     For ``pruning`` this is the best fixed mapping and clock (where pruning alone buys most).
-    Each backend's rows follow one another, so the engines' ranges read side by side.
+    Each backend's rows follow one another, so the engines' ranges read side by side. A board
+    whose clocks were not swept has no ``pruning+mapping+dvfs`` row: it would repeat
+    ``pruning+mapping`` under a name that claims DVFS.
 
     >>> import pandas as pd
     >>> from dyndnn.analysis import operating_points
@@ -123,15 +126,17 @@ def dynamic_ranges(points: pd.DataFrame,
     ...                         "energy_j": [0.006, 0.012, 0.005, 0.009], "power_w": 3.0})
     >>> ranges = dynamic_ranges(operating_points(profile))
     >>> ranges.pivot_table("range", ["backend", "batch", "level"], "metric").round(2)
-    metric                              energy_j  latency_s
+    metric                         energy_j  latency_s
     backend batch level
-    eager   1     pruning                    2.0       2.00
-                  pruning+mapping            2.4       3.33
-                  pruning+mapping+dvfs       2.4       3.33
+    eager   1     pruning               2.0       2.00
+                  pruning+mapping       2.4       3.33
     """
     table = dynamic_range_table(points, metrics)
     if table.empty:
         return table
+    clocks = points.groupby("board")["freq_label"].nunique(dropna=False)
+    unswept = set(clocks[clocks <= 1].index)
+    table = table[~(table["board"].isin(unswept) & (table["level"] == "pruning+mapping+dvfs"))]
     keys = ["board", "model", "backend", "batch", "level", "metric"]
     best = table.loc[table.groupby(keys, sort=False)["range"].idxmax()]
     order = {level: i for i, level in enumerate(RANGE_LEVELS)}

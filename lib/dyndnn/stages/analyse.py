@@ -90,9 +90,16 @@ class AnalyseResult:
         return self.points[POINT_COLUMNS]
 
     def range_table(self) -> pd.DataFrame:
-        """Dynamic ranges: level x (metric, backend)."""
-        return self.ranges.pivot_table(index=["model", "board", "batch", "level"],
-                                       columns=["metric", "backend"], values="range")
+        """Dynamic ranges (max / min, so "x"): level x (quantity and provenance, backend).
+
+        A column is named for what it holds: ``latency range (x, measured)``, ``energy range
+        (x, modelled)`` where no sensor measured it.
+        """
+        ranges = self.ranges.assign(quantity=[_range_column(m, p) for m, p in zip(
+            self.ranges["metric"], self.ranges.get("provenance", pd.Series(
+                "", index=self.ranges.index)), strict=True)])
+        return ranges.pivot_table(index=["model", "board", "batch", "level"],
+                                  columns=["quantity", "backend"], values="range").round(2)
 
     def memory(self) -> pd.DataFrame:
         """Each model as built against one separate model per configuration."""
@@ -126,3 +133,13 @@ def analyse(cfg: Config, layout: RunLayout | str) -> AnalyseResult:
         for name, figure in figures.items():
             save_figure(figure, layout, name)
     return AnalyseResult(summary, points, evaluation, ranges, headline, figures)
+
+
+def _range_column(metric: str, provenance: str) -> str:
+    """``latency_s`` -> ``latency range (x, measured)``; energy says how it was obtained.
+
+    >>> _range_column("energy_j", "modelled"), _range_column("latency_s", "")
+    ('energy range (x, modelled)', 'latency range (x, measured)')
+    """
+    name = metric.removesuffix("_s").removesuffix("_j")
+    return f"{name} range (x, {provenance or 'measured'})"

@@ -143,11 +143,35 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
     with world_of(cfg.train.distributed_backend, cfg.train.device) as world:
         if not world.writer:  # rank 0's folder and config, once its checks have passed
             root, recorded = world.broadcast(None)
-            train(config_from_dict(recorded), RunLayout(root), progress)
+            try:
+                train(config_from_dict(recorded), RunLayout(root), progress)
+            except BaseException as exc:
+                raise _without_writer(world.rank, RunLayout(root), exc) from None
             return f"rank {world.rank} of {world.size} done"
         with open_run(config, out, overrides, command="train", world_size=world.size) as run:
             world.broadcast((str(run.layout.root), run.cfg.to_dict()))
             return _recorded_stage(run, "train", train, progress=progress)
+
+
+def _without_writer(rank: int, layout: Any, exc: BaseException) -> BaseException:
+    """What a rank above 0 says when training stopped under it: one line, not a traceback.
+
+    Its collectives fail (or torchrun stops it) when another process ended; if that was the
+    writer, killed before it could end the run's record, this rank ends it (``failed``).
+    """
+    from dyndnn.record.runs import record_abandoned
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # this rank is ending: torchrun's SIGTERM
+    # would otherwise interrupt it again while the interpreter exits, with a traceback
+    marked = record_abandoned(layout, f"the writer (rank 0) ended without recording how; rank "
+                                      f"{rank} saw {type(exc).__name__}")
+    note = (f"; {layout.root} is recorded as failed (the writer, rank 0, had died) and "
+            "resumes from its last complete epoch when run again" if marked else "")
+    if isinstance(exc, KeyboardInterrupt | RunInterrupted):
+        return RunInterrupted(f"rank {rank}: {exc}{note}")
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return StageError(f"rank {rank}: training stopped ({type(exc).__name__}: {first}): "
+                      f"another process ended; its own error is above{note}")
 
 
 def _stopped(signum: int, frame: object) -> None:

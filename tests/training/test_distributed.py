@@ -323,3 +323,25 @@ def test_resuming_with_bn_synchronisation_changed_is_refused(mini_dataset, tmp_p
     with pytest.raises(RunFolderError, match="sync_bn"):
         trainer(True).fit()
     assert trainer(False).fit()["stage"].tolist() == [1, 1, 2, 2]  # same settings resume
+
+
+def test_killing_the_writer_under_torchrun_ends_its_record_and_says_one_line(tmp_path):
+    """kill -9 of rank 0: rank 1 printed a 76-line traceback and the manifest said running."""
+    import psutil
+
+    run = tmp_path / "run"
+    process = train(run, "epochs_per_stage=50", torchrun=2, wait=False)
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoints/resume.pt").is_file():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    ranks = {int(p.environ().get("RANK", -1)): p for p in
+             psutil.Process(process.pid).children(recursive=True) if "RANK" in p.environ()}
+    ranks[0].kill()  # SIGKILL: the writer records nothing
+    output = process.communicate(timeout=180)[0].decode()
+    assert process.returncode != 0
+    rank1 = [line for line in output.splitlines() if line.startswith("[rank1]")]
+    assert "error: rank 1: training stopped" in output and rank1 == [], output
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed", output
+    assert "the writer (rank 0) ended without recording how" in manifest["error"]

@@ -285,3 +285,25 @@ def _read_manifest(layout: RunLayout) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return manifest if isinstance(manifest, dict) else {}
+
+
+def record_abandoned(layout: RunLayout, why: str) -> bool:
+    """Mark a run whose writer died ``failed``; True if this call marked it.
+
+    For the processes that do not write (torchrun's ranks above 0): when the writer was
+    killed, nothing else would end its record, which would say ``running`` for ever. Only a
+    folder that no live process holds is marked, and only while it says ``running``.
+    """
+    try:
+        with layout.lock():
+            manifest = _read_manifest(layout)
+            if manifest.get("status") != "running":
+                return False
+            for step in manifest.get("stages", []):
+                if step.get("status") == "running":
+                    step.update(status="failed", error={"ename": "WriterLost", "evalue": why})
+            manifest.update(status="failed", end=now(), error=why)
+            write_manifest(layout.root, manifest)
+            return True
+    except (RunFolderError, OSError):  # the writer lives and ends its own record
+        return False

@@ -31,6 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     except DyndnnError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130  # torchrun stopped us (another process failed) or Ctrl-C: the launcher says
+    except Exception as exc:  # noqa: BLE001 (a collective failed: another process ended)
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        print(f"error: training stopped in this process ({type(exc).__name__}: {first}); "
+              "another process ended: its own error is above", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -26,13 +26,12 @@ session; ``repack_weights=False`` (the default) turns both off and keeps the sha
 ``repack_weights=True`` lets onnxruntime repack: faster convolutions at large batches, but each
 session then holds its own copy of the repacked weights.
 
-Threads: each session has its own pool whose threads sleep when a run ends instead of
-spinning (``session_options``). With spinning on, the previous configuration's threads kept
-the cores the next one needed, which made the first inference after a switch up to 3.6x slower
-here. onnxruntime's process-wide pool (``shared_pool=True``) avoids that too, but once made it
-refuses every session of the process that has a pool of its own, a plain
-``onnxruntime.InferenceSession(path)`` included: it changes a shared library's state under
-its user, so it is opt-in (measured in ``docs/serving.md``).
+Threads: each session has a pool of its own by default (``session_options``), as a plain
+onnxruntime session does. onnxruntime's process-wide pool (``shared_pool=True``) makes the
+first inference after a switch a little cheaper (the previous session's threads are not left
+spinning), but once made it refuses every session of the process that has a pool of its own,
+a plain ``onnxruntime.InferenceSession(path)`` included: it changes a shared library's state
+under its user, so it is opt-in. Measured in ``docs/serving.md``.
 """
 
 from __future__ import annotations
@@ -56,8 +55,9 @@ def session_options(threads: int | None = None, shared_pool: bool = False
                     ) -> ort.SessionOptions:
     """Options for an onnxruntime session on ``threads`` (default: the cores we may use).
 
-    By default the session has a pool of its own whose threads do not spin once a run is
-    over. ``shared_pool=True``: onnxruntime's process-wide pool instead; the first such call
+    By default the session has a pool of its own (its threads spin briefly after a run, as
+    onnxruntime's do: stopping them cost 30-50 % of every inference, docs/serving.md).
+    ``shared_pool=True``: onnxruntime's process-wide pool instead; the first such call
     sets its size, and from then on onnxruntime refuses any session of the process with a pool
     of its own (so every session must come from here with ``shared_pool=True``). A later call
     asking for another size gets the pool as it is, with a warning (``pool_threads()``).
@@ -70,7 +70,6 @@ def session_options(threads: int | None = None, shared_pool: bool = False
     if not shared_pool:
         options = ort.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # not onnxruntime's notes on unused initializers
         return options
     from onnxruntime.capi import _pybind_state as ort_c

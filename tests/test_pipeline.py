@@ -39,7 +39,7 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     train = pd.read_csv(run_dir / "train.csv")
     stages = train.groupby("model", sort=False)["stage"].apply(list).to_dict()
     assert stages == {"group": [1, 2], "independent": [1, 2], "tann": [1, 2],
-                      "slimmable": [1]}  # slimmable: one joint stage
+                      "slimmable": [1, 1]}  # one joint stage of quick's 2 x epochs_per_stage
     evaluation = pd.read_csv(run_dir / "eval.csv")
     assert evaluation.groupby("model")["groups"].apply(list).to_dict() == {
         m: [1, 2] for m in stages}

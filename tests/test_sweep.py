@@ -32,13 +32,13 @@ def test_bad_variants_and_keys_are_refused(capsys):
 TINY_SWEEP = ["train_limit=200", "epochs_per_stage=1", "groups=2", "width=0.0625"]
 
 
-def test_a_variant_may_name_a_family_and_its_joint_epochs(tmp_path, capsys):
+def test_a_variant_may_name_a_family_and_its_joint_factor(tmp_path, capsys):
     out = tmp_path / "sweep.csv"
-    assert sweep.main(["-v", "family=slimmable joint_epochs=2", "-v", "family=independent",
+    assert sweep.main(["-v", "family=slimmable joint_stage_factor=2", "-v", "family=independent",
                        *[arg for key in TINY_SWEEP for arg in ("-p", key)],
                        "--out", str(out)]) == 0
     shown = capsys.readouterr().out
-    # both variants are in the table, the one without joint_epochs shown with "-"
+    # both variants are in the table, the one without joint_stage_factor shown with "-"
     assert "slimmable" in shown and "independent" in shown and " -" in shown
     import pandas as pd
     table = pd.read_csv(out)

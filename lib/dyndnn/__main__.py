@@ -142,7 +142,10 @@ def run_train_in_world(config: str | None, out: str | None, overrides: list[str]
     signal.signal(signal.SIGTERM, _stopped)  # torchrun stops us when another process failed
     with world_of(cfg.train.distributed_backend, cfg.train.device) as world:
         if not world.writer:  # rank 0's folder and config, once its checks have passed
-            root, recorded = world.broadcast(None)
+            try:
+                root, recorded = world.broadcast(None)
+            except BaseException as exc:  # rank 0 refused the folder, or died before it said
+                raise _without_writer(world.rank, None, exc) from None
             try:
                 train(config_from_dict(recorded), RunLayout(root), progress)
             except BaseException as exc:
@@ -163,8 +166,9 @@ def _without_writer(rank: int, layout: Any, exc: BaseException) -> BaseException
 
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # this rank is ending: torchrun's SIGTERM
     # would otherwise interrupt it again while the interpreter exits, with a traceback
-    marked = record_abandoned(layout, f"the writer (rank 0) ended without recording how; rank "
-                                      f"{rank} saw {type(exc).__name__}")
+    why = (f"the writer (rank 0) ended without recording how; rank {rank} saw "
+           f"{type(exc).__name__}")
+    marked = layout is not None and record_abandoned(layout, why)
     note = (f"; {layout.root} is recorded as failed (the writer, rank 0, had died) and "
             "resumes from its last complete epoch when run again" if marked else "")
     if isinstance(exc, KeyboardInterrupt | RunInterrupted):

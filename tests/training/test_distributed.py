@@ -32,7 +32,8 @@ from dyndnn.training.distributed import World
 ROOT = Path(__file__).parents[2]
 TOLERANCE = 1e-3  # relative L2 distance of all parameters: see the module docstring
 TINY = ["groups=2", "models=[group,independent,tann,slimmable]", "train_limit=200",
-        "test_limit=100", "epochs_per_stage=1", "batch_size=64", "dropout=0", "threads=1"]
+        "test_limit=100", "epochs_per_stage=1", "joint_stage_factor=1", "batch_size=64",
+        "dropout=0", "threads=1"]
 STAGED = {"group": "", "independent": "independent/", "tann": "tann/"}  # checkpoint folders
 
 # every process started with this on its path logs what it opens for writing, with its rank

@@ -161,11 +161,11 @@ def test_resume_with_other_training_settings_is_refused_naming_them(mini_dataset
     assert (tmp_path / "checkpoints" / "resume.pt").read_bytes() == before
 
 
-def test_joint_epochs_set_the_slimmable_stage_and_leave_staged_families_alone(mini_dataset,
+def test_the_joint_factor_sets_the_slimmable_stage_and_leave_staged_families_alone(mini_dataset,
                                                                             tmp_path):
     from dyndnn.models import BaselineSpec, SlimmableNet
 
-    cfg = TrainSection(epochs_per_stage=1, joint_epochs=2, lr=0.05)
+    cfg = TrainSection(epochs_per_stage=1, joint_stage_factor=2, lr=0.05)
     torch.manual_seed(0)
     slim = SlimmableNet(BaselineSpec("slimmable", groups=2, width=0.125))
     rows = IncrementalTrainer(slim, mini_dataset, cfg, batch_size=128,
@@ -173,9 +173,10 @@ def test_joint_epochs_set_the_slimmable_stage_and_leave_staged_families_alone(mi
     assert rows["epoch"].tolist() == [1, 2] and rows["stage"].tolist() == [1, 1]
     group = IncrementalTrainer(new_model(groups=2), mini_dataset, cfg, batch_size=128,
                                run_dir=tmp_path, progress=False).fit()
-    assert group["epoch"].tolist() == [1, 1]  # one epoch a stage: joint_epochs is not theirs
-    # nor part of their training record: the group model resumes under another joint_epochs
+    assert group["epoch"].tolist() == [1, 1]  # one epoch a stage: the factor is not theirs
+    # nor part of their training record: the group model resumes under another factor
     from dataclasses import replace
-    again = IncrementalTrainer(new_model(groups=2), mini_dataset, replace(cfg, joint_epochs=5),
-                               batch_size=128, run_dir=tmp_path, progress=False).fit()
+    again = IncrementalTrainer(new_model(groups=2), mini_dataset,
+                               replace(cfg, joint_stage_factor=5), batch_size=128,
+                               run_dir=tmp_path, progress=False).fit()
     assert again["epoch"].tolist() == [1, 1]

@@ -16,13 +16,11 @@ Two configurations of a model ``m`` under two mappings, one repeat each:
 ...                            "macs": [100, 200], "param_bytes": [40, 80]})
 >>> points = operating_points(join_tables(evaluation, profile))
 >>> dynamic_ranges(points)[["backend", "batch", "level", "metric", "range"]].round(2)
-  backend  batch                 level     metric  range
-0   eager      1               pruning   energy_j   2.00
-1   eager      1       pruning+mapping   energy_j   2.40
-2   eager      1  pruning+mapping+dvfs   energy_j   2.40
-3   eager      1               pruning  latency_s   2.00
-4   eager      1       pruning+mapping  latency_s   3.33
-5   eager      1  pruning+mapping+dvfs  latency_s   3.33
+  backend  batch            level     metric  range
+0   eager      1          pruning   energy_j   2.00
+1   eager      1  pruning+mapping   energy_j   2.40
+2   eager      1          pruning  latency_s   2.00
+3   eager      1  pruning+mapping  latency_s   3.33
 >>> pareto_front(points, x="energy_j")[["mapping", "groups", "energy_j", "accuracy"]]
       mapping  groups  energy_j  accuracy
 0  cpu[0-1]x2       1     0.005      0.80

@@ -200,7 +200,7 @@ def write_summary(run_dir: str | Path | RunLayout) -> dict[str, Any]:
     (True, True, 2)
     >>> [(r["level"], r["metric"], round(r["range"], 1)) for r in summary["dynamic_range"]][:3]
     [('pruning', 'energy_j', 2.0), ('pruning+mapping', 'energy_j', 2.0),
-     ('pruning+mapping+dvfs', 'energy_j', 2.0)]
+     ('pruning', 'latency_s', 2.0)]
     """
     layout = RunLayout.of(run_dir)
     evaluation, points = load_run(layout)  # every input read and checked ...

@@ -20,7 +20,7 @@ RCT_BITS = (2, 16)  # the bitwidths dyndnn.rct.quant can hold (MIN_BITS, MAX_BIT
 # the flat keys that change trained weights: a run folder resumes only when these agree
 TRAINING_KEYS = ("dataset", "train_limit", "val_fraction", "batch_size", "augment", "groups",
                  "architecture", "width", "dropout", "combine", "baseline_budget",
-                 "epochs_per_stage", "joint_epochs", "optimizer", "lr", "momentum",
+                 "epochs_per_stage", "joint_stage_factor", "optimizer", "lr", "momentum",
                  "weight_decay", "schedule", "label_smoothing", "seed")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")

@@ -132,9 +132,10 @@ class TrainSection:
     """The incremental trainer: each stage trains one group for ``epochs_per_stage`` epochs."""
 
     epochs_per_stage: int = 2
-    # a jointly trained family's one stage (slimmable); 0: epochs_per_stage. Its widths share
-    # every weight, so the joint objective needs more steps than one network (docs/reproduction.md)
-    joint_epochs: int = 0
+    # a jointly trained family's one stage (slimmable) runs this many times epochs_per_stage:
+    # its widths share every weight, so the joint objective needs more steps than one network
+    # (docs/reproduction.md). A factor, so that an override of epochs_per_stage carries it along
+    joint_stage_factor: int = 1
     optimizer: str = "sgd"
     lr: float = 0.05  # peak learning rate
     momentum: float = 0.9
@@ -150,14 +151,14 @@ class TrainSection:
     sync_bn: bool = False  # True: BN statistics of the global batch (docs/distributed.md)
 
     def epochs_of(self, joint: bool) -> int:
-        """Epochs of one stage: ``joint_epochs`` (if set) for a jointly trained family.
+        """Epochs of one stage: ``joint_stage_factor`` x as many for a jointly trained family.
 
-        >>> TrainSection(epochs_per_stage=8, joint_epochs=16).epochs_of(True)
+        >>> TrainSection(epochs_per_stage=8, joint_stage_factor=2).epochs_of(True)
         16
-        >>> TrainSection(epochs_per_stage=8).epochs_of(True), TrainSection(8, 16).epochs_of(False)
+        >>> TrainSection(epochs_per_stage=8).epochs_of(True), TrainSection(8, 2).epochs_of(False)
         (8, 8)
         """
-        return (self.joint_epochs or self.epochs_per_stage) if joint else self.epochs_per_stage
+        return self.epochs_per_stage * (self.joint_stage_factor if joint else 1)
 
     @property
     def distributed_backend(self) -> str:
@@ -177,8 +178,8 @@ class TrainSection:
                "gloo on CPUs", self.backend)
         _check(self.epochs_per_stage >= 0, "train.epochs_per_stage must be >= 0",
                self.epochs_per_stage)
-        _check(self.joint_epochs >= 0, "train.joint_epochs must be >= 0 (0: epochs_per_stage)",
-               self.joint_epochs)
+        _check(self.joint_stage_factor >= 1, "train.joint_stage_factor must be >= 1",
+               self.joint_stage_factor)
         _check(self.optimizer in OPTIMIZERS,
                f"train.optimizer must be one of {', '.join(OPTIMIZERS)}", self.optimizer)
         _check(self.lr > 0, "train.lr must be > 0", self.lr)

@@ -19,7 +19,7 @@ from dyndnn.views.plots import plot_training, save_figure
 
 KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
         "augment", "groups", "architecture", "width", "dropout", "combine", "models",
-        "baseline_budget", "epochs_per_stage", "joint_epochs", "optimizer", "lr", "momentum",
+        "baseline_budget", "epochs_per_stage", "joint_stage_factor", "optimizer", "lr", "momentum",
         "weight_decay", "schedule", "label_smoothing", "seed", "threads", "processes", "backend",
         "device", "sync_bn")
 

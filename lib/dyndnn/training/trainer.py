@@ -136,8 +136,9 @@ def joint_step(model: DynamicModel, x: Tensor, y: Tensor, stage: int, cfg: Train
 
     Returns the loss averaged over the configurations (comparable with the other families'
     losses in ``train.csv``) and the full configuration's logits. The budget, as Yu et al.
-    train it: one joint stage of ``train.joint_epochs`` epochs (default ``epochs_per_stage``,
-    as many as each independent network trains for), with every width updated at every step.
+    train it: one joint stage of ``train.joint_stage_factor`` x ``epochs_per_stage`` epochs
+    (by default as many as each independent network trains for), every width updated at every
+    step.
     Under DDP (``forward`` wraps ``JointWidths``) one backward carries them all.
     """
     if forward is not None:
@@ -201,7 +202,7 @@ class IncrementalTrainer:
         number of processes (``train.csv`` records each epoch's).
         """
         settings = {k: v for k, v in asdict(self.cfg).items() if k not in EXECUTION_KEYS
-                    and (k != "joint_epochs" or self.model.joint_training)}
+                    and (k != "joint_stage_factor" or self.model.joint_training)}
         return {**settings, "batch_size": self.batch_size, "seed": self.seed,
                 "augment": self.augment, "dataset": self.ds.spec.name,
                 "train_images": len(self.ds.train_y), "val_images": len(self.ds.val_y)}

@@ -50,13 +50,13 @@ def _close():
 
 def test_operating_points_axes_say_per_batch_unit_and_provenance():
     fig = plot_operating_points(points_table(scale=10))  # 0.6 to 4 ms
-    latency, energy, power = (ax.get_xlabel() for ax in fig.axes[:3])
+    latency, energy, power = (ax.get_xlabel().replace("\n", "; ") for ax in fig.axes[:3])
     assert latency == "latency per batch of 64 [ms]; measured (clock)"
     assert energy == "energy per batch of 64 [mJ]; MODELLED (model: CPU power model)"
     assert power == "average power [W]; MODELLED (model: CPU power model)"
     measured = plot_operating_points(points_table(provenance="measured", source="rapl",
                                                   scale=10))
-    assert measured.axes[1].get_xlabel() == "energy per batch of 64 [mJ]; measured (meter: rapl)"
+    assert measured.axes[1].get_xlabel() == "energy per batch of 64 [mJ]\nmeasured (meter: rapl)"
     legacy = points_table().drop(columns=["energy_provenance", "energy_source"]).assign(
         modelled=True, meter="modelled-cpu")  # a table from before the provenance columns
     assert "MODELLED (model: modelled-cpu)" in plot_operating_points(legacy).axes[1].get_xlabel()
@@ -183,3 +183,13 @@ def test_latency_figure_is_per_batch_with_provenance():
                        "latency per batch of 64 [ms]\nmeasured (clock)",
                        "energy per batch of 1 [µJ]\nmeasured (meter: rapl)",
                        "energy per batch of 64 [mJ]\nmeasured (meter: rapl)"]
+
+
+def test_the_operating_points_figure_fits_a_notebook_cell_and_names_its_model(tmp_path):
+    """Four contexts side by side were 1980 px wide, shown at 968 px: unreadable."""
+    contexts = pd.concat([points_table(batch=b).assign(backend=e) for b in (1, 64)
+                          for e in ("eager", "onnxruntime")], ignore_index=True)
+    fig = plot_operating_points(contexts)
+    width_in, height_in = fig.get_size_inches()
+    assert width_in <= 10.0 and height_in > width_in  # contexts stack in rows
+    assert len(fig.axes) >= 12 and "Operating points of group" in fig._suptitle.get_text()

@@ -20,7 +20,7 @@ The operating points of the reference model and a baseline, k = 1 and 2, on one 
 ...                            "accuracy": [0.80, 0.88, 0.79, 0.88], "macs": [100, 200] * 2,
 ...                            "macs_fraction": [0.5, 1.0] * 2, "param_bytes": [40, 80, 40, 100]})
 >>> points = operating_points(join_tables(evaluation, profile))
->>> fig = plot_operating_points(points)    # a row per metric, a column per board/backend/batch
+>>> fig = plot_operating_points(points)    # a row per board/backend/batch, a column per metric
 >>> len(fig.axes), fig.axes[0].get_title()
 (3, 'vm, eager, batch 1')
 >>> ranges = dynamic_ranges(points)

@@ -12,7 +12,7 @@ a meter or MODELLED; the runtime manager's simulated latency as *simulated*.
 ...                        "accuracy": [0.85, 0.87], "energy_provenance": "modelled",
 ...                        "energy_source": "CPU power model: f V^2 (assumed)"})
 >>> fig = plot_operating_points(points)
->>> [ax.get_xlabel() for ax in fig.axes][:2]  # doctest: +NORMALIZE_WHITESPACE
+>>> [ax.get_xlabel().replace(chr(10), "; ") for ax in fig.axes][:2]  # quantity; provenance
 ['latency per batch of 64 [ms]; measured (clock)',
  'energy per batch of 64 [mJ]; MODELLED (model: CPU power model)']
 """
@@ -127,35 +127,43 @@ def _panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
             in table.groupby(["board", "batch", "backend"], sort=True)]
 
 
+# a notebook cell shows a figure about 1,000 px wide: 10 in at 100 dpi, drawn at that size
+FIGURE_WIDTH_IN = 10.0
+
+
 def plot_operating_points(points: pd.DataFrame,
                           metrics: tuple[str, ...] = ("latency_s", "energy_j", "power_w")
                           ) -> plt.Figure:
     """Every operating point against accuracy (the paper's Fig 5 kind), faceted by board.
 
-    One row per metric, one column per (board, backend, batch); Pareto fronts on latency and
-    energy. Usage (drawn in the module's example)::
+    One row per (board, backend, batch), one column per metric; Pareto fronts on latency and
+    energy. Rows, not columns, grow with the contexts: a notebook shows a figure at the
+    width of its cell (about 1,000 px), where four contexts side by side were 2,000 px wide and
+    unreadable. The title names the models drawn. Usage (drawn in the module's example)::
 
         save_figure(plot_operating_points(points), run_dir, "operating_points")
     """
     panels = _panels(points)
-    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(4.6 * len(panels) + 1.5,
-                                                                  3.6 * len(metrics)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(panels), len(metrics),
+                             figsize=(FIGURE_WIDTH_IN, 2.9 * len(panels) + 0.9), squeeze=False)
     hue_order = sorted(points["mapping"].unique())  # a panel holds one backend
     size_order = clock_order(points["freq_label"])
-    for col, (title, part) in enumerate(panels):
-        for row, metric in enumerate(metrics):
+    for row, (title, part) in enumerate(panels):
+        for col, metric in enumerate(metrics):
             ax = axes[row, col]
-            last = row == 0 and col == len(panels) - 1
+            last = row == 0 and col == len(metrics) - 1
             plot_tradeoff(ax, part, metric, front=metric != "power_w", legend=last,
                           hue_order=hue_order, size_order=size_order)
-            ax.set_title(title, fontsize=10)
-            ax.xaxis.label.set_fontsize(8)
+            ax.set_title(title, fontsize=9)
+            # quantity over provenance: one line each, so neighbouring labels do not overlap
+            ax.set_xlabel(ax.get_xlabel().replace("; ", "\n", 1), fontsize=8)
             if last:
                 ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8,
                           title="mapping / k / clock", title_fontsize=8)
-    fig.suptitle("Operating points: configurations x backends x mappings x clocks (black: "
-                 f"Pareto front)\nlatency measured by a clock; {energy_note(points)}")
+    models = ", ".join(sorted(points["model"].unique())) if "model" in points else "the model"
+    fig.suptitle(f"Operating points of {models}: configurations x backends x mappings x clocks "
+                 f"(black: Pareto front)\nlatency measured by a clock; {energy_note(points)}",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -166,7 +166,7 @@ def test_comparison_fits_a_notebook_and_its_legends_hide_no_line():
     assert legend.y1 <= accuracy.get_window_extent(renderer).y0  # below the lines, not on them
     assert {t.get_text() for t in fig.axes[1].get_legend().get_texts()} == {
         "eager, batch 1", "eager, batch 64", "onnxruntime, batch 1", "onnxruntime, batch 64"}
-    assert fig.axes[1].get_title() == "time dynamic range, measured (clock)"
+    assert fig.axes[1].get_title().splitlines()[0] == "time dynamic range, measured (clock)"
     assert fig.axes[2].get_title().startswith("energy dynamic range: MODELLED, not measured")
     assert "accounted" in fig.axes[3].get_ylabel()
 
@@ -193,3 +193,42 @@ def test_the_operating_points_figure_fits_a_notebook_cell_and_names_its_model(tm
     width_in, height_in = fig.get_size_inches()
     assert width_in <= 10.0 and height_in > width_in  # contexts stack in rows
     assert len(fig.axes) >= 12 and "Operating points of group" in fig._suptitle.get_text()
+
+
+def test_comparison_labels_sit_above_the_whiskers_and_say_what_bar_and_whisker_are():
+    """Whiskers ran through the value labels; the bar (a median) read 2.12x where the
+    dynamic-range figure (the widest context) said 2.62x, with no note why."""
+    comparison, evaluation = comparison_inputs()
+    spread = pd.concat([comparison.assign(time_range=comparison["time_range"] * f,
+                                          mapping=m)
+                        for f, m in ((0.8, "cpu[0]x1"), (1.0, "cpu[1]x1"), (1.24, "cpu[0-1]x2"))],
+                       ignore_index=True)
+    fig = plot_comparison(spread, evaluation)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    time_axes = fig.axes[1]
+    assert "bar: median over the contexts" in time_axes.get_title()
+    assert "whisker: narrowest to widest context" in time_axes.get_title()
+    assert "widest context" in fig.get_suptitle()
+    labels = [t for t in time_axes.texts if t.get_text().endswith(")")]
+    assert len(labels) == 16  # 4 models x 4 (backend, batch), each median (widest)
+    group = [t.get_text() for t in labels if abs(t.xy[0] - (-0.3)) < 1e-6]
+    assert group == ["1.50x\n(1.86x)"]  # eager batch 1: median 1.5, widest 1.5 x 1.24
+    whisker_tops = {}
+    for collection in time_axes.collections:  # errorbar lines: one segment per bar
+        for segment in collection.get_segments():
+            whisker_tops[round(float(segment[0][0]), 6)] = float(max(segment[:, 1]))
+    for text in labels:
+        x, y = text.xy
+        assert y == pytest.approx(whisker_tops[round(x, 6)])  # anchored at the whisker top
+        box = text.get_window_extent(renderer)
+        top_px = time_axes.transData.transform((x, whisker_tops[round(x, 6)]))[1]
+        assert box.y0 >= top_px - 0.5  # drawn above it: no whisker through the number
+        assert box.y1 <= time_axes.get_window_extent(renderer).y1  # inside the panel
+
+
+def test_comparison_with_one_context_labels_the_median_alone():
+    comparison, evaluation = comparison_inputs()
+    fig = plot_comparison(comparison, evaluation)
+    texts = {t.get_text() for t in fig.axes[1].texts}
+    assert "1.50x" in texts and not any("(" in t for t in texts)

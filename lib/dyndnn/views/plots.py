@@ -47,13 +47,13 @@ from dyndnn.analysis import energy_note, tidy_profile
 from dyndnn.record.atomic import atomic_write
 from dyndnn.record.layout import RunLayout
 from dyndnn.views.axes import label_metric_axis, set_unit_axis
+from dyndnn.views.comparison import plot_comparison
 
 # the trade-off figures live in their own module; importable from here as before
 from dyndnn.views.tradeoff import (
     ACCURACY_LABEL,
     clock_order,
     engine_mapping,
-    plot_comparison,
     plot_dynamic_ranges,
     plot_operating_points,
     plot_tradeoff,

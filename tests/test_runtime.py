@@ -22,6 +22,7 @@ from dyndnn.runtime import (
     stop_cpu_load,
     synthetic_trace,
 )
+from dyndnn.runtime.timing import switch_cost_text
 
 
 def point(groups, latency_s, accuracy, energy_j=None, power_w=1.0, mapping="cpu[0]x1",
@@ -217,6 +218,15 @@ def test_switches_call_the_model_and_are_timed():
     assert switches["switch_cost_s"].notna().all()
     assert ((switches["assign_s"] > 0) & (switches["assign_s"] < 0.1)).all()
     assert manager.log.loc[~manager.log["switched"], "switch_cost_s"].isna().all()
+    # each switch carries the noise floor of the configuration it switched to, so a cost at
+    # or below it (negative ones included) is read as no measurable cost
+    assert (switches["switch_noise_s"] >= 0).all()
+    assert switches["switch_noise_s"].tolist() == [manager.noise_s[k] for k in switches["groups"]]
+    texts = [switch_cost_text(c, n) for c, n in zip(switches["switch_cost_s"],
+                                                    switches["switch_noise_s"], strict=True)]
+    for text, cost, noise in zip(texts, switches["switch_cost_s"], switches["switch_noise_s"],
+                                 strict=True):
+        assert text.startswith("below the noise floor") == (cost <= noise)
 
 
 def test_manager_refuses_a_table_with_two_rows_per_configuration():
@@ -266,3 +276,19 @@ def test_live_demo_calibrates_and_logs_without_load():
     assert len(demo.log) >= 3 and not demo.log["load"].any()
     assert demo.log["measured_latency_s"].gt(0).all()
     assert {"switch_cost_s", "assign_s"} <= set(demo.log.columns)
+
+
+def test_budget_text_keeps_the_digits_that_decide_which_points_meet_it():
+    """A slider at 0.8574 read ">= 0.857 ... 4 of 16 points" while 8 showed at or above 0.857."""
+    accuracies = [0.855, 0.857, 0.8572, 0.8574, 0.8576, 0.86]
+    table = pd.DataFrame({"groups": range(1, 7), "latency_s": 1e-3, "accuracy": accuracies})
+    choice = choose(table, min_accuracy=0.8574)
+    assert "accuracy >= 0.8574" in choice.message
+    assert f"{choice.feasible} of 6" in choice.message and choice.feasible == 3
+
+
+def test_a_miss_too_small_for_the_budget_unit_is_shown_in_a_smaller_one():
+    """"0.000182 ms (0%) over" said nothing: the excess in ns, the share in two digits."""
+    text = misses_of({"latency_s": 1.000182e-3}, Budget(latency_s=1e-3))[0].describe()
+    assert text == "latency 1.0002 ms is 182 ns (0.018%) over the 1 ms budget"
+    assert "(0%)" not in text and "0.000" not in text

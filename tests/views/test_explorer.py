@@ -79,7 +79,8 @@ def test_impossible_budget_shows_the_closest_point_not_an_error():
     assert "(100%) over the 0.3 ms budget" in html  # k=1 on two cores: 0.6 ms
     assert render_text(view).startswith("No operating point meets")
     fig = draw(view)  # a plot with the closest point ringed, not an empty plot
-    ring = [c for c in fig.axes[0].collections if c.get_label().startswith("closest")]
+    ring = [c for c in fig.axes[0].collections if c.get_gid() == "highlight-ring"]
+    assert fig.axes[0].get_legend_handles_labels()[1][-1].startswith("closest")
     assert ring and tuple(ring[0].get_offsets()[0]) == pytest.approx((0.6e-3, 0.7))
 
 
@@ -87,9 +88,62 @@ def test_draw_rings_the_chosen_point_on_both_panels():
     view = explore(POINTS, "vm", 1, ALL, latency_s=1.3e-3)
     fig = draw(view)
     for ax, x in zip(fig.axes[:2], (1.2e-3, 10e-3), strict=True):
-        ring = [c for c in ax.collections if c.get_label() == "chosen"]
+        ring = [c for c in ax.collections if c.get_gid() == "highlight-ring"]
         assert tuple(ring[0].get_offsets()[0]) == pytest.approx((x, 0.8))
     assert "energy MODELLED" in fig._suptitle.get_text()
+
+
+def scatter_colours(ax):
+    """(x, y) -> face colour of every seaborn-drawn point (the highlight left out)."""
+    from matplotlib.colors import to_hex
+
+    out = {}
+    for collection in ax.collections:
+        if collection.get_gid() or not len(collection.get_offsets()):
+            continue
+        colours = collection.get_facecolors()
+        for i, (x, y) in enumerate(collection.get_offsets()):
+            out[(round(float(x), 9), round(float(y), 6))] = to_hex(colours[i % len(colours)],
+                                                                   keep_alpha=False)
+    return out
+
+
+def test_a_colour_keeps_its_meaning_from_view_to_view():
+    """cpu[0]x1 onnxruntime was red in one view and orange in the next."""
+    every = draw(explore(BOTH, "vm", 1, ALL, ALL_BACKENDS))
+    onnx_only = draw(explore(BOTH, "vm", 1, ALL, ONNX))
+    one_core = draw(explore(BOTH, "vm", 1, "cpu[0]x1", ALL_BACKENDS))
+    onnx_points = [(round(k * 0.3e-3, 9), ACC[k]) for k in ACC]
+    colours = [{scatter_colours(fig.axes[0])[p] for p in onnx_points}
+               for fig in (every, onnx_only, one_core)]
+    assert all(len(c) == 1 for c in colours) and colours[0] == colours[1] == colours[2]
+
+
+def test_the_chosen_point_is_drawn_on_top_inside_its_ring():
+    """Where markers overlap, the ring circled another point's marker."""
+    crowded = pd.concat([BOTH, pd.DataFrame([point(2, 0.6e-3, 0.799, 2e-3, mapping="cpu[1]x1")])],
+                        ignore_index=True)
+    view = explore(crowded, "vm", 1, ALL, ALL_BACKENDS, latency_s=0.65e-3, min_accuracy=0.8)
+    assert (view.choice.point["groups"], view.choice.point["backend"]) == (2, ONNX)
+    ax = draw(view).axes[0]
+    marker = next(c for c in ax.collections if c.get_gid() == "highlight-marker")
+    ring = next(c for c in ax.collections if c.get_gid() == "highlight-ring")
+    others = [c for c in ax.collections if not c.get_gid()]
+    assert marker.get_zorder() > max(c.get_zorder() for c in [ring, *others])
+    assert tuple(marker.get_offsets()[0]) == pytest.approx((0.6e-3, 0.8))
+    from matplotlib.colors import to_hex
+
+    own = scatter_colours(ax)[(round(0.6e-3, 9), 0.8)]
+    assert to_hex(marker.get_facecolors()[0], keep_alpha=False) == own
+
+
+def test_the_legend_ring_is_a_marker_not_the_plot_ring():
+    """The legend's ring was drawn at the plot ring's size and covered its neighbour."""
+    ax = draw(explore(BOTH, "vm", 1, ALL, ALL_BACKENDS, latency_s=1.3e-3)).axes[1]
+    legend = ax.get_legend()
+    handle = next(h for h, t in zip(legend.legend_handles, legend.get_texts(), strict=True)
+                  if t.get_text() == "chosen")
+    assert handle.get_markersize() <= 10 and handle.get_markerfacecolor() == "none"
 
 
 def test_explore_filters_by_backend_and_the_view_names_it():
@@ -228,7 +282,7 @@ def test_a_slider_at_its_end_is_no_budget_and_reads_none():
     assert ex.budgets()["latency_s"] is None and ex.readouts["latency_s"].value == "none"
     assert ex.view.choice.budget.latency_s is None
     ex.min_accuracy.value = 0.8
-    assert ex.readouts["min_accuracy"].value == "0.8000"
+    assert ex.readouts["min_accuracy"].value == "0.800"
     ex.min_accuracy.value = ex.min_accuracy.min  # the left end, for a lower bound
     assert ex.budgets()["min_accuracy"] is None and ex.readouts["min_accuracy"].value == "none"
     # a budget per batch of 1 means nothing at batch 16: it goes back to none, and says so

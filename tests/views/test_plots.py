@@ -232,3 +232,15 @@ def test_comparison_with_one_context_labels_the_median_alone():
     fig = plot_comparison(comparison, evaluation)
     texts = {t.get_text() for t in fig.axes[1].texts}
     assert "1.50x" in texts and not any("(" in t for t in texts)
+
+
+def test_a_log_axis_labels_the_span_of_its_points_not_one_end():
+    """Points from 0.8 to 2 mJ were labelled only 0.8, 0.9, 1."""
+    fig, ax = plt.subplots()
+    table = points_table(scale=1.0).assign(energy_j=lambda f: f["groups"].map(
+        {1: 0.8e-3, 2: 1.2e-3, 3: 1.6e-3, 4: 1.9e-3}))
+    from dyndnn.views.tradeoff import plot_tradeoff
+
+    plot_tradeoff(ax, table, "energy_j")
+    labels = [float(t) for t in tick_labels(ax.xaxis)]
+    assert max(labels) >= 1.5 and min(labels) <= 1.0  # mJ: both halves of the span labelled

@@ -20,6 +20,51 @@ UPPER = {"latency_s": ("latency", 1e3, "ms"), "energy_j": ("energy", 1e3, "mJ"),
          "power_w": ("power", 1.0, "W")}
 
 
+_PREFIXES = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+
+
+def accuracy_text(value: float) -> str:
+    """An accuracy with as many decimals as it has (3 to 6): a slider at 0.8574 is not 0.857.
+
+    >>> accuracy_text(0.85), accuracy_text(0.8574), accuracy_text(0.857421875)
+    ('0.850', '0.8574', '0.857422')
+    """
+    for decimals in range(3, 6):
+        if abs(round(value, decimals) - value) < 1e-9:
+            return f"{value:.{decimals}f}"
+    return f"{value:.6f}"
+
+
+def eng_text(value: float, unit: str) -> str:
+    """A value in the SI prefix that keeps it >= 1: ``eng_text(1.82e-7, "s")`` is ``182 ns``.
+
+    >>> eng_text(1.82e-7, "s"), eng_text(0.0025, "J"), eng_text(-3e-5, "s")
+    ('182 ns', '2.5 mJ', '-30 µs')
+    """
+    magnitude = abs(value)
+    factor, prefix = next(((f, p) for f, p in _PREFIXES if magnitude >= f), _PREFIXES[-1])
+    return f"{value / factor:.3g} {prefix}{unit}"
+
+
+def _pair(value: float, limit: float, scale: float) -> tuple[str, str]:
+    """A value and its limit with the fewest significant digits (3 to 7) that tell them apart.
+
+    >>> _pair(1.0002e-3, 1e-3, 1e3)
+    ('1.0002', '1')
+    """
+    for digits in range(3, 8):
+        shown = f"{value * scale:.{digits}g}", f"{limit * scale:.{digits}g}"
+        if shown[0] != shown[1]:
+            return shown
+    return shown
+
+
+def _percent(fraction: float) -> str:
+    """``50%``; under 1 % two significant digits (``0.021%``), never a bare ``0%``."""
+    percent = 100 * fraction
+    return f"{percent:.0f}%" if abs(percent) >= 1 or percent == 0 else f"{percent:.2g}%"
+
+
 @dataclass(frozen=True)
 class Budget:
     """Per-inference limits; None (or inf) is no limit.
@@ -52,7 +97,7 @@ class Budget:
         parts = []
         for name, value in self.limits().items():
             if name == "min_accuracy":
-                parts.append(f"accuracy >= {value:.3f}")
+                parts.append(f"accuracy >= {accuracy_text(value)}")
             else:
                 label, scale, unit = UPPER[name]
                 parts.append(f"{label} <= {value * scale:.3g} {unit}")
@@ -75,14 +120,24 @@ class Miss:
         return self.value / self.limit - 1 if self.limit > 0 else math.inf
 
     def describe(self) -> str:
-        """``latency 1.3 ms is 0.3 ms (30%) over the 1 ms budget``."""
+        """``latency 1.3 ms is 0.3 ms (30%) over the 1 ms budget``.
+
+        >>> Miss("latency_s", 0.001000182, 0.001).describe()
+        'latency 1.0002 ms is 182 ns (0.018%) over the 1 ms budget'
+        """
         if self.budget == "min_accuracy":
-            return (f"accuracy {self.value:.3f} is {100 * (self.limit - self.value):.1f} points "
-                    f"under the minimum {self.limit:.3f}")
+            points = 100 * (self.limit - self.value)
+            shown = f"{points:.1f}" if points >= 0.1 else f"{points:.2g}"
+            return (f"accuracy {accuracy_text(self.value)} is {shown} points under the "
+                    f"minimum {accuracy_text(self.limit)}")
         label, scale, unit = UPPER[self.budget]
-        return (f"{label} {self.value * scale:.3g} {unit} is "
-                f"{(self.value - self.limit) * scale:.3g} {unit} ({100 * self.excess:.0f}%) "
-                f"over the {self.limit * scale:.3g} {unit} budget")
+        value, limit = _pair(self.value, self.limit, scale)
+        excess = (self.value - self.limit) * scale
+        # in the budget's unit, unless that rounds it away (0.000182 ms): then SI-prefixed
+        by = f"{excess:.3g} {unit}" if abs(excess) >= 0.01 else eng_text(
+            (self.value - self.limit), unit[1:] if unit.startswith("m") else unit)
+        return (f"{label} {value} {unit} is {by} "
+                f"({_percent(self.excess)}) over the {limit} {unit} budget")
 
 
 def _finite(value: Any) -> bool:

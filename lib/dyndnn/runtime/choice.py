@@ -26,7 +26,7 @@ import pandas as pd
 
 from dyndnn.analysis import point_label
 from dyndnn.errors import DyndnnError
-from dyndnn.runtime.budgets import UPPER, Budget, Miss, _finite, misses_of
+from dyndnn.runtime.budgets import UPPER, Budget, Miss, _finite, accuracy_text, misses_of
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def describe_point(point: MappingABC[str, Any]) -> str:
     text = point_label(point) if "mapping" in point else f"k={int(point['groups'])}"
     parts = []
     if _finite(point.get("accuracy")):
-        parts.append(f"accuracy {point['accuracy']:.3f}")
+        parts.append(f"accuracy {accuracy_text(point['accuracy'])}")
     for name, (label, scale, unit) in UPPER.items():
         if _finite(point.get(name)):
             provenance = point.get("energy_provenance", "measured")

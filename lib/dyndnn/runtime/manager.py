@@ -30,7 +30,7 @@ from dyndnn.analysis import select
 from dyndnn.errors import DyndnnError
 from dyndnn.runtime.budgets import Budget, _finite, misses_of
 from dyndnn.runtime.choice import _better, _ranked, choose
-from dyndnn.runtime.timing import _time_call, steady_latency
+from dyndnn.runtime.timing import _time_call, steady_latency_and_noise
 
 
 def candidates(points: pd.DataFrame, mapping: str | None = None, batch: int | None = None,
@@ -65,8 +65,8 @@ def candidates(points: pd.DataFrame, mapping: str | None = None, batch: int | No
 
 LOG_COLUMNS = [
     "t_s", "previous_groups", "groups", "switched", "direction", "cause", "switch_cost_s",
-    "assign_s", "measured_latency_s", "slowdown", "predicted_latency_s", "met", "budget_latency_s",
-    "budget_energy_j", "budget_power_w", "min_accuracy",
+    "switch_noise_s", "assign_s", "measured_latency_s", "slowdown", "predicted_latency_s", "met",
+    "budget_latency_s", "budget_energy_j", "budget_power_w", "min_accuracy",
 ]  # fmt: skip
 
 
@@ -121,8 +121,10 @@ class RuntimeManager:
         self.current = int(start_groups or _ranked(self.table).iloc[0]["groups"])
         # per k, seconds of a steady inference on x: what a switch's first one is set against
         self.steady_s: dict[int, float] = {}
+        self.noise_s: dict[int, float] = {}  # per k: slowest steady probe minus the median
         if model is not None and x is not None:
-            self.steady_s = steady_latency(model, x, [int(k) for k in self.table.index], probes)
+            self.steady_s, self.noise_s = steady_latency_and_noise(
+                model, x, [int(k) for k in self.table.index], probes)
         if model is not None:
             model.set_active_groups(self.current)
         self.slowdown = 1.0
@@ -187,7 +189,9 @@ class RuntimeManager:
             "switched": target != before,
             "direction": "" if target == before else ("up" if _better(
                 est.loc[target].to_dict(), est.loc[before].to_dict()) else "down"),
-            "cause": cause, "switch_cost_s": cost, "assign_s": assign,
+            "cause": cause, "switch_cost_s": cost,
+            "switch_noise_s": self.noise_s.get(self.current, math.nan) if target != before
+            else math.nan, "assign_s": assign,
             "measured_latency_s": measured_latency_s if _finite(measured_latency_s) else math.nan,
             "slowdown": self.slowdown,
             "predicted_latency_s": float(est.loc[self.current, "latency_s"]),

@@ -50,13 +50,51 @@ def steady_latency(model: Any, x: Any, ks: list[int], probes: int = 5,
     >>> sorted(latency), all(seconds > 0 for seconds in latency.values())
     ([1, 2], True)
     """
-    steady = {}
+    return steady_latency_and_noise(model, x, ks, probes, warmup)[0]
+
+
+def steady_latency_and_noise(model: Any, x: Any, ks: list[int], probes: int = 5,
+                             warmup: int = 2) -> tuple[dict[int, float], dict[int, float]]:
+    """``steady_latency`` and, per k, its noise floor: the slowest probe minus the median.
+
+    A switch's first inference within the noise floor of the steady one (or below it) is
+    not a measured switch cost: an ordinary inference lands there too.
+
+    >>> import torch
+    >>> from dyndnn.models import GroupNet
+    >>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    >>> steady, noise = steady_latency_and_noise(model, torch.randn(4, 1, 28, 28), [1, 2])
+    >>> all(noise[k] >= 0 for k in (1, 2))
+    True
+    """
+    steady, noise = {}, {}
     for k in ks:
         model.set_active_groups(k)
         for _ in range(warmup):  # untimed: the first calls after a switch are its cost
             _time_call(model, x)
-        steady[k] = float(np.median([_time_call(model, x) for _ in range(probes)]))
-    return steady
+        times = [_time_call(model, x) for _ in range(probes)]
+        steady[k] = float(np.median(times))
+        noise[k] = float(max(times)) - steady[k]
+    return steady, noise
+
+
+def switch_cost_text(cost_s: float, noise_s: float | None = None) -> str:
+    """A measured switch cost for a reader: below the noise floor (or negative) says so.
+
+    >>> switch_cost_text(4.2e-5, 1e-5), switch_cost_text(-3e-6, 1e-5)
+    ('42 µs', 'below the noise floor (measured -3 µs; steady inferences spread 10 µs)')
+    >>> switch_cost_text(float("nan"))
+    'not measured'
+    """
+    from dyndnn.runtime.budgets import eng_text
+
+    if not np.isfinite(cost_s):
+        return "not measured"
+    floor = noise_s if noise_s is not None and np.isfinite(noise_s) else 0.0
+    if cost_s <= floor:
+        spread = f"; steady inferences spread {eng_text(floor, 's')}" if floor else ""
+        return f"below the noise floor (measured {eng_text(cost_s, 's')}{spread})"
+    return eng_text(cost_s, "s")
 
 
 def _time_window(model: Any, x: Any, window_s: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,8 @@ from dyndnn.config import Config
 from dyndnn.record.checkpoint import load_final_model
 from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.runtime import candidates, choose, live_demo, simulate, synthetic_trace
+from dyndnn.runtime.budgets import eng_text
+from dyndnn.runtime.timing import switch_cost_text
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import plot_manager_trace, save_figure
 
@@ -45,6 +48,14 @@ class ExploreResult:
         """The simulated manager's switches."""
         return self.simulation.loc[self.simulation["switched"], SWITCH_COLUMNS]
 
+    def switches_view(self) -> Any:
+        """The switches for a notebook: every cause whole, each cost in words (a pandas Styler).
+
+        A cost at or below the noise floor of a steady inference says so instead of showing a
+        bare, often negative, number; ``cause`` wraps instead of being cut before its unit.
+        """
+        return readable_switches(self.simulation.loc[self.simulation["switched"]])
+
     def report(self) -> str:
         """The simulation's and the live demo's switches."""
         log = self.simulation
@@ -57,9 +68,37 @@ class ExploreResult:
             lines.append(
                 f"live: latency budget {d.budget_latency_s * 1e3:.3g} ms per batch; "
                 f"{len(d.switches)} switches; first inference after a switch minus a steady "
-                f"one {(d.switches['switch_cost_s'] * 1e6).round(1).tolist()} us; "
-                f"set_active_groups {(d.switches['assign_s'] * 1e6).round(1).tolist()} us")
+                f"one: {'; '.join(_costs(d.switches)) or 'none'}; set_active_groups "
+                f"{(d.switches['assign_s'] * 1e6).round(1).tolist()} us")
         return "\n".join(lines)
+
+
+def _costs(switches: pd.DataFrame) -> list[str]:
+    noise = switches.get("switch_noise_s", pd.Series(math.nan, index=switches.index))
+    return [switch_cost_text(c, n) for c, n in zip(switches["switch_cost_s"], noise,
+                                                   strict=True)]
+
+
+def readable_switches(switches: pd.DataFrame) -> Any:
+    """``switches`` with ``switch_cost`` in words and ``cause`` wrapped whole (a Styler).
+
+    >>> log = pd.DataFrame({"t_s": [5.0], "previous_groups": [4], "groups": [1],
+    ...                     "direction": ["down"], "cause": ["latency 6.39 ms is 2.69 ms (73%) "
+    ...                     "over the 3.71 ms budget"], "switch_cost_s": [-2e-6],
+    ...                     "switch_noise_s": [1e-5], "assign_s": [3e-6]})
+    >>> styled = readable_switches(log)
+    >>> styled.data["switch_cost"].tolist()
+    ['below the noise floor (measured -2 µs; steady inferences spread 10 µs)']
+    >>> "3.71 ms budget" in styled.to_html()       # not cut before its unit
+    True
+    """
+    table = switches.assign(switch_cost=_costs(switches))
+    columns = [c for c in (*SWITCH_COLUMNS[:5], "switch_cost", "assign_s") if c in table]
+    return (table[columns].reset_index(drop=True).style
+            .format({"t_s": "{:.1f}", "assign_s": lambda v: eng_text(v, "s")
+                     if math.isfinite(v) else "not measured"})
+            .set_properties(subset=["cause"], **{"white-space": "normal", "min-width": "26em",
+                                                 "text-align": "left"}))
 
 
 def explore(cfg: Config, layout: RunLayout | str) -> ExploreResult:

@@ -82,9 +82,11 @@ class FewLogTicks(ticker.Locator):
     keeps to ``max_ticks``), and nice linear ticks where none has two.
 
     >>> FewLogTicks().tick_values(1.2e-3, 2.1e-3).tolist()
-    [0.00125, 0.0015, 0.00175, 0.002]
+    [0.0012, 0.0014, 0.0016, 0.0018, 0.002]
     >>> FewLogTicks().tick_values(1e-4, 5e-2).tolist()
     [0.0001, 0.001, 0.01]
+    >>> FewLogTicks().tick_values(7.5e-4, 1.95e-3).tolist()   # not only 0.8, 0.9, 1 (x 1e-3)
+    [0.00075, 0.001, 0.00125, 0.0015, 0.00175]
     """
 
     def __init__(self, max_ticks: int = 6) -> None:
@@ -112,12 +114,28 @@ class FewLogTicks(ticker.Locator):
             best = inside
             if len(inside) >= 3:
                 break
-        if len(best) >= 3:
+        if len(best) >= 3 and _coverage(best, low, high) >= 0.5:
             return np.array(best)
-        # under a decade: nice linear ticks read better than two lone ones
-        linear = ticker.MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
-        linear = linear[(linear >= low) & (linear <= high)]
-        return linear if len(linear) > len(best) else np.array(best)
+        # under a decade, or ticks bunched at one end (0.8, 0.9, 1 for points to 2): nice
+        # linear ticks read better
+        linear = ticker.MaxNLocator(nbins=self.max_ticks - 1,
+                                      steps=[1, 2, 2.5, 5, 10]).tick_values(low, high)
+        linear = np.array([float(f"{t:.6g}") for t in linear if low <= t <= high])
+        better = len(linear) >= 2 and (len(best) < 2 or
+                                       _coverage(linear, low, high) > _coverage(best, low, high))
+        return linear if better else np.array(best)
+
+
+def _coverage(ticks: Iterable[float], low: float, high: float) -> float:
+    """The share of a log view's span that lies between its outer ticks (0 to 1).
+
+    >>> round(_coverage([0.8, 0.9, 1.0], 0.75, 1.95), 2)   # labels bunched at the low end
+    0.23
+    """
+    ticks = [t for t in ticks if t > 0]
+    if len(ticks) < 2 or high <= low:
+        return 0.0
+    return math.log(max(ticks) / min(ticks)) / math.log(high / low)
 
 def set_unit_axis(axis: Axis, values: Iterable[float], unit: str, log: bool = True) -> str:
     """Ticks in the unit ``eng_scale`` picks for ``values``; returns that unit (e.g. ``ms``).

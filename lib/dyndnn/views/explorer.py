@@ -40,6 +40,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from dyndnn.analysis import select
+from dyndnn.runtime.budgets import accuracy_text
 from dyndnn.views.explorer_view import (
     ALL,
     ALL_BACKENDS,
@@ -222,7 +223,7 @@ class Explorer:
         if value is None:
             return NONE
         if name == "min_accuracy":
-            return f"{value:.4f}"
+            return accuracy_text(value)  # the digits the budget text uses: they agree
         if name == "power_w":
             return eng(value, "W")
         return f"{eng(value, _UNITS[name])} per batch of {batch} " \

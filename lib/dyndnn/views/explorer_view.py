@@ -32,7 +32,7 @@ import pandas as pd
 from dyndnn.analysis import energy_note, point_label, select
 from dyndnn.runtime import UPPER, Choice, choose, describe_point
 from dyndnn.views.axes import CLOCK, eng_scale, short_source
-from dyndnn.views.tradeoff import plot_tradeoff
+from dyndnn.views.tradeoff import mapping_colours, plot_tradeoff
 
 ALL = "all mappings"
 ALL_BACKENDS = "all backends"
@@ -51,6 +51,8 @@ class ExplorerView:
     mapping: str | None  # None: all mappings
     note: str  # where the energy comes from (modelled or measured)
     backend: str | None = None  # None: all backends
+    # one colour per (mapping, backend) of every point, so a colour keeps its meaning
+    colours: dict[str, Any] | None = None
 
 
 def shown_points(points: pd.DataFrame, board: str | None = None, batch: int | None = None,
@@ -97,7 +99,8 @@ def explore(points: pd.DataFrame, board: str | None = None, batch: int | None = 
     shown, board, batch, mapping, backend = shown_points(points, board, batch, mapping, backend)
     choice = choose(shown, latency_s, energy_j, power_w, min_accuracy)
     note = energy_note(shown) if len(shown) else ""
-    return ExplorerView(shown, choice, board, batch, mapping, note, backend)
+    return ExplorerView(shown, choice, board, batch, mapping, note, backend,
+                        mapping_colours(points))
 
 
 def slider_ranges(points: pd.DataFrame) -> dict[str, tuple[float, float] | None]:
@@ -270,7 +273,7 @@ def draw(view: ExplorerView) -> plt.Figure:
             continue
         plot_tradeoff(ax, view.points, metric, highlight=choice.point, highlight_label=label,
                       legend=metric == "energy_j", budget=getattr(budget, metric),
-                      min_accuracy=budget.min_accuracy)
+                      min_accuracy=budget.min_accuracy, colours=view.colours)
         ax.xaxis.label.set_fontsize(9)
         if metric == "energy_j" and ax.get_legend() is not None:
             ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)

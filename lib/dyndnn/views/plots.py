@@ -29,7 +29,7 @@ The operating points of the reference model and a baseline, k = 1 and 2, on one 
 ...  for sub in fig.subfigs]
 [('MEASURED', ['vm, eager, batch 1']), ('NOT MEASURED', ['vm, eager, batch 1'])]
 >>> fig = plot_comparison(compare_models(evaluation, points), evaluation)
->>> [ax.get_title()[:40] for ax in fig.axes]  # doctest: +NORMALIZE_WHITESPACE
+>>> [ax.get_title().split(chr(10))[0][:40] for ax in fig.axes]  # doctest: +NORMALIZE_WHITESPACE
 ['accuracy per configuration', 'time dynamic range, measured (clock)',
  'energy dynamic range: MODELLED, not meas', 'memory']
 """

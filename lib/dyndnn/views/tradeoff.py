@@ -20,7 +20,9 @@ a meter or MODELLED; the runtime manager's simulated latency as *simulated*.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
@@ -65,12 +67,16 @@ def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s",
                   front: bool = True, highlight: pd.Series | dict | None = None,
                   highlight_label: str = "chosen", legend: bool = True,
                   hue_order: list[str] | None = None, size_order: list[str] | None = None,
-                  budget: float | None = None, min_accuracy: float | None = None) -> plt.Axes:
+                  budget: float | None = None, min_accuracy: float | None = None,
+                  colours: dict[str, Any] | None = None) -> plt.Axes:
     """Accuracy against ``metric`` on one axis: colour = mapping, marker = k, size = clock.
 
     Where ``points`` hold more than one backend, the colour is mapping and backend. ``front``
     draws the Pareto front of these points (low ``metric``, high accuracy) as a step line;
-    ``highlight`` rings one point; ``budget``/``min_accuracy`` draw the budget lines. The
+    ``highlight`` rings one point and draws its marker again on top (where markers overlap,
+    the ring would circle another's); ``budget``/``min_accuracy`` draw the budget lines;
+    ``colours`` (``mapping_colours`` of every point) keeps a colour's meaning from view to
+    view. The
     x axis is per batch, in engineering units, with its provenance; points whose ``metric``
     was not recorded (NaN energy) are not drawn, and the axis says why where none was.
 
@@ -96,11 +102,12 @@ def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s",
     frame = shown.rename(columns={"groups": "k", "freq_label": "clock"})
     frame["mapping"] = engine_mapping(shown)
     hue_order = hue_order or sorted(engine_mapping(points).unique())
+    palette = _palette(points, hue_order, colours)
     size_order = size_order or clock_order(points["freq_label"])
     groups = sorted(int(g) for g in points["groups"].unique())
+    markers = {g: _MARKERS[i % len(_MARKERS)] for i, g in enumerate(groups)}
     sns.scatterplot(frame, x=metric, y="accuracy", hue="mapping", hue_order=hue_order,
-                    style="k", style_order=groups,
-                    markers={g: _MARKERS[i % len(_MARKERS)] for i, g in enumerate(groups)},
+                    palette=palette, style="k", style_order=groups, markers=markers,
                     size="clock", size_order=size_order, sizes=(40, 160) if
                     len(size_order) > 1 else (70, 70), alpha=0.85, ax=ax, legend=legend)
     if front:
@@ -112,13 +119,52 @@ def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s",
     if min_accuracy:
         ax.axhline(min_accuracy, color="tab:red", ls=":", lw=1, label="minimum accuracy")
     if highlight is not None and pd.notna(highlight[metric]):
-        ax.scatter([highlight[metric]], [highlight["accuracy"]], s=420, facecolors="none",
-                   edgecolors="red", linewidths=2.5, zorder=5, label=highlight_label)
+        at = ([highlight[metric]], [highlight["accuracy"]])
+        several = "backend" in points and points["backend"].nunique() > 1
+        label = f"{highlight['mapping']} {highlight['backend']}" if several else \
+            highlight["mapping"]
+        # the chosen point's own marker on top, inside its ring
+        ax.scatter(*at, s=110, marker=markers.get(int(highlight["groups"]), "o"),
+                   color=palette.get(label, "black"), edgecolors="black", linewidths=0.8,
+                   zorder=6, label="_chosen marker", gid="highlight-marker")
+        ax.scatter(*at, s=420, facecolors="none", edgecolors="red", linewidths=2.5, zorder=5,
+                   label=f"_{highlight_label} ring", gid="highlight-ring")
+        # the legend's ring at a marker's size: at the ring's own it covered its neighbour
+        ax.plot([], [], ls="none", marker="o", ms=9, mfc="none", mec="red", mew=2,
+                label=highlight_label)
     log = metric != "power_w"  # time and energy span decades; power a few watts
     if log:
         ax.set_xscale("log")  # before the ticks: a scale change resets them
     label_metric_axis(ax.xaxis, metric, points, log=log)
     return ax
+
+
+def mapping_colours(points: pd.DataFrame) -> dict[str, Any]:
+    """One colour per (mapping, backend) of every point, keyed ``"mapping backend"``.
+
+    Drawn from this table whole, not from a view of it, so a colour means the same mapping
+    and engine in every view (it changed from red to orange between pickers).
+
+    >>> mapping_colours(pd.DataFrame({"mapping": ["cpu[0]x1", "cpu[1]x1"],
+    ...                               "backend": "eager"}))  # doctest: +ELLIPSIS
+    {'cpu[0]x1 eager': '#1f77b4', 'cpu[1]x1 eager': '#ff7f0e'}
+    """
+    backend = points["backend"].astype(str) if "backend" in points else "eager"
+    keys = sorted(set(points["mapping"].astype(str) + " " + backend))
+    colours = sns.color_palette(n_colors=len(keys)) if len(keys) <= 10 else \
+        sns.color_palette("husl", len(keys))
+    return dict(zip(keys, [matplotlib.colors.to_hex(c) for c in colours], strict=True))
+
+
+def _palette(points: pd.DataFrame, hue_order: list[str],
+             colours: dict[str, Any] | None) -> dict[str, Any]:
+    """The scatter's palette by hue label; from ``colours`` when given (stable across views)."""
+    if not colours:
+        return dict(zip(hue_order, sns.color_palette(n_colors=len(hue_order)), strict=True))
+    backend = points["backend"].astype(str) if "backend" in points else "eager"
+    full = points["mapping"].astype(str) + " " + backend
+    palette = dict(zip(engine_mapping(points), full.map(colours), strict=True))
+    return {label: palette.get(label, "grey") for label in hue_order}
 
 
 def _panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

@@ -4,7 +4,8 @@ Starts a headless JupyterLab on a copy of notebooks/05_explore.ipynb pointed at 
 run folder (the folder given is only read), runs every cell, then moves the batch picker and
 the latency slider as a user would, and after each step saves a screenshot of the explorer and
 of the page, and what the widget shows in words (``steps.json``: picker values, each slider's
-span and readout, the status text), for a person to look at; JupyterLab's log is
+span and readout, the status text; whether the notebook opened marked modified), for a
+person to look at; JupyterLab's log is
 ``lab.log`` beside them:
 
     .venv/bin/python tests/browser_check.py outputs/<run> /tmp/shots
@@ -75,7 +76,7 @@ def _notebook(work: Path, run_dir: Path) -> Path:
              if not line.startswith(("run_dir", "live_demo_s"))]
     cell["source"] = "\n".join([f"run_dir = {str(run_dir)!r}", "live_demo_s = 0.0", *lines])
     path = work / "05_explore.ipynb"
-    path.write_text(json.dumps(nb))
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
     return path
 
 
@@ -134,6 +135,7 @@ def main(run: str, shots: str) -> int:
         stdout=subprocess.DEVNULL, stderr=log)
     steps: list[dict] = []
     errors: list[str] = []
+    dirty_on_open = None
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/lab", server)
         with sync_playwright() as pw:
@@ -142,6 +144,9 @@ def main(run: str, shots: str) -> int:
             page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}")
             page.wait_for_selector(".jp-Notebook", timeout=TIMEOUT_MS)
             page.wait_for_function(KERNEL_IDLE, timeout=TIMEOUT_MS)
+            time.sleep(2)  # the kernel's info reaches the model
+            # opened and untouched, the notebook must not be marked modified
+            dirty_on_open = page.evaluate(f"{_PANEL}.context.model.dirty")
             # the notebook at the page's width, as on a laptop with the file browser closed
             page.evaluate("window.jupyterapp.commands.execute('application:toggle-left-area')")
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -176,7 +181,8 @@ def main(run: str, shots: str) -> int:
         server.terminate()
         server.wait(timeout=30)
         log.close()
-        (out / "steps.json").write_text(json.dumps({"stderr_outputs": errors, "steps": steps},
+        (out / "steps.json").write_text(json.dumps({"dirty_on_open": dirty_on_open,
+                                                    "stderr_outputs": errors, "steps": steps},
                                                    indent=1, ensure_ascii=False))
         shutil.rmtree(work, ignore_errors=True)  # the run's copy and the notebook's
     print(f"screenshots, steps.json and JupyterLab's log (lab.log) in {out}")

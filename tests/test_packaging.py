@@ -41,6 +41,22 @@ def test_notebooks_are_clean_and_parameterised(path):
     assert len(tagged) == 1 and "run_dir" in "".join(tagged[0]["source"])
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_open_unmodified_in_jupyterlab(path):
+    """JupyterLab writes the kernel's language_info into the notebook when the kernel starts;
+    a notebook saved with less (``{"name": "python"}``) opened marked modified (seen in the
+    browser check). Committed with what ipykernel reports, for the project's Python."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    saved = json.loads(path.read_text())["metadata"]["language_info"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    python = next(d for d in env["dependencies"] if isinstance(d, str) and
+                  d.startswith("python=")).split("=")[1]
+    reported = {k: v for k, v in IPythonKernel.language_info.items() if k != "version"}
+    assert {k: v for k, v in saved.items() if k != "version"} == reported
+    assert saved["version"].startswith(python + ".")
+
+
 def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     commands = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ",

@@ -67,7 +67,8 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 # --- thin notebooks: parameters, config_from_flat, one stage call, display ---------------------
 STAGE_OF = {"01_train": "train", "02_evaluate": "evaluate", "03_profile": "profile",
-            "04_analyse": "analyse", "05_explore": "explore", "06_rct": "rct"}
+            "04_analyse": "analyse", "05_explore": "explore", "06_rct": "rct",
+            "07_runtime": "runtime"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -104,7 +105,7 @@ def test_every_notebook_defaults_run_dir_to_the_one_the_library_resolves(path):
     assert json.loads(pm.inspect_notebook(str(path))["run_dir"]["default"]) == DEFAULT_RUN_DIR
 
 
-@pytest.mark.parametrize("stage", ["evaluate", "profile", "analyse", "explore"])
+@pytest.mark.parametrize("stage", ["evaluate", "profile", "analyse", "explore", "runtime"])
 def test_stages_that_read_a_trained_run_take_its_training_keys_from_the_run(stage):
     import importlib
 

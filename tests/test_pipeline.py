@@ -15,7 +15,7 @@ TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2", "batch_size=64",
         "threads=1", "repeats=1", "warmup=1", "profile_batches=[1]", "window_s=0.05",
         "rct_epochs=1", "rct_train_limit=256", "rct_width=0.125", "text_epochs=1",
-        "live_demo_s=2"]
+        "live_demo_s=2", "runtime_duration_s=1", "runtime_window_s=0.1"]
 
 
 def test_smoke_whole_chain_through_papermill(tmp_path):
@@ -29,7 +29,7 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert manifest["start"] <= manifest["end"]
     assert [n["notebook"] for n in manifest["notebooks"]] == [
         "01_train.ipynb", "02_evaluate.ipynb", "03_profile.ipynb", "04_analyse.ipynb",
-        "05_explore.ipynb", "06_rct.ipynb"]
+        "05_explore.ipynb", "06_rct.ipynb", "07_runtime.ipynb"]
     for entry in manifest["notebooks"]:
         assert Path(entry["executed"]).is_file() and entry["status"] == "ok"
     hashes = manifest["checkpoints_sha256"]
@@ -93,6 +93,11 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
         (task, method) for task in ("image", "text") for method in ("fp32", "qat", "rct")]
     assert (run_dir / "figures" / "rct_comparison_text.png").is_file()
     assert pd.read_csv(run_dir / "rct_group.csv")["earlier_groups_unchanged"].all()
+    # 07_runtime: the quick config's short version, every policy on both engines
+    runtime = pd.read_csv(run_dir / "runtime_summary.csv")
+    assert set(runtime["backend"]) == {"eager", "onnxruntime"} and set(runtime["scenario"]) == {
+        "hog"}
+    assert (runtime["energy_provenance"] == "modelled").all()  # the profile's power model
 
 
 def test_failing_notebook_stops_the_chain_and_is_kept(tmp_path):

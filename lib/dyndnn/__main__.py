@@ -5,7 +5,7 @@
     python -m dyndnn lab [--dir lab] [-- JUPYTERLAB ARGS]
 
 Stages (no Jupyter needed; on a board, ``profile`` is the common one): train, evaluate,
-profile, analyse, explore, rct. A stage on an existing run folder uses the folder's own
+profile, analyse, explore, rct, runtime. A stage on an existing run folder uses the folder's own
 ``config.yaml`` unless ``--config`` is given. ``fetch NAME`` downloads a data set where a
 network exists. ``publish --out RUN --to results/NAME`` copies a finished run into a reference
 run with its ``RESULTS.md`` (``dyndnn.publish``). ``lab`` opens JupyterLab on working copies of
@@ -96,7 +96,8 @@ def run_stage(name: str, config: str | None, out: str | None, overrides: list[st
     try:
         with open_run(config, out, overrides, command=name) as run:
             function = stage_function(name)
-            kwargs = {"progress": progress} if name in ("train", "profile", "rct") else {}
+            kwargs = {"progress": progress} if name in ("train", "profile", "rct",
+                                                        "runtime") else {}
             return _recorded_stage(run, name, function, **kwargs)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -34,6 +34,7 @@ from dyndnn.config.names import (
     TEXT_MODELS,
     TRAINING_KEYS,
 )
+from dyndnn.config.runtime_section import RuntimeSection
 from dyndnn.config.sections import (
     Config,
     DataSection,
@@ -53,7 +54,7 @@ __all__ = [
     "OPTIMIZERS", "RCT_BITS", "ROUNDINGS", "SCHEDULES", "TEXT_DATASETS", "TEXT_MODELS",
     "TRAINING_KEYS",
     "Config", "DataSection", "EvalSection", "ExploreSection", "ModelSection", "ProfileSection",
-    "RctSection", "RunSection", "TrainSection", "apply_overrides", "config_from_dict",
-    "config_from_flat", "describe_differences", "load_config", "max_groups", "parse_yaml",
-    "training_differences",
+    "RctSection", "RunSection", "RuntimeSection", "TrainSection", "apply_overrides",
+    "config_from_dict", "config_from_flat", "describe_differences", "load_config", "max_groups",
+    "parse_yaml", "training_differences",
 ]

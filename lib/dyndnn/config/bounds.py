@@ -42,6 +42,10 @@ BOUNDS: dict[str, tuple[float, str]] = {
     "window_s": (3_600.0, "an hour a window"),
     "frequencies_khz": (10**8, "100 GHz"),
     "live_demo_s": (3_600.0, "an hour of live demo"),
+    "runtime_duration_s": (3_600.0, "an hour a scenario"),
+    "runtime_window_s": (60.0, "a minute a decision"),
+    "runtime_rounds": (1_000, "rounds"), "runtime_budget_factor": (1_000.0, "x the full "
+                                                                    "configuration's latency"),
     "gavg_interval": (10**6, "steps between bitwidth checks"),
     "tile_rows": (2**20, "rows a tile"), "tile_values": (2**31 - 1, "values a tile (int32)"),
 }

@@ -22,6 +22,7 @@ from dyndnn.config.names import (
     TEXT_DATASETS,
     TEXT_MODELS,
 )
+from dyndnn.config.runtime_section import RuntimeSection
 from dyndnn.errors import ConfigError
 from dyndnn.models.architecture import ArchitectureError, architecture
 
@@ -321,6 +322,7 @@ class Config:
     eval: EvalSection = field(default_factory=EvalSection)
     profile: ProfileSection = field(default_factory=ProfileSection)
     explore: ExploreSection = field(default_factory=ExploreSection)
+    runtime: RuntimeSection = field(default_factory=RuntimeSection)
     rct: RctSection = field(default_factory=RctSection)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -156,6 +156,21 @@ class RunLayout:
         return self.root / "rct_group.csv"
 
     @property
+    def runtime_csv(self) -> Path:
+        """The runtime experiment: one row per inference window (07)."""
+        return self.root / "runtime.csv"
+
+    @property
+    def runtime_summary_csv(self) -> Path:
+        """Miss rate, latency, accuracy served, switches per policy and scenario (07)."""
+        return self.root / "runtime_summary.csv"
+
+    @property
+    def runtime_calibration_csv(self) -> Path:
+        """Each (backend, k, mapping)'s latency measured unloaded before the runtime runs (07)."""
+        return self.root / "runtime_calibration.csv"
+
+    @property
     def figures_dir(self) -> Path:
         """Every figure, as PNG and SVG."""
         return self.root / "figures"

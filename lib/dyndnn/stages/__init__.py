@@ -28,7 +28,8 @@ from typing import Any
 
 # stage -> its notebook; the CLI's subcommands, in pipeline order
 NOTEBOOKS = {"train": "01_train", "evaluate": "02_evaluate", "profile": "03_profile",
-             "analyse": "04_analyse", "explore": "05_explore", "rct": "06_rct"}
+             "analyse": "04_analyse", "explore": "05_explore", "rct": "06_rct",
+             "runtime": "07_runtime"}
 
 
 def stage_module(name: str) -> Any:

@@ -1,0 +1,72 @@
+"""The runtime stage on a real (tiny) run: real workers, real co-runners, its tables and figures."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from dyndnn.__main__ import main
+from dyndnn.runtime.policies import POLICIES
+
+TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2",
+        "batch_size=64", "threads=1", "models=[group,independent]"]
+RUNTIME = ["runtime_duration_s=1.0", "runtime_window_s=0.1", "runtime_backends=[eager]",
+           "runtime_scenarios=[hog,second_dnn]"]
+
+
+def params(values):
+    return sum((["-p", v] for v in values), [])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runtime") / "run"
+    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
+                 *params(TINY)]) == 0
+    assert main(["evaluate", "--out", str(run), "--no-progress"]) == 0
+    return run
+
+
+def test_every_policy_plays_every_scenario_and_the_tables_say_what_ran(trained, capsys):
+    assert main(["runtime", "--out", str(trained), "--no-progress", *params(RUNTIME)]) == 0
+    assert "stage runtime complete" in capsys.readouterr().out
+    windows = pd.read_csv(trained / "runtime.csv")
+    for column in ("t_s", "scenario", "policy", "backend", "k", "mapping", "latency_s",
+                   "budget_s", "missed", "load"):
+        assert column in windows, column
+    assert set(zip(windows["scenario"], windows["policy"], strict=True)) == {
+        (s, p) for s in ("hog", "second_dnn") for p in POLICIES}
+    assert (windows["latency_s"] > 0).all() and set(windows["k"]) <= {1, 2}
+    assert {"calm", "dnn on 0-1"} & set(windows["load"]) or len(set(windows["load"])) > 1
+    summary = pd.read_csv(trained / "runtime_summary.csv")
+    assert set(summary["policy"]) == {*POLICIES, "oracle (offline)"}
+    assert summary["miss_rate"].between(0, 1).all()
+    evaluation = pd.read_csv(trained / "eval.csv")
+    val = set(evaluation.loc[evaluation["model"] == "group", "val_accuracy"].round(6))
+    static = summary[summary["policy"].isin(["static_full", "static_min"])]
+    assert set(static["accuracy_served"].round(6)) <= val  # validation, never test
+    calibration = pd.read_csv(trained / "runtime_calibration.csv")
+    assert len(calibration) == 2 * calibration["mapping"].nunique()
+    for name in ("runtime_hog_eager", "runtime_second_dnn_eager", "runtime_tradeoff"):
+        assert (trained / "figures" / f"{name}.png").is_file(), name
+    manifest = json.loads((trained / "manifest.json").read_text())
+    assert manifest["commands"][-1]["command"] == "runtime"
+
+
+@pytest.mark.parametrize(("param", "message"), [
+    ("runtime_scenarios=[storm]", "unknown scenario 'storm'"),
+    ("runtime_budget_factor=0.5", "must be >= 1"),
+    ("runtime_backends=[tflite]", "unknown backend 'tflite'"),
+    ("runtime_window_s=30", "at most runtime_duration_s"),
+])
+def test_bad_parameters_are_refused_before_anything_runs(trained, capsys, param, message):
+    assert main(["runtime", "--out", str(trained), "--no-progress", "-p", param]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_run_without_its_evaluation_is_refused_by_name(tmp_path, capsys):
+    run = tmp_path / "untrained"
+    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
+                 *params([*TINY[:-1], "models=[group]"])]) == 0
+    assert main(["runtime", "--out", str(run), "--no-progress", *params(RUNTIME)]) == 2
+    assert "eval.csv is missing: run the evaluate stage first" in capsys.readouterr().err

@@ -38,6 +38,7 @@ paper: setup
 	$(PY) -m dyndnn evaluate --out $(PAPER_RUN)
 	$(PY) -m dyndnn profile --out $(PAPER_RUN)
 	$(PY) -m dyndnn analyse --out $(PAPER_RUN)
+	$(PY) -m dyndnn runtime --out $(PAPER_RUN)
 	$(PY) -m dyndnn publish --out $(PAPER_RUN) --to $(PAPER_RESULTS)
 
 lint: setup

@@ -47,7 +47,8 @@ MAX_CHECKPOINT_BYTES = 8 * 2**20  # the group model's final checkpoint travels u
 RECORD_RESERVE_BYTES = 256 * 2**10  # kept free for manifest.json and RESULTS.md, written last
 RESULTS_FILE = "RESULTS.md"
 TABLES = ("train.csv", "eval.csv", "profile.csv", "operating_points.csv", "rct.csv",
-          "rct_history.csv", "rct_bits.csv", "rct_group.csv")
+          "rct_history.csv", "rct_bits.csv", "rct_group.csv", "runtime.csv",
+          "runtime_summary.csv", "runtime_calibration.csv")
 RECORD = ("config.yaml", "summary.json")  # manifest.json is rewritten with ``published``
 WRITTEN = ("manifest.json", RESULTS_FILE, ".lock")  # in a publication, beside the copied files
 CONTEXT = ["board", "backend", "batch", "mapping", "freq_label"]  # a profile sweep's contexts
@@ -108,7 +109,8 @@ def publish(run_dir: str | Path | RunLayout, dest: str | Path, max_bytes: int = 
             manifest = {**record, "published": published}
             write_manifest(staging, manifest)
             sizes["manifest.json"] = (staging / "manifest.json").stat().st_size
-            text = results_markdown(manifest, summary, evaluation, points, sizes, left_out)
+            text = results_markdown(manifest, summary, evaluation, points, sizes, left_out,
+                                    _runtime_summary(staging))
             write_text(staging / RESULTS_FILE, text)
             sizes[RESULTS_FILE] = (staging / RESULTS_FILE).stat().st_size
             _readable_by_all(staging)
@@ -146,7 +148,13 @@ def _results_text(folder: Path) -> str:
     sizes["manifest.json"] = (folder / "manifest.json").stat().st_size
     summary = json.loads((folder / "summary.json").read_text())
     return results_markdown(manifest, summary, evaluation, points, sizes,
-                            published["left_out"])
+                            published["left_out"], _runtime_summary(folder))
+
+
+def _runtime_summary(folder: Path) -> pd.DataFrame | None:
+    """The runtime experiment's summary where the run has one (07_runtime)."""
+    path = folder / "runtime_summary.csv"
+    return pd.read_csv(path) if path.is_file() else None
 
 
 def verify_publication(folder: str | Path) -> list[str]:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from dyndnn.analysis.comparison import PAPER_ADVANTAGE
 from dyndnn.analysis.tidy import distinct_joined
+from dyndnn.publish.runtime_md import runtime_section
 from dyndnn.views.explorer_view import eng
 
 # the paper's headline (Xun et al. 2019): the group model's advantage over existing dynamic DNNs
@@ -313,7 +314,8 @@ def what_ran(manifest: Mapping[str, Any], published: Mapping[str, Any]) -> str:
 
 def results_markdown(manifest: Mapping[str, Any], summary: Mapping[str, Any],
                      evaluation: pd.DataFrame, points: pd.DataFrame,
-                     file_bytes: Mapping[str, int], left_out: Mapping[str, str]) -> str:
+                     file_bytes: Mapping[str, int], left_out: Mapping[str, str],
+                     runtime_summary: pd.DataFrame | None = None) -> str:
     """The whole ``RESULTS.md``: sections in the order a reader checks a claim."""
     files = file_bytes
     with_model = any(f.startswith("checkpoints/") for f in files)
@@ -356,6 +358,7 @@ def results_markdown(manifest: Mapping[str, Any], summary: Mapping[str, Any],
         "columns say whether a range is won at the fast end or lost at the slow end: the "
         "baseline's fastest and slowest configuration's latency over the group model's.\n\n"
         + comparison_markdown(summary),
+        *runtime_section(runtime_summary),
         "## Figures\n\n" + ("\n".join(f"![{f}]({f})" for f in figures) or "(none)"),
         "## Files\n\n" + _markdown(pd.DataFrame(
             [{"file": f, "bytes": n} for f, n in files.items()])),

@@ -144,8 +144,10 @@ def run_experiment(layout: RunLayout, groups: int, *,
         "independent", groups).is_file() else GROUP_MODEL)
     rows, calibrations = [], []
     for backend in backends:
-        workers = {m.label: MappedWorker(m).start() for m in mappings}
+        workers: dict[str, MappedWorker] = {}
         try:
+            for m in mappings:  # inside the try: a worker that fails to start closes the rest
+                workers[m.label] = MappedWorker(m).start()
             for m in mappings:
                 workers[m.label].call(_load_engine, str(layout.root), GROUP_MODEL, groups,
                                       backend, m.threads)

@@ -31,19 +31,24 @@ def plot_runtime_trace(windows: pd.DataFrame, scenario: str, backend: str,
     policies = list(dict.fromkeys(part["policy"]))
     fig, axes = plt.subplots(len(policies), 1, figsize=(9.5, 1.6 * len(policies) + 1.2),
                              sharex=True, squeeze=False, layout="constrained")
+    shapes = dict(zip(dict.fromkeys(part["mapping"]) if "mapping" in part else ["-"],
+                      "os^Dv<>", strict=False))
     for ax, policy in zip(axes[:, 0], policies, strict=True):
         mine = part[part["policy"] == policy].sort_values("t_s")
-        loaded = mine["load"] != "calm"
-        for t, busy in zip(mine["t_s"], loaded, strict=True):
-            if busy:
-                ax.axvspan(t, t + _step(mine), color="0.88", lw=0)
+        for start, end in _loaded_spans(mine):
+            ax.axvspan(start, end, color="0.88", lw=0)
         over = mine["latency_s"] > mine["budget_s"]
-        ax.scatter(mine["t_s"], mine["latency_s"], s=9,
-                   c=["tab:red" if o else "tab:blue" for o in over], zorder=3)
+        mappings = mine["mapping"] if "mapping" in mine else pd.Series("-", index=mine.index)
+        for mapping, marker in shapes.items():
+            at = mappings == mapping
+            if at.any():
+                ax.scatter(mine.loc[at, "t_s"], mine.loc[at, "latency_s"], s=12, marker=marker,
+                           c=["tab:red" if o else "tab:blue" for o in over[at]], zorder=3,
+                           label=mapping)
         ax.axhline(float(mine["budget_s"].iloc[0]), color="tab:red", ls="--", lw=1)
         ax.set_yscale("log")
-        set_unit_axis(ax.yaxis, mine["latency_s"], "s")
-        ax.set_ylabel("latency")
+        unit = set_unit_axis(ax.yaxis, [*mine["latency_s"], mine["budget_s"].iloc[0]], "s")
+        ax.set_ylabel(f"latency [{unit}]")
         ax.set_title(f"{policy}: {int(over.sum())} of {len(mine)} windows over the budget",
                      fontsize=9, loc="left")
         right = ax.twinx()
@@ -51,16 +56,37 @@ def plot_runtime_trace(windows: pd.DataFrame, scenario: str, backend: str,
         right.set_ylim(0.5, max(part["k"]) + 0.5)
         right.set_yticks(sorted(set(part["k"])))
         right.set_ylabel("k", color="tab:green")
+    if len(shapes) > 1:
+        handles = [plt.Line2D([], [], ls="none", marker=m, color="0.3", label=name)
+                   for name, m in shapes.items()]
+        fig.legend(handles=handles, title="mapping (marker)", loc="outside right upper",
+                   fontsize=8, title_fontsize=8)
     axes[-1, 0].set_xlabel("time since the scenario started [s] (grey: a co-runner runs)")
-    fig.suptitle(f"Runtime policies under '{scenario}' on {backend} (round {round_}): median "
-                 "latency per window, measured by a clock (red: over the budget, dashed)",
-                 fontsize=10)
+    fig.suptitle(f"Runtime policies under '{scenario}' on {backend} (round {round_})\nmedian "
+                 "latency per window, measured by a clock (red: over the budget, dashed); "
+                 "k served in green", fontsize=10)
     return fig
 
 
-def _step(mine: pd.DataFrame) -> float:
-    times = mine["t_s"].sort_values().diff().dropna()
-    return float(times.median()) if len(times) else 0.2
+def _loaded_spans(mine: pd.DataFrame) -> list[tuple[float, float]]:
+    """Contiguous stretches of windows with a co-runner, from a window's start to the next's.
+
+    >>> _loaded_spans(pd.DataFrame({"t_s": [0.0, 1.0, 2.0, 3.0],
+    ...                             "load": ["calm", "hog", "hog", "calm"]}))
+    [(1.0, 3.0)]
+    """
+    times = mine["t_s"].tolist()
+    step = float(pd.Series(times).diff().median()) if len(times) > 1 else 0.2
+    spans: list[tuple[float, float]] = []
+    for i, (t, load) in enumerate(zip(times, mine["load"], strict=True)):
+        if load == "calm":
+            continue
+        end = times[i + 1] if i + 1 < len(times) else t + step
+        if spans and abs(spans[-1][1] - t) < 1e-9:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((t, end))
+    return spans
 
 
 def plot_runtime_tradeoff(summary: pd.DataFrame) -> plt.Figure:

@@ -109,6 +109,24 @@ def test_results_md_states_the_numbers_of_the_tables(finished, published):
     assert text.startswith("# Reference run vm-quick\n")
 
 
+def test_a_run_with_its_runtime_experiment_publishes_it(finished, tmp_path):
+    """runtime.csv and its summary travel, and RESULTS.md shows the policies' table."""
+    run = copy_of(finished, tmp_path)
+    assert main(["runtime", "--out", str(run), "--no-progress",
+                 *params("runtime_duration_s=0.6", "runtime_window_s=0.1",
+                         "runtime_backends=[eager]", "runtime_scenarios=[hog]")]) == 0
+    dest = tmp_path / "results" / "with-runtime"
+    assert main(["publish", "--out", str(run), "--to", str(dest)]) == 0
+    assert {"runtime.csv", "runtime_summary.csv", "runtime_calibration.csv"} <= {
+        p.name for p in dest.iterdir()}
+    text = (dest / "RESULTS.md").read_text()
+    assert "## Runtime policies under contention" in text
+    summary = pd.read_csv(run / "runtime_summary.csv")
+    for row in summary.itertuples():
+        assert f"| {row.policy}" in text
+    assert "(modelled)" in text  # energy per inference: the profile's modelled power
+
+
 def test_the_reference_run_opens_like_a_run_folder(finished, published, tmp_path):
     evaluation, points = load_run(published)
     pd.testing.assert_frame_equal(points, load_run(finished)[1])

@@ -30,9 +30,6 @@ from dyndnn.record.manifest import sha256_file
 from dyndnn.stages.explore import explore as explore_stage
 from dyndnn.views.explorer import Explorer, explore
 
-TINY = ["groups=2", "models=[group,tann]", "train_limit=256", "test_limit=200",
-        "epochs_per_stage=1", "batch_size=64", "threads=1", "repeats=2", "warmup=1",
-        "profile_batches=[1]", "window_s=0.05", "live_demo_s=0", "backends=[eager]"]
 REFERENCE_RUNS = sorted(p for p in (Path(__file__).parents[2] / "results").glob("*")
                         if p.is_dir() and not p.name.startswith("."))
 
@@ -42,14 +39,9 @@ def params(*items):
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(analysed_run):
     """A run trained, evaluated, profiled and analysed by the command line (two families)."""
-    run = tmp_path_factory.mktemp("pub") / "run"
-    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
-                 *params(*TINY)]) == 0
-    for stage in ("evaluate", "profile", "analyse"):
-        assert main([stage, "--out", str(run), "--no-progress"]) == 0, stage
-    return run
+    return analysed_run
 
 
 @pytest.fixture(scope="module")

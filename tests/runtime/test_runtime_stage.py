@@ -1,6 +1,7 @@
 """The runtime stage on a real (tiny) run: real workers, real co-runners, its tables and figures."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -8,8 +9,6 @@ import pytest
 from dyndnn.__main__ import main
 from dyndnn.runtime.policies import POLICIES
 
-TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2",
-        "batch_size=64", "threads=1", "models=[group,independent]"]
 RUNTIME = ["runtime_duration_s=1.0", "runtime_window_s=0.1", "runtime_backends=[eager]",
            "runtime_scenarios=[hog,second_dnn]"]
 
@@ -19,11 +18,10 @@ def params(values):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(analysed_run, tmp_path_factory):
+    """A copy of the session's tiny finished run (group and tann, G = 2): this writes into it."""
     run = tmp_path_factory.mktemp("runtime") / "run"
-    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
-                 *params(TINY)]) == 0
-    assert main(["evaluate", "--out", str(run), "--no-progress"]) == 0
+    shutil.copytree(analysed_run, run, ignore=shutil.ignore_patterns(".lock"))
     return run
 
 
@@ -49,6 +47,9 @@ def test_every_policy_plays_every_scenario_and_the_tables_say_what_ran(trained, 
     assert len(calibration) == 2 * calibration["mapping"].nunique()
     for name in ("runtime_hog_eager", "runtime_second_dnn_eager", "runtime_tradeoff"):
         assert (trained / "figures" / f"{name}.png").is_file(), name
+    # the profile's power for each point served: modelled energy, labelled so
+    assert (summary["energy_provenance"] == "modelled").all()
+    assert summary["energy_per_inference_j"].gt(0).all()
     manifest = json.loads((trained / "manifest.json").read_text())
     assert manifest["commands"][-1]["command"] == "runtime"
 
@@ -64,9 +65,9 @@ def test_bad_parameters_are_refused_before_anything_runs(trained, capsys, param,
     assert message in capsys.readouterr().err
 
 
-def test_a_run_without_its_evaluation_is_refused_by_name(tmp_path, capsys):
-    run = tmp_path / "untrained"
-    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
-                 *params([*TINY[:-1], "models=[group]"])]) == 0
+def test_a_run_without_its_evaluation_is_refused_by_name(analysed_run, tmp_path, capsys):
+    run = tmp_path / "unevaluated"
+    shutil.copytree(analysed_run, run, ignore=shutil.ignore_patterns(".lock"))
+    (run / "eval.csv").unlink()
     assert main(["runtime", "--out", str(run), "--no-progress", *params(RUNTIME)]) == 2
     assert "eval.csv is missing: run the evaluate stage first" in capsys.readouterr().err

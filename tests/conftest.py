@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from dyndnn.__main__ import main
-
 from dyndnn.data import load_dataset
 
 # --doctest-modules (pyproject.toml) would import this file as a module of docstring examples

@@ -35,7 +35,9 @@ def test_every_policy_plays_every_scenario_and_the_tables_say_what_ran(trained, 
     assert set(zip(windows["scenario"], windows["policy"], strict=True)) == {
         (s, p) for s in ("hog", "second_dnn") for p in POLICIES}
     assert (windows["latency_s"] > 0).all() and set(windows["k"]) <= {1, 2}
-    assert {"calm", "dnn on 0-1"} & set(windows["load"]) or len(set(windows["load"])) > 1
+    loads = set(windows["load"])  # the co-runners were on in their phases, off outside
+    assert "calm" in loads and any(x.startswith("cpu_hog on") for x in loads)
+    assert any(x.startswith("dnn on") for x in loads)
     summary = pd.read_csv(trained / "runtime_summary.csv")
     assert set(summary["policy"]) == {*POLICIES, "oracle (offline)"}
     assert summary["miss_rate"].between(0, 1).all()

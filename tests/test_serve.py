@@ -1,6 +1,7 @@
 """The serving engine: every family in onnxruntime, one set of weights, honest switch costs."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,9 +14,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from dyndnn.models import FAMILIES, build_model
+from dyndnn.board.profiler import profile_sweep
+from dyndnn.models import FAMILIES, GroupNet, build_model
 from dyndnn.models.slim_layers import SlimLinear
 from dyndnn.serve import BundleError, Server, read_manifest, write_bundle
+from dyndnn.serve.engines import engine
+from dyndnn.serve.openvino_server import OpenVinoServer
 from dyndnn.serve.timing import switch_costs
 
 SPEC = {"groups": 3, "width": 0.125, "in_channels": 1, "image_size": 28}
@@ -303,3 +307,49 @@ def test_loading_a_server_leaves_plain_onnxruntime_sessions_working(tmp_path):
     assert done.returncode == 0, done.stderr
     difference, pool = done.stdout.split("\n")[:2]
     assert float(difference) < 1e-5 and pool == "1 True"
+
+
+# --- OpenVINO: the same graphs, compiled by another engine --------------------------------------
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_configuration_of_every_family_matches_eager_at_batch_1_and_7(family):
+    model = trained_like(family)
+    server = engine(model, "openvino", threads=1)
+    for batch in (1, 7):
+        x = torch.randn(batch, 1, 28, 28)
+        for k in range(1, model.groups + 1):
+            server.set_active_groups(k)
+            got = server(x.numpy())
+            assert got.shape == (batch, 10)
+            assert np.abs(got - eager(model, x, k).numpy()).max() < 1e-4, (family, batch, k)
+            assert torch.equal(server(x), torch.from_numpy(got))  # torch in, torch out
+
+
+def test_a_bundle_serves_without_the_model_and_a_broken_graph_is_named(tmp_path):
+    model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    folder = write_bundle(model, tmp_path / "export")
+    server = OpenVinoServer.from_bundle(folder, threads=1)
+    assert server.num_active_groups == 2 and server.threads == 1
+    (folder / "k1.onnx").write_bytes(b"not a graph")
+    with pytest.raises(BundleError, match="k1.onnx .configuration 1. is not a graph OpenVINO"):
+        OpenVinoServer.from_bundle(folder, threads=1)
+
+
+def test_without_the_package_the_backend_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino fails
+    with pytest.raises(BundleError, match="pip install 'openvino>=2025.0'"):
+        OpenVinoServer(GroupNet(groups=2, width=0.25, in_channels=1, image_size=28))
+
+
+def small_group_net():
+    return GroupNet(groups=2, width=0.25, in_channels=1, image_size=28)
+
+
+def test_the_profiler_measures_the_openvino_backend(tmp_path):
+    core = min(os.sched_getaffinity(0))
+    table = profile_sweep(small_group_net, (1, 28, 28), [1, 2], [f"cpu:{core}x1"],
+                          out_csv=tmp_path / "profile.csv", repeats=1, warmup=1,
+                          min_window_s=0.02, meter="modelled", progress=False,
+                          backends=["eager", "openvino"])
+    assert set(table["backend"]) == {"eager", "openvino"} and set(table["groups"]) == {1, 2}
+    assert (table["latency_s"] > 0).all() and (table["threads_read"] == 1).all()
+    assert table["energy_provenance"].unique().tolist() == ["modelled"]

@@ -61,8 +61,8 @@ COLUMNS = [
 # A point is done when every repeat of this key is in the CSV
 KEY_COLUMNS = ("model", "device", "backend", "cores", "threads", "freq_khz", "groups", "batch")
 # eager: PyTorch as trained (the research side); onnxruntime: dyndnn.serve.Server, what a
-# board deploys (CPU execution provider: measured on cpu mappings only)
-BACKENDS = ("eager", "onnxruntime")
+# board deploys; openvino: dyndnn.serve.OpenVinoServer (CPU plugins: cpu mappings only)
+BACKENDS = ("eager", "onnxruntime", "openvino")
 
 # ----------------------------------------------------------------------------------------------
 # worker side: the model, input and meter live in the worker between calls
@@ -79,14 +79,14 @@ def _sync_for(device: str) -> Callable[[], None] | None:
 
 
 def _runner(backend: str, threads: int) -> Any:
-    """The model as ``backend`` runs it, built once per worker (onnxruntime: a ``Server``)."""
+    """The model as ``backend`` runs it, built once per worker (``dyndnn.serve.engines``)."""
     st = _WORKER
     if backend == "eager":
         return st["model"]
     if backend not in st:
-        from dyndnn.serve import Server
+        from dyndnn.serve.engines import engine
 
-        st[backend] = Server(st["model"], threads=threads)
+        st[backend] = engine(st["model"], backend, threads=threads)
     return st[backend]
 
 

@@ -24,8 +24,10 @@ TRAINING_KEYS = ("dataset", "train_limit", "val_fraction", "batch_size", "augmen
                  "weight_decay", "schedule", "label_smoothing", "seed")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
-# inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards)
-BACKENDS = ("eager", "onnxruntime")
+# inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards),
+# OpenVINO (Intel CPUs; the optional openvino package); dyndnn.serve.engines builds them
+BACKENDS = ("eager", "onnxruntime", "openvino")
+DEFAULT_BACKENDS = ("eager", "onnxruntime")  # what a config profiles unless it names others
 DEVICES = ("cpu", "cuda")  # where training runs
 DISTRIBUTED_BACKENDS = ("gloo", "nccl")  # torch.distributed: gloo on CPUs, NCCL on GPUs
 TEXT_MODELS = ("conv", "transformer")  # dyndnn.models.text.TEXT_MODELS, without torch

@@ -11,6 +11,7 @@ from dyndnn.config.bounds import check_bounds
 from dyndnn.config.names import (
     BACKENDS,
     DATASETS,
+    DEFAULT_BACKENDS,
     DEVICES,
     DISTRIBUTED_BACKENDS,
     METERS,
@@ -216,7 +217,8 @@ class ProfileSection:
     window_s: float = 0.2  # minimum window; also >= 10 x the meter's update period
     meter: str = "auto"  # auto | rapl | ina231 | ina3221 | nvml | modelled
     board: str = ""  # a name for the board column; "" = discovered
-    backends: tuple[str, ...] = BACKENDS  # engines measured: eager | onnxruntime
+    backends: tuple[str, ...] = DEFAULT_BACKENDS  # engines measured: eager | onnxruntime |
+    # openvino (the optional openvino package)
 
     def __post_init__(self) -> None:
         check_bounds("profile", self)

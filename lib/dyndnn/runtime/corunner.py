@@ -37,17 +37,16 @@ def main(argv: list[str]) -> None:
     model = load_final_model(layout, family, int(groups)).eval()
     spec = model.spec
     x = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
-    engine = model
-    if backend == "onnxruntime":
-        from dyndnn.serve import Server
+    from dyndnn.serve.engines import engine, wants_numpy
 
-        engine = Server(model, threads=int(threads))
-    engine.set_active_groups(int(groups))
+    served = engine(model, backend, int(threads))
+    served.set_active_groups(int(groups))
+    x = x.numpy() if wants_numpy(backend) else x
     with torch.inference_mode():
-        engine(x)
+        served(x)
         print("ready", flush=True)
         while True:
-            engine(x)
+            served(x)
 
 
 if __name__ == "__main__":

@@ -46,13 +46,11 @@ def _load_engine(run_dir: str, family: str, groups: int, backend: str, threads: 
 
     model = load_final_model(RunLayout(run_dir), family, groups).eval()
     spec = model.spec
-    engine: Any = model
-    if backend == "onnxruntime":
-        from dyndnn.serve import Server
+    from dyndnn.serve.engines import engine, wants_numpy
 
-        engine = Server(model, threads=threads)
-    _ENGINE.update(engine=engine, x=torch.randn(1, spec.in_channels, spec.image_size,
-                                                spec.image_size))
+    x = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
+    _ENGINE.update(engine=engine(model, backend, threads),
+                   x=x.numpy() if wants_numpy(backend) else x)
     return model.groups
 
 

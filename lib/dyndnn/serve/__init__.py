@@ -4,6 +4,8 @@
 - ``bundle``: the deployment bundle on disk (graphs, one weights file, a manifest).
 - ``server``: ``Server``, one session per configuration, switched in O(1) (numpy and
   onnxruntime only, so a board needs neither torch nor dyndnn's training code).
+- ``openvino_server``: ``OpenVinoServer``, the same graphs compiled by OpenVINO (optional).
+- ``engines``: every engine by name (``eager``, ``onnxruntime``, ``openvino``).
 - ``timing``: steady latency and the honest cost of a switch, for any engine.
 
 >>> import torch

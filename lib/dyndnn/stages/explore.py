@@ -17,6 +17,7 @@ from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.runtime import candidates, choose, live_demo, simulate, synthetic_trace
 from dyndnn.runtime.budgets import eng_text
 from dyndnn.runtime.timing import switch_cost_text
+from dyndnn.serve.engines import engine
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import plot_manager_trace, save_figure
 
@@ -150,13 +151,9 @@ def _simulate(points: pd.DataFrame, model: Any, batch: int) -> tuple[pd.DataFram
     backend = fastest["backend"]
     table = candidates(at_batch, mapping=fastest["mapping"], batch=batch, board=fastest["board"],
                        freq_label=fastest["freq_label"], backend=backend)
-    engine = model
-    if backend == "onnxruntime":
-        from dyndnn.serve import Server
-
-        engine = Server(model, threads=int(fastest["threads"]))
+    served = engine(model, backend, threads=int(fastest["threads"]))  # torch in, torch out
     spec = model.spec
     x = torch.randn(batch, spec.in_channels, spec.image_size, spec.image_size)  # the probe
-    log = simulate(table, synthetic_trace(table), engine, x=x)
+    log = simulate(table, synthetic_trace(table), served, x=x)
     return log, (f"{fastest['board']}, {fastest['mapping']} ({backend}), "
                  f"{fastest['freq_label']}, batch {batch}")

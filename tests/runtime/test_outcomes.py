@@ -54,3 +54,16 @@ def test_modelled_energy_is_latency_times_the_profiled_power_and_says_so():
     assert table.loc["static_full", "energy_per_inference_j"] == pytest.approx(
         3.0 * (1e-3 + 3e-3 + 4e-3 + 1e-3) / 4)
     assert table.loc["static_full", "energy_provenance"] == "modelled"
+
+
+def test_a_point_without_a_profiled_power_leaves_the_energy_unknown_not_zero():
+    """The oracle served only cpu[1]x1, which the profile had no row of: energy read 0."""
+    run = pd.concat([windows("manager", [2, 1, 1, 2], [1e-3, 1.5e-3, 1.8e-3, 1e-3], [0, 0, 10, 0],
+                             mapping="cpu[1]x1")], ignore_index=True)
+    exact_only = {("eager", "cpu[0]x1", 1): 2.0, ("eager", "cpu[0]x1", 2): 3.0}
+    table = summarise(run, ACCURACY, BOUNDS, exact_only).set_index("policy")
+    assert table["energy_per_inference_j"].isna().all()
+    modelled = {**exact_only, ("eager", "cpu[*]x1", 1): 2.0, ("eager", "cpu[*]x1", 2): 3.0}
+    table = summarise(run, ACCURACY, BOUNDS, modelled).set_index("policy")
+    assert table.loc["manager", "energy_per_inference_j"] == pytest.approx(
+        (3.0 * 1e-3 + 2.0 * 1.5e-3 + 2.0 * 1.8e-3 + 3.0 * 1e-3) / 4)

@@ -47,8 +47,9 @@ def summarise(windows: pd.DataFrame, accuracy: MappingABC[int, float],
     """Per (scenario, backend, policy), the oracle last in each (scenario, backend).
 
     ``accuracy``: validation accuracy per k; ``phase_bounds``: per scenario, the times its
-    load changes (``Scenario.phase_bounds``); ``power_w``: modelled power per (backend,
-    mapping, k), from the profiled operating points, for a modelled energy per inference.
+    load changes (``Scenario.phase_bounds``); ``power_w``: power per (backend, mapping, k),
+    from the profiled operating points (a modelled one also under ``any_cores(mapping)``),
+    for the energy per inference; NaN where a window's point has none.
     """
     frame = windows.assign(accuracy=windows["k"].map(accuracy))
     rows = []
@@ -60,8 +61,24 @@ def summarise(windows: pd.DataFrame, accuracy: MappingABC[int, float],
 
 
 def _weighted(values: pd.Series, weights: pd.Series) -> float:
+    """The mean of ``values`` weighted by ``weights``; NaN where any value is unknown."""
     total = weights.sum()
-    return float((values * weights).sum() / total) if total else math.nan
+    if not total or values.isna().any():  # pandas would sum a NaN as 0
+        return math.nan
+    return float((values * weights).sum() / total)
+
+
+def any_cores(mapping: str) -> str:
+    """A mapping's label with its cores left open: ``cpu[1]x1`` -> ``cpu[*]x1``.
+
+    A modelled power depends on how many cores are busy, not on which: the key under which
+    ``power_w`` may hold a modelled point for any cores.
+
+    >>> any_cores("cpu[1]x1"), any_cores("cpu[0-1]x2")
+    ('cpu[*]x1', 'cpu[*]x2')
+    """
+    head, _, rest = mapping.partition("[")
+    return f"{head}[*]{rest.partition(']')[2]}" if rest else mapping
 
 
 def _outcome(scen: str, backend: str, policy: str, mine: pd.DataFrame,
@@ -72,7 +89,8 @@ def _outcome(scen: str, backend: str, policy: str, mine: pd.DataFrame,
         else math.nan
     energy = math.nan
     if power_w:
-        watts = [power_w.get((backend, m, int(k)), math.nan)
+        watts = [power_w.get((backend, m, int(k)),
+                             power_w.get((backend, any_cores(m), int(k)), math.nan))
                  for m, k in zip(mine["mapping"], mine["k"], strict=True)]
         energy = _weighted(mine["latency_s"] * pd.Series(watts, index=mine.index), n)
     return {"scenario": scen, "backend": backend, "policy": policy,

@@ -20,7 +20,7 @@ from dyndnn.errors import DyndnnError
 from dyndnn.record.atomic import write_csv
 from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.runtime.experiment import host_mappings, run_experiment
-from dyndnn.runtime.outcomes import summarise
+from dyndnn.runtime.outcomes import any_cores, summarise
 from dyndnn.runtime.scenarios import scenario as make_scenario
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import save_figure
@@ -76,9 +76,14 @@ def _power(layout: RunLayout) -> dict[tuple[str, str, int], float]:
         write_summary(layout)
     points = read_operating_points(layout.operating_points_csv)
     points = points[(points["model"] == GROUP_MODEL) & (points["batch"] == 1)]
-    return {(r.backend, r.mapping, int(r.groups)): float(r.power_w)
-            for r in points.itertuples() if isinstance(r.power_w, float)
-            and math.isfinite(r.power_w)}
+    power: dict[tuple[str, str, int], float] = {}
+    for r in points.itertuples():
+        if not (isinstance(r.power_w, float) and math.isfinite(r.power_w)):
+            continue
+        power[(r.backend, r.mapping, int(r.groups))] = float(r.power_w)
+        if r.energy_provenance == "modelled":  # the model counts busy cores, not which ones
+            power.setdefault((r.backend, any_cores(r.mapping), int(r.groups)), float(r.power_w))
+    return power
 
 
 def _check_inputs(layout: RunLayout, groups: int) -> None:

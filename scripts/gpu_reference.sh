@@ -83,7 +83,8 @@ if [ -d .carry/fashion-mnist ]; then DATA_ROOT="$ROOT/.carry"; else DATA_ROOT="$
 # on the GPU, profiled on all CPU cores and on cuda:0 with NVML; the environment's words last
 read -r -a EXTRA <<<"${GPU_REFERENCE_OVERRIDES:-}"
 PARAMS=(-p dataset=fashion-mnist -p "data_root=$DATA_ROOT" -p device=cuda
-        -p "mappings=[cpu, cuda:0@0]" -p meter=auto -p repeats=3)
+        -p "mappings=[cpu, cuda:0@0]" -p meter=auto -p repeats=3
+        -p "backends=[eager, onnxruntime]")  # the engines the carried wheels hold
 for word in "${EXTRA[@]}"; do PARAMS+=(-p "$word"); done
 
 stage() {  # stage NAME [ARGS...]: run it if there is time, stop it at the deadline

@@ -12,9 +12,9 @@ from dyndnn.models.architecture import (
     Residual,
     architecture,
     load,
-    output_side,
     parse,
 )
+from dyndnn.models.shapes import output_side
 
 
 @pytest.mark.parametrize(("name", "params"), [("resnet20", 272_474), ("resnet18", 11_173_962)])

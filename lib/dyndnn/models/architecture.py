@@ -20,8 +20,6 @@ the classifier (a linear layer to the data set's classes) is appended by the fam
 ('resnet20', 11, 16)
 >>> parse({"name": "tiny", "layers": [{"conv": 8}, {"maxpool": 2}, {"linear": 32}]}).layers
 (Conv(channels=8, kernel=3, stride=1, relu=True), MaxPool(size=2), Flatten(), Linear(features=32))
->>> output_side(architecture("alexnet"), 28)   # the side of the last feature map
-3
 
 A user's own network is a YAML file with the same keys (``model.architecture: path/net.yaml``);
 ``load`` reads and checks it. This module imports no torch: configs validate with it alone.
@@ -31,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -381,78 +378,3 @@ def architecture(name: str) -> Architecture:
         return load(name)
     raise ArchitectureError(f"unknown architecture {name!r}; built in: {', '.join(BUILTIN)}, "
                             "or a path to a .yaml file")
-
-
-def _side(layer: Conv | MaxPool, side: int) -> int:
-    if isinstance(layer, MaxPool):
-        return side // layer.size
-    return (side + 2 * (layer.kernel // 2) - layer.kernel) // layer.stride + 1
-
-
-@dataclass(frozen=True)
-class Step:
-    """One layer as ``walk`` meets it; ``layer`` None is the classifier at the end."""
-
-    layer: Layer | None
-    source: int | None  # width-1 channels it reads (None: the image)
-    side: int  # side of the feature map it reads
-    out_side: int  # side of the feature map it leaves
-    area: int  # features per channel a linear layer reads (side x side after a flatten)
-
-
-def walk(arch: Architecture, image_size: int) -> Iterator[Step]:
-    """The layers in order with the shapes they read and leave, then the classifier.
-
-    The one walk of a network's shape: ``output_side``, ``dyndnn.models.macs.network_macs`` and
-    ``dyndnn.models.network.build_network`` all follow it.
-
-    >>> [(type(s.layer).__name__, s.source, s.out_side) for s in walk(architecture("alexnet"),
-    ...                                                               28)][:3]
-    [('Conv', None, 28), ('MaxPool', 64, 14), ('Conv', 64, 14)]
-    """
-    source, side, area = None, image_size, 1
-    for layer in arch.layers:
-        out_side = side
-        if isinstance(layer, Conv | MaxPool):
-            out_side = _side(layer, side)
-        elif isinstance(layer, Residual):
-            out_side = _side(layer.body[0], side)
-        elif isinstance(layer, GlobalAvgPool):
-            out_side = 1
-        if out_side < 1:
-            raise ArchitectureError(f"{arch.name}: images of {image_size} px shrink below one "
-                                    f"pixel at {layer}; use larger images or fewer strides")
-        yield Step(layer, source, side, out_side, area)
-        if isinstance(layer, Conv):
-            source = layer.channels
-        elif isinstance(layer, Residual):
-            source = layer.body[-1].channels
-        elif isinstance(layer, Linear):
-            source, area = layer.features, 1
-        elif isinstance(layer, Flatten):
-            area = side * side
-        elif isinstance(layer, GlobalAvgPool):
-            area = 1
-        side = out_side
-    yield Step(None, source, side, side, area)
-
-
-def residual_convs(block: Residual, source: int | None, side: int
-                   ) -> Iterator[tuple[str, Conv, int | None, int]]:
-    """("body" or "shortcut", conv, the width-1 channels it reads, the side it reads)."""
-    x, x_side = source, side
-    for conv in block.body:
-        yield "body", conv, x, x_side
-        x, x_side = conv.channels, _side(conv, x_side)
-    for conv in block.shortcut:
-        yield "shortcut", conv, source, side
-
-
-def output_side(arch: Architecture, image_size: int) -> int:
-    """Side of the last feature map (before any flatten); raises if it shrinks below 1."""
-    return [step.side for step in walk(arch, image_size)][-1]
-
-
-def conv_side(conv: Conv, side: int) -> int:
-    """Output side of ``conv`` on a ``side`` x ``side`` input (padding ``kernel // 2``)."""
-    return _side(conv, side)

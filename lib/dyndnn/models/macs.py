@@ -26,10 +26,8 @@ from dyndnn.models.architecture import (
     Conv,
     Linear,
     Residual,
-    conv_side,
-    residual_convs,
-    walk,
 )
+from dyndnn.models.shapes import conv_side, residual_convs, walk
 
 
 def conv_macs(out_channels: int, in_channels: int, kernel: int = 1, out_side: int = 1) -> int:

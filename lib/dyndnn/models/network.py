@@ -26,11 +26,9 @@ from dyndnn.models.architecture import (
     Linear,
     MaxPool,
     Residual,
-    conv_side,
-    residual_convs,
-    walk,
 )
 from dyndnn.models.group_layers import GroupBatchNorm2d, GroupConv2d, GroupLinear
+from dyndnn.models.shapes import conv_side, residual_convs, walk
 from dyndnn.models.slim_layers import SlimConv2d, SlimLinear, SwitchableBatchNorm2d
 from dyndnn.models.tann_layers import TannBatchNorm2d, TannConv2d, TannLinear
 

@@ -23,7 +23,7 @@ RUN = pd.concat([
     windows("manager", [2, 1, 1, 2], [1e-3, 1.5e-3, 1.8e-3, 1e-3], [0, 0, 10, 0])],
     ignore_index=True)
 ACCURACY = {1: 0.80, 2: 0.90}
-BOUNDS = {"hog": [0.0, 1.0, 2.0, 3.0, 4.0]}
+BOUNDS = {("hog", 1): [0.0, 1.0, 2.0, 3.0, 4.0]}
 
 
 def test_miss_rate_counts_inferences_and_accuracy_is_what_was_served():

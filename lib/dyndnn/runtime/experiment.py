@@ -13,7 +13,9 @@ latency on every core, measured here unloaded just before (so k = G meets it whe
 
 Usage (the ``runtime`` stage does this on a run folder)::
 
-    rows, calibration = run_experiment(layout, 4, backends=["eager"], scenarios=["hog"])
+    accuracy = validation_accuracy(layout)
+    rows, calibration, bounds = run_experiment(layout, 4, accuracy, backends=["eager"],
+                                               scenarios=["hog"])
 """
 
 from __future__ import annotations
@@ -121,17 +123,19 @@ def play(policy: Any, scenario: Any, corunners: CoRunners, workers: dict[str, Ma
     return rows
 
 
-def run_experiment(layout: RunLayout, groups: int, *,
+def run_experiment(layout: RunLayout, groups: int, accuracy: dict[int, float], *,
                    backends: Sequence[str] = ("eager", "onnxruntime"),
                    scenarios: Sequence[str] = ("hog", "second_dnn", "burst"),
                    policies: tuple[str, ...] = POLICIES, duration_s: float = 12.0,
                    window_s: float = 0.2, rounds: int = 2, budget_factor: float = 1.15,
                    seed: int = 0, corunner_family: str | None = None,
                    say: Callable[[str], None] = lambda _: None
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   ) -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[str, int], list[float]]]:
     """Every policy on every scenario and backend, interleaved over ``rounds``.
 
-    Returns ``runtime.csv``'s rows and the calibration (per backend, k and mapping).
+    ``accuracy``: each k's validation accuracy (``validation_accuracy``), which the policies
+    rank by. Returns ``runtime.csv``'s rows, the calibration (per backend, k and mapping) and
+    the phase bounds of every (scenario, round) played (round r plays seed + r).
     ``corunner_family``: the model the ``dnn`` co-runner serves (default: independent
     where trained, else the group model itself).
     """
@@ -141,6 +145,8 @@ def run_experiment(layout: RunLayout, groups: int, *,
     family = corunner_family or ("independent" if layout.final_checkpoint(
         "independent", groups).is_file() else GROUP_MODEL)
     rows, calibrations = [], []
+    played = {(name, r + 1): make_scenario(name, duration_s, cores, seed + r)
+              for r, name in itertools.product(range(rounds), scenarios)}
     for backend in backends:
         workers: dict[str, MappedWorker] = {}
         try:
@@ -152,35 +158,36 @@ def run_experiment(layout: RunLayout, groups: int, *,
             table = calibrate(workers, groups, window_s)
             table["backend"] = backend
             calibrations.append(table)
+            ranked = table.assign(accuracy=table["groups"].map(accuracy))
             full = table[(table["groups"] == groups) & (table["mapping"] == default)]
             budget_s = budget_factor * float(full["latency_s"].iloc[0])
             say(f"{backend}: budget {budget_s * 1e3:.3g} ms ({budget_factor} x k={groups} on "
                 f"{default}, calibrated here)")
-            for r, name in itertools.product(range(rounds), scenarios):
-                scen = make_scenario(name, duration_s, cores, seed + r)
+            for (_, round_), scen in played.items():
+                r = round_ - 1
                 dnn = corunner_command(str(layout.root), family, groups, backend)
                 with CoRunners(scen, dnn) as corunners:
                     shift = r % len(policies)  # each round starts with another policy
                     order = [*policies[shift:], *policies[:shift]]
                     for policy_name in order:
                         say(f"{backend}, round {r + 1}/{rounds}, {scen.name}: {policy_name}")
-                        policy = make_policy(policy_name, _accurate(table, layout), budget_s,
-                                             default)
+                        policy = make_policy(policy_name, ranked, budget_s, default)
                         for row in play(policy, scen, corunners, workers, budget_s, window_s):
                             rows.append({"scenario": scen.name, "policy": policy_name,
                                          "backend": backend, "round": r + 1, **row})
         finally:
             for worker in workers.values():
                 worker.close()
-    return pd.DataFrame(rows), pd.concat(calibrations, ignore_index=True)
+    bounds = {key: scen.phase_bounds() for key, scen in played.items()}
+    return pd.DataFrame(rows), pd.concat(calibrations, ignore_index=True), bounds
 
 
-def _accurate(table: pd.DataFrame, layout: RunLayout) -> pd.DataFrame:
-    """The calibration with each k's validation accuracy (eval.csv; the test split unread)."""
+def validation_accuracy(layout: RunLayout) -> dict[int, float]:
+    """Each configuration's validation accuracy from eval.csv (the test split is not read)."""
     evaluation = pd.read_csv(layout.eval_csv)
-    group = evaluation[evaluation["model"] == GROUP_MODEL].set_index("groups")
+    group = evaluation[evaluation["model"] == GROUP_MODEL]
     if "val_accuracy" not in group or group["val_accuracy"].isna().any():
         raise DyndnnError(f"{layout.eval_csv} has no validation accuracy per configuration "
                           "(val_accuracy): run the evaluate stage again; the policies rank "
                           "configurations on validation, never on the test split")
-    return table.assign(accuracy=table["groups"].map(group["val_accuracy"]))
+    return dict(zip(group["groups"].astype(int), group["val_accuracy"], strict=True))

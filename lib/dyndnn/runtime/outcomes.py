@@ -14,7 +14,7 @@ fact from the same measurements, an upper bound no online policy can know in adv
 ...     "inferences": 100, "over_budget": [0, 100, 0, 0], "budget_s": 2e-3,
 ...     "load": ["calm", "cpu_hog on 0", "calm", "cpu_hog on 0"]})
 >>> accuracy = {1: 0.80, 2: 0.90}
->>> table = summarise(windows, accuracy, phase_bounds={"s": [0.0, 1.0, 2.0]})
+>>> table = summarise(windows, accuracy, phase_bounds={("s", 1): [0.0, 1.0, 2.0]})
 >>> print(table[["policy", "miss_rate", "accuracy_served"]].to_string(index=False))
           policy  miss_rate  accuracy_served
                a        0.5             0.90
@@ -42,12 +42,13 @@ def _phase(t_s: pd.Series, bounds: list[float]) -> pd.Series:
 
 
 def summarise(windows: pd.DataFrame, accuracy: MappingABC[int, float],
-              phase_bounds: MappingABC[str, list[float]],
+              phase_bounds: MappingABC[tuple[str, int], list[float]],
               power_w: MappingABC[tuple[str, str, int], float] | None = None) -> pd.DataFrame:
     """Per (scenario, backend, policy), the oracle last in each (scenario, backend).
 
-    ``accuracy``: validation accuracy per k; ``phase_bounds``: per scenario, the times its
-    load changes (``Scenario.phase_bounds``); ``power_w``: power per (backend, mapping, k),
+    ``accuracy``: validation accuracy per k; ``phase_bounds``: per (scenario, round), the
+    times its load changed in that round (``Scenario.phase_bounds`` of what was played: a
+    seeded scenario differs from round to round); ``power_w``: power per (backend, mapping, k),
     from the profiled operating points (a modelled one also under ``any_cores(mapping)``),
     for the energy per inference; NaN where a window's point has none.
     """
@@ -56,7 +57,7 @@ def summarise(windows: pd.DataFrame, accuracy: MappingABC[int, float],
     for (scen, backend), part in frame.groupby(["scenario", "backend"], sort=False):
         for policy, mine in part.groupby("policy", sort=False):
             rows.append(_outcome(scen, backend, policy, mine, power_w))
-        rows.append(_oracle(scen, backend, part, phase_bounds[scen], power_w))
+        rows.append(_oracle(scen, backend, part, phase_bounds, power_w))
     return pd.DataFrame(rows)
 
 
@@ -122,12 +123,13 @@ def _weighted_quantile(values: pd.Series, weights: pd.Series, q: float) -> float
     return float(v[min(int(np.searchsorted(cumulative, q)), len(v) - 1)])
 
 
-def _oracle(scen: str, backend: str, part: pd.DataFrame, bounds: list[float],
+def _oracle(scen: str, backend: str, part: pd.DataFrame,
+            phase_bounds: MappingABC[tuple[str, int], list[float]],
             power_w: MappingABC[tuple[str, str, int], float] | None) -> dict[str, Any]:
     """Per round and phase, the best point measured there that met the budget."""
     chosen = []
-    for _, in_round in part.groupby("round"):
-        phases = _phase(in_round["t_s"], bounds)
+    for round_, in_round in part.groupby("round"):
+        phases = _phase(in_round["t_s"], phase_bounds[(scen, int(round_))])
         for _, here in in_round.groupby(phases):
             points = here.groupby(["k", "mapping"]).agg(
                 over=("over_budget", "sum"), n=("inferences", "sum"),

@@ -19,7 +19,7 @@ from dyndnn.config import Config
 from dyndnn.errors import DyndnnError
 from dyndnn.record.atomic import write_csv
 from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
-from dyndnn.runtime.experiment import host_mappings, run_experiment
+from dyndnn.runtime.experiment import host_mappings, run_experiment, validation_accuracy
 from dyndnn.runtime.outcomes import any_cores, summarise
 from dyndnn.runtime.scenarios import scenario as make_scenario
 from dyndnn.stages.common import trained_config
@@ -86,14 +86,15 @@ def _power(layout: RunLayout) -> dict[tuple[str, str, int], float]:
     return power
 
 
-def _check_inputs(layout: RunLayout, groups: int) -> None:
-    """Everything the experiment reads, before it starts any process."""
+def _check_inputs(layout: RunLayout, groups: int) -> dict[int, float]:
+    """Everything the experiment reads, before it starts any process; the accuracies."""
     checkpoint = layout.final_checkpoint(GROUP_MODEL, groups)
     if not checkpoint.is_file():
         raise DyndnnError(f"{checkpoint} is missing: run the train stage first")
     if not layout.eval_csv.is_file():
         raise DyndnnError(f"{layout.eval_csv} is missing: run the evaluate stage first (the "
                           "policies rank configurations by their validation accuracy)")
+    return validation_accuracy(layout)
 
 
 def runtime(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RuntimeResult:
@@ -102,18 +103,16 @@ def runtime(cfg: Config, layout: RunLayout | str, progress: bool = True) -> Runt
     with layout.lock():
         cfg = trained_config(layout, cfg)
         groups, section = cfg.model.groups, cfg.runtime
-        _check_inputs(layout, groups)
+        accuracy = _check_inputs(layout, groups)
         cores = tuple(sorted({c for m in host_mappings() for c in m.cores}))
-        scenarios = [make_scenario(name, section.runtime_duration_s, cores, cfg.run.seed)
-                     for name in section.runtime_scenarios]  # a bad scenario file: refused now
+        for name in section.runtime_scenarios:  # a bad scenario file: refused now
+            make_scenario(name, section.runtime_duration_s, cores, cfg.run.seed)
         say = print if progress else (lambda _: None)
-        windows, calibration = run_experiment(
-            layout, groups, backends=section.runtime_backends,
+        windows, calibration, bounds = run_experiment(
+            layout, groups, accuracy, backends=section.runtime_backends,
             scenarios=section.runtime_scenarios, duration_s=section.runtime_duration_s,
             window_s=section.runtime_window_s, rounds=section.runtime_rounds,
             budget_factor=section.runtime_budget_factor, seed=cfg.run.seed, say=say)
-        accuracy = _accuracy(layout)
-        bounds = {s.name: s.phase_bounds() for s in scenarios}
         summary = summarise(windows, accuracy, bounds, _power(layout))
         write_csv(windows, layout.runtime_csv)
         write_csv(summary, layout.runtime_summary_csv)
@@ -125,9 +124,3 @@ def runtime(cfg: Config, layout: RunLayout | str, progress: bool = True) -> Runt
         for name, figure in figures.items():
             save_figure(figure, layout, name)
     return RuntimeResult(windows, summary, calibration, figures)
-
-
-def _accuracy(layout: RunLayout) -> dict[int, float]:
-    evaluation = pd.read_csv(layout.eval_csv)
-    group = evaluation[evaluation["model"] == GROUP_MODEL]
-    return dict(zip(group["groups"].astype(int), group["val_accuracy"], strict=True))

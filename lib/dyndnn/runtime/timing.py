@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from dyndnn.runtime.budgets import eng_text
+
 
 def _inference(model: Any) -> contextlib.AbstractContextManager:
     """``torch.inference_mode()`` for a torch module (autograd's bookkeeping is no serving cost)."""
@@ -86,8 +88,6 @@ def switch_cost_text(cost_s: float, noise_s: float | None = None) -> str:
     >>> switch_cost_text(float("nan"))
     'not measured'
     """
-    from dyndnn.runtime.budgets import eng_text
-
     if not np.isfinite(cost_s):
         return "not measured"
     floor = noise_s if noise_s is not None and np.isfinite(noise_s) else 0.0

@@ -72,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--out", required=True, help="the finished run folder")
     publish.add_argument("--to", required=True, help="the reference run's folder, e.g. "
                                                      "results/<device>-<config>")
+    board = commands.add_parser("profile-bundle", help="on a board, without torch: profile "
+                                "a deployment bundle (a run's export/) with its engines")
+    board.add_argument("export", help="the bundle folder (the run's export/, copied here)")
+    board.add_argument("--out", required=True, help="where profile.csv and board_profile.json "
+                                                    "go (resumed if there)")
+    board.add_argument("--config", help="YAML config for the profile keys (default: the "
+                                        "shipped quick config's)")
+    board.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="a profile key, e.g. -p mappings=[cpu:0-3x4] -p repeats=10")
+    board.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     fetch = commands.add_parser("fetch", help="download a data set (needs a network)")
     fetch.add_argument("name", choices=["fashion-mnist", "cifar10"])
     fetch.add_argument("--root", default="data")
@@ -103,15 +113,38 @@ def run_stage(name: str, config: str | None, out: str | None, overrides: list[st
         signal.signal(signal.SIGTERM, previous)
 
 
+def run_profile_bundle(export: str, out: str, config: str | None, overrides: list[str],
+                       progress: bool = True) -> str:
+    """The board side (no torch): ``stages.profile_bundle`` with the profile keys given."""
+    from dyndnn.config.loading import load_config
+    from dyndnn.resources import find_config
+    from dyndnn.stages.profile_bundle import KEYS, profile_bundle
+
+    keys = {item.split("=", 1)[0].strip().rsplit(".", 1)[-1] for item in overrides}
+    foreign = sorted(keys - set(KEYS))
+    if foreign:
+        raise ConfigError(f"profile-bundle takes only the profile keys ({', '.join(KEYS)}); "
+                          f"not {', '.join(foreign)}")
+    cfg = load_config(find_config(config or "quick"), overrides)
+    command = {"command": "profile-bundle", "config": config or "quick",
+               "overrides": list(overrides)}
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return profile_bundle(export, out, cfg, "backends" in keys, progress, command).report()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
 def _recorded_stage(run: Run, name: str, function: Callable, **kwargs: Any) -> str:
     """Run a stage function on an open run, as a step of its manifest; returns the report."""
-    with run.step("stages", name):
+    with run.step("stages", name) as entry:
         try:
             result = function(run.cfg, run.layout, **kwargs)
+            entry.update(getattr(result, "recorded", {}))  # e.g. where merged rows came from
         except (DyndnnError, KeyboardInterrupt, RunInterrupted):
             raise
         except Exception as exc:  # a bug or a failure in the stage, not bad input
@@ -225,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
             from dyndnn.publish import publish
 
             print(publish(args.out, args.to).report())
+        elif args.command == "profile-bundle":
+            print(run_profile_bundle(args.export, args.out, args.config, args.param,
+                                     progress=_progress(args)))
         elif args.command == "fetch":
             from dyndnn.data import fetch as fetch_dataset
 

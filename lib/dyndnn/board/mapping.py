@@ -104,18 +104,30 @@ class MappedResult:
 # worker side
 
 
-def _read_back() -> tuple[tuple[int, ...], int]:
-    import torch
+def _torch() -> Any:
+    """Torch where it is installed; None on a board that profiles a bundle without it."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
 
-    return tuple(sorted(os.sched_getaffinity(0))), torch.get_num_threads()
+
+def _read_back() -> tuple[tuple[int, ...], int]:
+    """The cores this worker may use and torch's thread count (0: no torch in this process)."""
+    torch = _torch()
+    return tuple(sorted(os.sched_getaffinity(0))), torch.get_num_threads() if torch else 0
 
 
 def _setup_worker(mapping: Mapping) -> None:
     for name in AFFINITY_ENV_VARS:  # before torch (and its OpenMP runtime) is loaded
         os.environ.pop(name, None)
     os.sched_setaffinity(0, mapping.cores)
-    import torch
-
+    torch = _torch()
+    if torch is None:
+        if mapping.device.startswith("cuda"):
+            raise BoardError(f"mapping {mapping.label} needs torch (not installed here)")
+        return  # the engine sets its own threads from the mapping
     torch.set_num_threads(mapping.threads)
     if mapping.device.startswith("cuda"):
         if not torch.cuda.is_available():

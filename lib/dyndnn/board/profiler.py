@@ -82,12 +82,27 @@ def _runner(backend: str, threads: int) -> Any:
     """The model as ``backend`` runs it, built once per worker (``dyndnn.serve.engines``)."""
     st = _WORKER
     if backend == "eager":
+        if hasattr(st["model"], "serve"):
+            raise BoardError("a bundle has no eager model: measure it with onnxruntime or "
+                             "openvino (profile-bundle), or profile the run's checkpoint")
         return st["model"]
     if backend not in st:
-        from dyndnn.serve.engines import engine
+        if hasattr(st["model"], "serve"):  # a bundle (board.bundle_source): no torch needed
+            st[backend] = st["model"].serve(backend, threads=threads)
+        else:
+            from dyndnn.serve.engines import engine
 
-        st[backend] = engine(st["model"], backend, threads=threads)
+            st[backend] = engine(st["model"], backend, threads=threads)
     return st[backend]
+
+
+def _grad_off(backend: str) -> contextlib.AbstractContextManager:
+    """Eager PyTorch runs without autograd; the other engines have none (and need no torch)."""
+    if backend != "eager":
+        return contextlib.nullcontext()
+    import torch
+
+    return torch.inference_mode()
 
 
 def _worker_prepare(
@@ -103,8 +118,6 @@ def _worker_prepare(
     threads: int = 1,
 ) -> dict[str, Any]:
     """Build the model and meter once per worker, switch configuration, warm up."""
-    import torch
-
     st = _WORKER
     if "model" not in st:
         model = model_factory()
@@ -116,11 +129,17 @@ def _worker_prepare(
     meter = st["meter"]
     runner = _runner(backend, threads)
     runner.set_active_groups(groups)
-    x = torch.randn(batch, *input_shape, device=device)
-    if backend != "eager":
-        x = x.numpy()
-    st["fn"] = lambda: runner(x)
-    with torch.inference_mode():
+    if backend == "eager":
+        import torch
+
+        x = torch.randn(batch, *input_shape, device=device)
+    else:  # numpy in: an engine's own input, and a board without torch
+        import numpy as np
+
+        x = np.random.default_rng(0).standard_normal((batch, *input_shape), dtype=np.float32)
+    st["fn"], st["backend"] = (lambda: runner(x)), backend
+    st["engine_threads"] = getattr(runner, "threads", None)
+    with _grad_off(backend):
         for _ in range(warmup):
             runner(x)
     if st["sync"]:
@@ -134,10 +153,8 @@ def _worker_prepare(
 
 def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
     """Measure one window; read back governor and frequency of this worker's cores."""
-    import torch
-
     st = _WORKER
-    with torch.inference_mode():
+    with _grad_off(st["backend"]):
         r = measure(st["fn"], st["meter"], min_window_s, st["sync"])
     policies = policies_for_cpus(os.sched_getaffinity(0), root)
     freqs = [p.cur_freq_khz for p in policies]
@@ -154,6 +171,7 @@ def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
         "energy_note": r.measurement.note,
         "governor": "/".join(sorted({p.governor for p in policies})),
         "cur_freq_khz": round(sum(freqs) / len(freqs)) if freqs else "",
+        "engine_threads": st["engine_threads"],
     }
 
 
@@ -302,11 +320,16 @@ def profile_sweep(
                         str(root), g, b, warmup, be, m.threads)  # fmt: skip
             for r in todo(m, f, be, g, b):
                 res = worker.call(_worker_repeat, min_window_s, str(root))
+                # threads read back: torch's pool in an eager worker; where torch is absent
+                # (a board profiling a bundle) the engine's own setting, as its session has it
+                engine_threads = res.value.pop("engine_threads")
+                threads_read = (engine_threads if res.threads_read == 0 and engine_threads
+                                else res.threads_read)
                 writer.writerow(
                     dict(
                         board=board, device=m.device, backend=be, cores=m.cores_str,
                         threads=m.threads,
-                        cores_read=format_cpu_list(res.cores_read), threads_read=res.threads_read,
+                        cores_read=format_cpu_list(res.cores_read), threads_read=threads_read,
                         freq_khz="" if f is None else f, dvfs=dvfs_state, model=model, groups=g,
                         batch=b, repeat=r, timestamp=time.strftime("%Y-%m-%dT%H:%M:%S"),
                         **res.value,

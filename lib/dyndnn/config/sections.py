@@ -219,6 +219,8 @@ class ProfileSection:
     board: str = ""  # a name for the board column; "" = discovered
     backends: tuple[str, ...] = DEFAULT_BACKENDS  # engines measured: eager | onnxruntime |
     # openvino (the optional openvino package)
+    board_profiles: tuple[str, ...] = ()  # folders profile-bundle wrote on a board, merged
+    # into the run's profile.csv by the analyse stage
 
     def __post_init__(self) -> None:
         check_bounds("profile", self)

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dyndnn.errors import DyndnnError
 from dyndnn.record.atomic import atomic_write, write_text
 
 FORMAT = "dyndnn-bundle/1"
@@ -39,7 +40,7 @@ MANIFEST_FILE = "manifest.json"
 ALIGNMENT_BYTES = 4096
 
 
-class BundleError(ValueError):
+class BundleError(DyndnnError, ValueError):
     """A bundle folder is missing, incomplete or not a dyndnn bundle; says which file."""
 
 

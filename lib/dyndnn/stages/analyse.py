@@ -19,6 +19,7 @@ from dyndnn.analysis import (
     select,
     write_summary,
 )
+from dyndnn.analysis.board_profiles import merge_board_profiles
 from dyndnn.config import Config
 from dyndnn.record.layout import RunLayout, resolve_run_dir
 from dyndnn.views.plots import (
@@ -28,7 +29,7 @@ from dyndnn.views.plots import (
     save_figure,
 )
 
-KEYS: tuple[str, ...] = ()  # everything comes from eval.csv and profile.csv
+KEYS: tuple[str, ...] = ("board_profiles",)  # the rest comes from eval.csv and profile.csv
 POINT_COLUMNS = ["board", "model", "backend", "batch", "mapping", "freq_label", "groups",
                  "accuracy", "val_accuracy", "latency_s", "latency_per_image_s", "latency_s_iqr",
                  "energy_j", "power_w", "energy_provenance", "energy_source", "repeats",
@@ -47,6 +48,7 @@ class AnalyseResult:
     ranges: pd.DataFrame
     headline: pd.DataFrame | None
     figures: dict[str, plt.Figure] = field(default_factory=dict)
+    recorded: dict[str, Any] = field(default_factory=dict)  # into the manifest's stage entry
 
     def report(self) -> str:
         """What was measured, the energy's provenance and every dynamic range."""
@@ -116,9 +118,9 @@ def analyse(cfg: Config, layout: RunLayout | str) -> AnalyseResult:
     ``layout``: an evaluated and profiled run folder (``resolve_run_dir``: the notebooks'
     absent default is the newest run folder).
     """
-    del cfg  # the tables carry what the analysis needs; the signature is every stage's
     layout = resolve_run_dir(layout)
     with layout.lock():
+        merged = merge_board_profiles(layout, list(cfg.profile.board_profiles))
         summary = write_summary(layout)
         points = read_operating_points(layout.operating_points_csv)
         evaluation = pd.read_csv(layout.eval_csv)
@@ -132,7 +134,8 @@ def analyse(cfg: Config, layout: RunLayout | str) -> AnalyseResult:
             figures["comparison"] = plot_comparison(comparison, evaluation)
         for name, figure in figures.items():
             save_figure(figure, layout, name)
-    return AnalyseResult(summary, points, evaluation, ranges, headline, figures)
+    return AnalyseResult(summary, points, evaluation, ranges, headline, figures,
+                         {"board_profiles": merged} if merged else {})
 
 
 def _range_column(metric: str, provenance: str) -> str:

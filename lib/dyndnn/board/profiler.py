@@ -61,8 +61,9 @@ COLUMNS = [
 # A point is done when every repeat of this key is in the CSV
 KEY_COLUMNS = ("model", "device", "backend", "cores", "threads", "freq_khz", "groups", "batch")
 # eager: PyTorch as trained (the research side); onnxruntime: dyndnn.serve.Server, what a
-# board deploys; openvino: dyndnn.serve.OpenVinoServer (CPU plugins: cpu mappings only)
-BACKENDS = ("eager", "onnxruntime", "openvino")
+# board deploys; openvino: dyndnn.serve.OpenVinoServer (CPU plugins: cpu mappings only);
+# executorch: dyndnn.serve.executorch_server.ExecutorchServer (XNNPACK, cpu mappings only)
+BACKENDS = ("eager", "onnxruntime", "openvino", "executorch")
 
 # ----------------------------------------------------------------------------------------------
 # worker side: the model, input and meter live in the worker between calls

@@ -64,11 +64,12 @@ def switch_costs(model: DynamicModel, folder: str | Path | None = None, rounds: 
         served = measure(server, x.numpy(), rounds)
         table["switch_onnxruntime_s"] = [r["switch_s"] for r in served]
         table["server_weight_bytes"] = server.weight_bytes()  # all G sessions, each tensor once
-    if "openvino" in backends:
-        from dyndnn.serve.openvino_server import OpenVinoServer
+    for backend in ("openvino", "executorch"):  # engines that compile every configuration
+        if backend in backends:
+            from dyndnn.serve.engines import engine
 
-        served = measure(OpenVinoServer(model), x.numpy(), rounds)
-        table["switch_openvino_s"] = [r["switch_s"] for r in served]
+            served = measure(engine(model, backend), x.numpy(), rounds)
+            table[f"switch_{backend}_s"] = [r["switch_s"] for r in served]
     table["load_s"] = float("nan")
     if isinstance(model, IndependentModels) and folder is not None:
         table["load_s"] = [_load_time(model, k, Path(folder), max(5, rounds // 5))

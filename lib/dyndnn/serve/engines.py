@@ -1,7 +1,8 @@
 """The inference engines by name: what the profiler, the runtime experiment and 05 serve with.
 
 ``eager``: the PyTorch model itself (the research side); ``onnxruntime``: ``Server`` over one
-weight set (what a board deploys); ``openvino``: ``OpenVinoServer`` (Intel CPUs). Each has
+weight set (what a board deploys); ``openvino``: ``OpenVinoServer`` (Intel CPUs);
+``executorch``: ``ExecutorchServer`` (one XNNPACK program, a method per configuration). Each has
 ``set_active_groups(k)`` and takes a batch: a torch tensor for eager, a numpy array for the
 others (``wants_numpy``).
 
@@ -30,6 +31,10 @@ def engine(model: Any, backend: str, threads: int | None = None) -> Any:
         from dyndnn.serve.openvino_server import OpenVinoServer
 
         return OpenVinoServer(model, threads=threads)
+    if backend == "executorch":
+        from dyndnn.serve.executorch_server import ExecutorchServer
+
+        return ExecutorchServer(model, threads=threads)
     raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
 
 

@@ -1,0 +1,129 @@
+"""``ExecutorchServer``: every configuration in one ExecuTorch program, lowered to XNNPACK.
+
+PyTorch's own on-device runtime: each configuration's static module (``model.export(k)``) is
+captured by ``torch.export`` with a dynamic batch axis, the G programs are lowered together
+(``to_edge_transform_and_lower`` with the XNNPACK partitioner) into one ``.pte`` holding one
+method per configuration (``forward_k1`` ... ``forward_kG``), and the runtime loads every
+method; ``set_active_groups`` picks one.
+
+>>> import numpy as np
+>>> from dyndnn.models import GroupNet
+>>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+>>> server = ExecutorchServer(model, threads=1)
+>>> server.method_names
+['forward_k1', 'forward_k2']
+>>> server.set_active_groups(1)
+>>> server(np.zeros((3, 1, 28, 28), np.float32)).shape
+(3, 10)
+
+What is shared (measured in ``docs/serving.md``): the XNNPACK serializer names a constant by
+a hash of its bytes, so a tensor byte-identical in two methods is stored once; configuration
+k's weights are slices of configuration G's, not identical tensors, so the program holds each
+configuration's own, and XNNPACK packs each method's weights again when it loads.
+``pte_bytes`` and ``build_rss_bytes`` say what holding all G costs. ExecuTorch's Python runtime
+takes torch tensors, so this backend needs torch (on a board its C++ runtime reads the same
+``.pte``); the XNNPACK thread pool is process-wide, set from ``threads`` (the profiler gives
+each mapping its own process).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from dyndnn.models.switching import Switchable
+from dyndnn.serve.bundle import BundleError
+
+MAX_BATCH = 1024  # the dynamic batch axis' upper bound (XNNPACK plans for a bounded shape)
+
+
+def _executorch() -> Any:
+    try:
+        from executorch import exir, runtime
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+            XnnpackPartitioner,
+        )
+        from executorch.extension.pybindings import portable_lib
+    except ImportError as exc:  # an optional engine: say how to get it
+        raise BundleError("the executorch backend needs the executorch package: "
+                          "pip install 'executorch>=1.0' (or pip install -e '.[engines]')"
+                          ) from exc
+    return exir, runtime, XnnpackPartitioner, portable_lib
+
+
+def method_name(k: int) -> str:
+    """The program's method for configuration k.
+
+    >>> method_name(3)
+    'forward_k3'
+    """
+    return f"forward_k{k}"
+
+
+def lower_program(model: Any) -> bytes:
+    """The ``.pte`` bytes of every configuration of ``model``, one XNNPACK method each."""
+    import torch
+
+    exir, _, partitioner, _ = _executorch()
+    spec = model.spec
+    example = torch.randn(2, spec.in_channels, spec.image_size, spec.image_size)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    programs = {}
+    for k in range(1, model.groups + 1):
+        static = model.export(k).eval()
+        for tensor in (*static.parameters(), *static.buffers()):  # XNNPACK's passes want NCHW
+            tensor.data = tensor.data.contiguous()  # weights (ours are channels_last)
+        programs[method_name(k)] = torch.export.export(static, (example,),
+                                                       dynamic_shapes=({0: batch},))
+    lowered = exir.to_edge_transform_and_lower(programs, partitioner=[partitioner()])
+    return lowered.to_executorch().buffer
+
+
+class ExecutorchServer(Switchable):
+    """One ExecuTorch program, one XNNPACK-lowered method per configuration 1..G."""
+
+    def __init__(self, model: Any, threads: int | None = None) -> None:
+        from dyndnn.serve.server import _rss_bytes
+
+        _, runtime, _, portable_lib = _executorch()
+        self.family: str = model.family
+        self.groups: int = model.groups
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self._macs = [model.macs(k) for k in range(1, model.groups + 1)]
+        program_bytes = lower_program(model)
+        self.pte_bytes = len(program_bytes)
+        portable_lib._unsafe_reset_threadpool(self.threads)  # process-wide: see the docstring
+        rss_before = _rss_bytes()
+        program = runtime.Runtime.get().load_program(program_bytes)
+        self.method_names = sorted(program.method_names, key=lambda n: int(n.split("_k")[1]))
+        self._methods = [program.load_method(method_name(k))
+                         for k in range(1, self.groups + 1)]
+        rss_after = _rss_bytes()
+        self._program = program  # the methods read its buffers
+        self.build_rss_bytes = (None if rss_before is None or rss_after is None
+                                else rss_after - rss_before)
+        self.set_active_groups(self.groups)
+
+    def set_active_groups(self, k: int) -> None:
+        """Serve configuration k from now on: picks its method (nothing built)."""
+        Switchable.set_active_groups(self, k)
+        self._method = self._methods[k - 1]
+
+    def __call__(self, images: Any) -> Any:
+        """Logits of the active configuration: numpy in, numpy out; a torch tensor in, out."""
+        import torch
+
+        if isinstance(images, np.ndarray):
+            x = torch.from_numpy(np.ascontiguousarray(images, np.float32))
+            return self._method.execute([x])[0].numpy()
+        return self._method.execute([images.detach().cpu().contiguous().float()])[0]
+
+    def macs(self, k: int | None = None) -> int:
+        """Multiply-accumulates per image of configuration k (default: the active one)."""
+        return self._macs[(k or self._active) - 1]
+
+    def __repr__(self) -> str:
+        return (f"ExecutorchServer({self.family}, G={self.groups}, active={self._active}, "
+                f"{self.threads} threads, {self.pte_bytes:,} program bytes)")

@@ -1,5 +1,6 @@
 """The serving engine: every family in onnxruntime, one set of weights, honest switch costs."""
 
+import importlib.util
 import json
 import os
 import re
@@ -19,6 +20,7 @@ from dyndnn.models import FAMILIES, GroupNet, build_model
 from dyndnn.models.slim_layers import SlimLinear
 from dyndnn.serve import BundleError, Server, read_manifest, write_bundle
 from dyndnn.serve.engines import engine
+from dyndnn.serve.executorch_server import ExecutorchServer, method_name
 from dyndnn.serve.openvino_server import OpenVinoServer
 from dyndnn.serve.timing import switch_costs
 
@@ -309,11 +311,20 @@ def test_loading_a_server_leaves_plain_onnxruntime_sessions_working(tmp_path):
     assert float(difference) < 1e-5 and pool == "1 True"
 
 
-# --- OpenVINO: the same graphs, compiled by another engine --------------------------------------
+# --- OpenVINO and ExecuTorch: every configuration compiled by another engine --------------------
+# ExecuTorch is an optional engine (the dev and engines extras): its cases skip without it
+COMPILED = ["openvino", pytest.param("executorch", marks=pytest.mark.skipif(
+    importlib.util.find_spec("executorch") is None, reason="pip install -e '.[engines]'"))]
+
+
+@pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_every_configuration_of_every_family_matches_eager_at_batch_1_and_7(family):
+def test_every_configuration_of_every_family_matches_eager_at_batch_1_and_7(family, backend):
     model = trained_like(family)
-    server = engine(model, "openvino", threads=1)
+    server = engine(model, backend, threads=1)
+    if backend == "executorch":  # one program, a method per configuration
+        assert server.method_names == [method_name(k) for k in range(1, model.groups + 1)]
+        assert server.pte_bytes > 0 and server.macs(1) == model.macs(1)
     for batch in (1, 7):
         x = torch.randn(batch, 1, 28, 28)
         for k in range(1, model.groups + 1):
@@ -334,22 +345,27 @@ def test_a_bundle_serves_without_the_model_and_a_broken_graph_is_named(tmp_path)
         OpenVinoServer.from_bundle(folder, threads=1)
 
 
-def test_without_the_package_the_backend_says_how_to_get_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino fails
-    with pytest.raises(BundleError, match="pip install 'openvino>=2025.0'"):
-        OpenVinoServer(GroupNet(groups=2, width=0.25, in_channels=1, image_size=28))
+@pytest.mark.parametrize("package, server, says", [
+    ("openvino", OpenVinoServer, "pip install 'openvino>=2025.0'"),
+    ("executorch", ExecutorchServer, "pip install 'executorch>=1.0'"),
+])
+def test_without_the_package_the_backend_says_how_to_get_it(monkeypatch, package, server, says):
+    monkeypatch.setitem(sys.modules, package, None)  # importing the engine fails
+    with pytest.raises(BundleError, match=re.escape(says)):
+        server(GroupNet(groups=2, width=0.25, in_channels=1, image_size=28))
 
 
 def small_group_net():
     return GroupNet(groups=2, width=0.25, in_channels=1, image_size=28)
 
 
-def test_the_profiler_measures_the_openvino_backend(tmp_path):
+@pytest.mark.parametrize("backend", COMPILED)
+def test_the_profiler_measures_a_compiled_backend(tmp_path, backend):
     core = min(os.sched_getaffinity(0))
     table = profile_sweep(small_group_net, (1, 28, 28), [1, 2], [f"cpu:{core}x1"],
                           out_csv=tmp_path / "profile.csv", repeats=1, warmup=1,
                           min_window_s=0.02, meter="modelled", progress=False,
-                          backends=["eager", "openvino"])
-    assert set(table["backend"]) == {"eager", "openvino"} and set(table["groups"]) == {1, 2}
+                          backends=["eager", backend])
+    assert set(table["backend"]) == {"eager", backend} and set(table["groups"]) == {1, 2}
     assert (table["latency_s"] > 0).all() and (table["threads_read"] == 1).all()
     assert table["energy_provenance"].unique().tolist() == ["modelled"]

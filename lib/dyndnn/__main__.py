@@ -120,12 +120,12 @@ def run_profile_bundle(export: str, out: str, config: str | None, overrides: lis
     from dyndnn.resources import find_config
     from dyndnn.stages.profile_bundle import KEYS, profile_bundle
 
+    cfg = load_config(find_config(config or "quick"), overrides)  # a malformed item: its error
     keys = {item.split("=", 1)[0].strip().rsplit(".", 1)[-1] for item in overrides}
     foreign = sorted(keys - set(KEYS))
     if foreign:
         raise ConfigError(f"profile-bundle takes only the profile keys ({', '.join(KEYS)}); "
                           f"not {', '.join(foreign)}")
-    cfg = load_config(find_config(config or "quick"), overrides)
     command = {"command": "profile-bundle", "config": config or "quick",
                "overrides": list(overrides)}
     previous = signal.signal(signal.SIGTERM, _terminated)

@@ -104,7 +104,8 @@ class BundleModel:
 
             return OpenVinoServer.from_bundle(self.folder, threads=threads)
         raise BoardError(f"backend {backend!r} cannot read a bundle; a bundle is measured with "
-                         f"{' or '.join(BUNDLE_BACKENDS)}")
+                         f"{' or '.join(BUNDLE_BACKENDS)} (eager PyTorch needs the run's "
+                         "checkpoint: python -m dyndnn profile)")
 
 
 def installed_bundle_backends() -> list[str]:

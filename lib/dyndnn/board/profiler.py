@@ -82,18 +82,10 @@ def _sync_for(device: str) -> Callable[[], None] | None:
 def _runner(backend: str, threads: int) -> Any:
     """The model as ``backend`` runs it, built once per worker (``dyndnn.serve.engines``)."""
     st = _WORKER
-    if backend == "eager":
-        if hasattr(st["model"], "serve"):
-            raise BoardError("a bundle has no eager model: measure it with onnxruntime or "
-                             "openvino (profile-bundle), or profile the run's checkpoint")
-        return st["model"]
     if backend not in st:
-        if hasattr(st["model"], "serve"):  # a bundle (board.bundle_source): no torch needed
-            st[backend] = st["model"].serve(backend, threads=threads)
-        else:
-            from dyndnn.serve.engines import engine
+        from dyndnn.serve.engines import engine
 
-            st[backend] = engine(st["model"], backend, threads=threads)
+        st[backend] = engine(st["model"], backend, threads=threads)
     return st[backend]
 
 

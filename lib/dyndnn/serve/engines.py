@@ -20,7 +20,13 @@ from dyndnn.config.names import BACKENDS
 
 
 def engine(model: Any, backend: str, threads: int | None = None) -> Any:
-    """``model`` served by ``backend`` on ``threads`` threads (default: the cores we may use)."""
+    """``model`` served by ``backend`` on ``threads`` threads (default: the cores we may use).
+
+    A bundle opened on a board (``board.bundle_source.BundleModel``) serves itself: its engines
+    read the bundle's graphs, and it has no eager model (it says so).
+    """
+    if hasattr(model, "serve"):
+        return model.serve(backend, threads)
     if backend == "eager":
         return model
     if backend == "onnxruntime":

@@ -271,7 +271,7 @@ class RctSection:
     rounding: str = "stochastic"  # nearest | stochastic
     act_bits: int = 8
     err_bits: int = 12
-    tile_rows: int = 32  # output rows dequantised at a time (0 = whole layer)
+    tile_rows: int = 0  # output rows dequantised at a time (0: as many as tile_values allows)
     tile_values: int = 16384  # and at most this many values a tile (0 = no cap)
     packed: bool = True  # integers bit-packed at their bitwidth (False: int8/int16 containers)
     momentum_bits: int = 8  # momentum kept as integers of this width (0: an fp32 buffer)

@@ -45,7 +45,7 @@ class RctSettings:
     rounding: str = "stochastic"  # of weight updates: nearest | stochastic
     act_bits: int = 8  # activations, quantised per tensor in the forward GEMMs
     err_bits: int = 12  # errors (output gradients), quantised per tensor in the backward GEMMs
-    tile_rows: int = 32  # output rows dequantised at a time (0 = the whole layer)
+    tile_rows: int = 0  # output rows a tile at most (0: as many as tile_values allows)
     tile_values: int = 16384  # and at most this many values a tile (0 = no cap)
     packed: bool = True  # integers bit-packed at their bitwidth; False: int8/int16 containers
     momentum_bits: int = 8  # SGD momentum kept as integers of this width; 0: an fp32 buffer

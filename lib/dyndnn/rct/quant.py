@@ -209,8 +209,17 @@ class QuantisedWeight:
         rows' integers as fp32 values, when the caller holds them (``integers_of``); they are
         updated in place, so the tile is not decoded again.
         """
+        self.apply_step(delta, 1.0 / self.scale, rounding, generator, rows, integers)
+
+    def apply_step(self, direction: Tensor, steps_per_unit: float, rounding: str,
+                   generator: torch.Generator | None = None, rows: slice = slice(None),
+                   integers: Tensor | None = None) -> None:
+        """``apply_update`` of ``direction`` x ``steps_per_unit`` x scale: q += that, rounded.
+
+        The update given in quantisation steps, so it is added in one fused pass.
+        """
         values = self.tiles.read(rows).to(torch.float32) if integers is None else integers
-        values.add_(delta / self.scale)
+        values.add_(direction, alpha=steps_per_unit)
         limit = qmax(self.bits)
         peak = values.abs().max().item()
         while peak > limit + 0.5:
@@ -269,10 +278,11 @@ class QuantisedMomentum:
         buf = self.tiles.read(rows).to(torch.float32).mul_(self.scales[index] * momentum)
         buf.add_(grad)
         limit = qmax(self.tiles.bits)
-        peak = buf.abs().max().item()
+        peak = buf.abs().max().item()  # (vector_norm's inf norm is 6x slower here)
         scale = peak / limit if peak > 0 else 1.0
-        self.tiles.write(rows, round_tensor(buf / scale, "stochastic", generator)
-                         .clamp_(-limit, limit))
+        # stochastic rounding of buf / scale, the division fused into the noise's add
+        noise = torch.rand(buf.shape, generator=generator, dtype=buf.dtype)
+        self.tiles.write(rows, noise.add_(buf, alpha=1.0 / scale).floor_().clamp_(-limit, limit))
         self.scales[index] = scale
         return buf
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import os
 
 import pandas as pd
@@ -157,3 +158,31 @@ def test_sweep_measures_each_backend_alike(tmp_path):
     assert len(profile_sweep(out_csv=tmp_path / "p.csv", **sweep)) == 4
     with pytest.raises(BoardError, match="backends must be among eager, onnxruntime"):
         profile_sweep(out_csv=tmp_path / "p.csv", **(sweep | dict(backends=("tvm",))))
+
+
+def test_several_models_share_one_worker_per_mapping_and_resume(tmp_path, monkeypatch):
+    """A worker's start (a process, torch's import) costs seconds: one serves every model."""
+    started = []
+    real_start = profiler.MappedWorker.start
+
+    def counting_start(self):
+        started.append(self.mapping.label)
+        return real_start(self)
+
+    monkeypatch.setattr(profiler.MappedWorker, "start", counting_start)
+    models = {"narrow": functools.partial(tiny_net, groups=2, width=4),
+              "wide": functools.partial(tiny_net, groups=2, width=16)}
+    out = tmp_path / "p.csv"
+    df = profile_sweep(out_csv=out, **(SWEEP | dict(model_factory=models)))
+    assert len(started) == len(SWEEP["mappings"])  # not one per model and mapping
+    # every model at every point, each model's rows together, in the order given
+    runs = [model for model, _ in itertools.groupby(df["model"])]
+    assert runs == ["narrow", "wide"] * len(SWEEP["mappings"])
+    assert df.groupby(["model", "cores", "groups"]).size().eq(SWEEP["repeats"]).all()
+    # each model was measured as itself: the wide one does more work per inference
+    medians = df.groupby("model")["latency_s"].median()
+    assert medians["wide"] > medians["narrow"]
+    # a rerun measures nothing and starts no worker
+    started.clear()
+    assert len(profile_sweep(out_csv=out, **(SWEEP | dict(model_factory=models)))) == len(df)
+    assert started == []

@@ -79,9 +79,8 @@ def _sync_for(device: str) -> Callable[[], None] | None:
     return None
 
 
-def _runner(backend: str, threads: int) -> Any:
+def _runner(st: dict[str, Any], backend: str, threads: int) -> Any:
     """The model as ``backend`` runs it, built once per worker (``dyndnn.serve.engines``)."""
-    st = _WORKER
     if backend not in st:
         from dyndnn.serve.engines import engine
 
@@ -109,9 +108,15 @@ def _worker_prepare(
     warmup: int,
     backend: str = "eager",
     threads: int = 1,
+    model_name: str = "",
 ) -> dict[str, Any]:
-    """Build the model and meter once per worker, switch configuration, warm up."""
-    st = _WORKER
+    """Build the model and meter once per worker and model, switch configuration, warm up.
+
+    A worker holds every model of the sweep (``model_name`` tells them apart): starting a
+    worker (a process, torch's import) costs seconds, a model milliseconds.
+    """
+    st = _WORKER.setdefault(model_name, {})
+    _WORKER["active"] = model_name
     if "model" not in st:
         model = model_factory()
         if not hasattr(model, "set_active_groups"):
@@ -120,7 +125,7 @@ def _worker_prepare(
         st["meter"] = make_meter(meter_spec, root, device)
         st["sync"] = _sync_for(device)
     meter = st["meter"]
-    runner = _runner(backend, threads)
+    runner = _runner(st, backend, threads)
     runner.set_active_groups(groups)
     if backend == "eager":
         import torch
@@ -146,7 +151,7 @@ def _worker_prepare(
 
 def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
     """Measure one window; read back governor and frequency of this worker's cores."""
-    st = _WORKER
+    st = _WORKER[_WORKER["active"]]
     with _grad_off(st["backend"]):
         r = measure(st["fn"], st["meter"], min_window_s, st["sync"])
     policies = policies_for_cpus(os.sched_getaffinity(0), root)
@@ -224,7 +229,7 @@ def _model_name(factory: Callable[[], Any]) -> str:
 
 
 def profile_sweep(
-    model_factory: Callable[[], Any],
+    model_factory: Callable[[], Any] | dict[str, Callable[[], Any]],
     input_shape: Sequence[int],
     groups_list: Sequence[int],
     mappings: Sequence[Mapping | str],
@@ -246,8 +251,9 @@ def profile_sweep(
     """Measure every (groups, mapping, frequency, backend, batch) point; returns the whole CSV.
 
     ``model_factory``: picklable, no arguments, returns a module with ``set_active_groups(k)``
-    (a ``functools.partial`` of a module-level function). ``mappings``: ``Mapping`` objects or
-    strings such as ``"cpu:4-7x4"``. ``frequencies`` are CPU kHz for the
+    (a ``functools.partial`` of a module-level function); or ``{model name: factory}``, every
+    model measured in the same worker of each mapping, one model after another. ``mappings``:
+    ``Mapping`` objects or strings such as ``"cpu:4-7x4"``. ``frequencies`` are CPU kHz for the
     policies of each mapping's cores; ``None`` leaves the clocks as they are. ``meter``: a name
     (``auto``, ``rapl``, ``ina231``, ``ina3221``, ``nvml``, ``modelled``) or a picklable meter
     factory, made in the worker. One row per repeat; ``latency_s`` and ``energy_j`` are per
@@ -264,7 +270,8 @@ def profile_sweep(
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
     board = board or board_name(root)
-    model = model_name or _model_name(model_factory)
+    factories = (dict(model_factory) if isinstance(model_factory, dict)
+                 else {model_name or _model_name(model_factory): model_factory})
     maps = [(Mapping.parse(m) if isinstance(m, str) else m).resolved() for m in mappings]
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
@@ -276,15 +283,15 @@ def profile_sweep(
     _drop_partial_last_line(out)
     done = completed_repeats(out)
 
-    def todo(m: Mapping, f: int | None, be: str, g: int, b: int) -> list[int]:
+    def todo(m: Mapping, f: int | None, model: str, be: str, g: int, b: int) -> list[int]:
         if be != "eager" and m.device != "cpu":
             return []
         key = _key(model, m, f, g, b, be)
         return [r for r in range(repeats) if (*key, r) not in done]
 
-    points = list(product(maps, frequencies, backends, groups_list, batch_sizes))
+    points = list(product(maps, frequencies, factories, backends, groups_list, batch_sizes))
     pending = sum(len(todo(*p)) for p in points)
-    total = sum(repeats for p in points if p[2] == "eager" or p[0].device == "cpu")
+    total = sum(repeats for p in points if p[3] == "eager" or p[0].device == "cpu")
     needs_dvfs = any(f is not None for f in frequencies)
     dvfs_ctx: Any = (
         DvfsController(root, recovery_file, gpu=False) if needs_dvfs else contextlib.nullcontext()
@@ -306,12 +313,12 @@ def profile_sweep(
             writer.writeheader()
 
         def run_point(
-            worker: MappedWorker, m: Mapping, f: int | None, dvfs_state: str, be: str, g: int,
-            b: int
+            worker: MappedWorker, m: Mapping, f: int | None, dvfs_state: str, model: str,
+            be: str, g: int, b: int
         ) -> None:
-            worker.call(_worker_prepare, model_factory, tuple(input_shape), m.device, meter,
-                        str(root), g, b, warmup, be, m.threads)  # fmt: skip
-            for r in todo(m, f, be, g, b):
+            worker.call(_worker_prepare, factories[model], tuple(input_shape), m.device, meter,
+                        str(root), g, b, warmup, be, m.threads, model)  # fmt: skip
+            for r in todo(m, f, model, be, g, b):
                 res = worker.call(_worker_repeat, min_window_s, str(root))
                 # threads read back: torch's pool in an eager worker; where torch is absent
                 # (a board profiling a bundle) the engine's own setting, as its session has it
@@ -339,8 +346,9 @@ def profile_sweep(
                 for f in frequencies:
                     # the backends alternate point by point: a drift in load hits both alike
                     left = [
-                        (be, g, b) for g, b, be in product(groups_list, batch_sizes, backends)
-                        if todo(m, f, be, g, b)
+                        (model, be, g, b) for model, g, b, be
+                        in product(factories, groups_list, batch_sizes, backends)
+                        if todo(m, f, model, be, g, b)
                     ]
                     if not left:
                         continue
@@ -348,6 +356,6 @@ def profile_sweep(
                     if f is not None:
                         dvfs.set_cpu_freq(f, cpus=m.cores)
                         dvfs_state = "read-only" if dvfs.read_only else "applied"
-                    for be, g, b in left:
-                        run_point(worker, m, f, dvfs_state, be, g, b)
+                    for model, be, g, b in left:
+                        run_point(worker, m, f, dvfs_state, model, be, g, b)
     return pd.read_csv(out)

@@ -51,6 +51,7 @@ def _load_engine(run_dir: str, family: str, groups: int, backend: str, threads: 
     from dyndnn.serve.engines import engine, wants_numpy
 
     x = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
+    _ENGINE.clear()  # the last backend's engine (and its thread pool) goes before this one
     _ENGINE.update(engine=engine(model, backend, threads),
                    x=x.numpy() if wants_numpy(backend) else x)
     return model.groups
@@ -147,11 +148,14 @@ def run_experiment(layout: RunLayout, groups: int, accuracy: dict[int, float], *
     rows, calibrations = [], []
     played = {(name, r + 1): make_scenario(name, duration_s, cores, seed + r)
               for r, name in itertools.product(range(rounds), scenarios)}
-    for backend in backends:
-        workers: dict[str, MappedWorker] = {}
-        try:
-            for m in mappings:  # inside the try: a worker that fails to start closes the rest
-                workers[m.label] = MappedWorker(m).start()
+    workers: dict[str, MappedWorker] = {}
+    try:
+        # one worker per mapping for every backend, each loaded in turn (a worker's start,
+        # a process and torch's import, costs seconds); inside the try: a worker that fails
+        # to start closes the rest
+        for m in mappings:
+            workers[m.label] = MappedWorker(m).start()
+        for backend in backends:
             for m in mappings:
                 workers[m.label].call(_load_engine, str(layout.root), GROUP_MODEL, groups,
                                       backend, m.threads)
@@ -175,9 +179,9 @@ def run_experiment(layout: RunLayout, groups: int, accuracy: dict[int, float], *
                         for row in play(policy, scen, corunners, workers, budget_s, window_s):
                             rows.append({"scenario": scen.name, "policy": policy_name,
                                          "backend": backend, "round": r + 1, **row})
-        finally:
-            for worker in workers.values():
-                worker.close()
+    finally:
+        for worker in workers.values():
+            worker.close()
     bounds = {key: scen.phase_bounds() for key, scen in played.items()}
     return pd.DataFrame(rows), pd.concat(calibrations, ignore_index=True), bounds
 

@@ -342,7 +342,11 @@ def test_killing_the_writer_under_torchrun_ends_its_record_and_says_one_line(tmp
     output = process.communicate(timeout=180)[0].decode()
     assert process.returncode != 0
     rank1 = [line for line in output.splitlines() if line.startswith("[rank1]")]
-    assert "error: rank 1: training stopped" in output and rank1 == [], output
+    # one line from rank 1, whichever reached it first: its collective failing, or torchrun's
+    # SIGTERM (under load the agent can be first; seen once in a whole test run)
+    said = [line for line in output.splitlines() if line.startswith(
+        ("error: rank 1: training stopped", "rank 1: stopped by SIGTERM"))]
+    assert len(said) == 1 and "is recorded as failed" in said[0] and rank1 == [], output
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "failed", output
     assert "the writer (rank 0) ended without recording how" in manifest["error"]

@@ -170,8 +170,9 @@ def test_several_models_share_one_worker_per_mapping_and_resume(tmp_path, monkey
         return real_start(self)
 
     monkeypatch.setattr(profiler.MappedWorker, "start", counting_start)
-    models = {"narrow": functools.partial(tiny_net, groups=2, width=4),
-              "wide": functools.partial(tiny_net, groups=2, width=16)}
+    # about 100x apart in work, so their order holds even on a busy machine
+    models = {"narrow": functools.partial(tiny_net, groups=2, width=2),
+              "wide": functools.partial(tiny_net, groups=2, width=256)}
     out = tmp_path / "p.csv"
     df = profile_sweep(out_csv=out, **(SWEEP | dict(model_factory=models)))
     assert len(started) == len(SWEEP["mappings"])  # not one per model and mapping

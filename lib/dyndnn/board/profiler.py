@@ -33,6 +33,7 @@ import csv
 import os
 import time
 from collections.abc import Callable, Sequence
+from collections.abc import Mapping as Mapping_  # Mapping is the board's (cores)
 from itertools import product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,7 @@ BACKENDS = ("eager", "onnxruntime", "openvino", "executorch")
 # ----------------------------------------------------------------------------------------------
 # worker side: the model, input and meter live in the worker between calls
 
-_WORKER: dict[str, Any] = {}
+_WORKER: dict[str, Any] = {"models": {}, "active": ""}  # per model name: its state
 
 
 def _sync_for(device: str) -> Callable[[], None] | None:
@@ -80,7 +81,7 @@ def _sync_for(device: str) -> Callable[[], None] | None:
 
 
 def _runner(st: dict[str, Any], backend: str, threads: int) -> Any:
-    """The model as ``backend`` runs it, built once per worker (``dyndnn.serve.engines``)."""
+    """The model as ``backend`` runs it, built once per worker and model (``serve.engines``)."""
     if backend not in st:
         from dyndnn.serve.engines import engine
 
@@ -115,7 +116,7 @@ def _worker_prepare(
     A worker holds every model of the sweep (``model_name`` tells them apart): starting a
     worker (a process, torch's import) costs seconds, a model milliseconds.
     """
-    st = _WORKER.setdefault(model_name, {})
+    st = _WORKER["models"].setdefault(model_name, {})
     _WORKER["active"] = model_name
     if "model" not in st:
         model = model_factory()
@@ -151,7 +152,7 @@ def _worker_prepare(
 
 def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
     """Measure one window; read back governor and frequency of this worker's cores."""
-    st = _WORKER[_WORKER["active"]]
+    st = _WORKER["models"][_WORKER["active"]]
     with _grad_off(st["backend"]):
         r = measure(st["fn"], st["meter"], min_window_s, st["sync"])
     policies = policies_for_cpus(os.sched_getaffinity(0), root)
@@ -229,7 +230,7 @@ def _model_name(factory: Callable[[], Any]) -> str:
 
 
 def profile_sweep(
-    model_factory: Callable[[], Any] | dict[str, Callable[[], Any]],
+    model_factory: Callable[[], Any] | Mapping_[str, Callable[[], Any]],
     input_shape: Sequence[int],
     groups_list: Sequence[int],
     mappings: Sequence[Mapping | str],
@@ -270,7 +271,10 @@ def profile_sweep(
     out = Path(out_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
     board = board or board_name(root)
-    factories = (dict(model_factory) if isinstance(model_factory, dict)
+    if isinstance(model_factory, Mapping_) and model_name:
+        raise BoardError("model_name names a single factory's rows; a {name: factory} mapping "
+                         "names its own")
+    factories = (dict(model_factory) if isinstance(model_factory, Mapping_)
                  else {model_name or _model_name(model_factory): model_factory})
     maps = [(Mapping.parse(m) if isinstance(m, str) else m).resolved() for m in mappings]
     unknown = sorted(set(backends) - set(BACKENDS))

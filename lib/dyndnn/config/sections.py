@@ -299,7 +299,7 @@ class RctSection:
                self.gavg_interval)
         _check(self.rounding in ROUNDINGS, f"rct.rounding must be one of {', '.join(ROUNDINGS)}",
                self.rounding)
-        _check(self.tile_rows >= 0, "rct.tile_rows must be >= 0 (0 = whole layer)",
+        _check(self.tile_rows >= 0, "rct.tile_rows must be >= 0 (0 = bounded by tile_values alone)",
                self.tile_rows)
         _check(self.text_dataset in ("", *TEXT_DATASETS),
                f"rct.text_dataset must be '' (images only) or one of "

@@ -74,7 +74,7 @@ class RctSettings:
             raise ConfigError(f"rct tile_values must be >= 0 (0 = no cap); got "
                               f"{self.tile_values}")
         if self.tile_rows < 0:
-            raise ConfigError(f"rct tile_rows must be >= 0 (0 = whole layer); got "
+            raise ConfigError(f"rct tile_rows must be >= 0 (0 = bounded by tile_values alone); got "
                               f"{self.tile_rows}")
         if self.momentum_bits and not MIN_BITS <= self.momentum_bits <= MAX_BITS:
             raise ConfigError(f"rct momentum_bits must be 0 (an fp32 buffer) or between "

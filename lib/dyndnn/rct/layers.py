@@ -43,7 +43,9 @@ from dyndnn.rct.qat import Tracked, conv_batch_macs, fake_quant, to_qat
 from dyndnn.rct.quant import QuantisedMomentum, QuantisedWeight
 
 METHODS = ("fp32", "qat", "rct")
-EMBEDDING_TILE_FACTOR = 2  # an embedding row is one token's vector: 2x the rows per tile
+# an embedding row is one token's vector: 2x the rows per tile where tile_rows is set (by
+# default tiles are bounded by tile_values alone, for every layer alike)
+EMBEDDING_TILE_FACTOR = 2
 
 
 class _RctFunction(torch.autograd.Function):

@@ -281,7 +281,7 @@ class QuantisedMomentum:
         peak = buf.abs().max().item()  # (vector_norm's inf norm is 6x slower here)
         scale = peak / limit if peak > 0 else 1.0
         # stochastic rounding of buf / scale, the division fused into the noise's add
-        noise = torch.rand(buf.shape, generator=generator, dtype=buf.dtype)
+        noise = torch.rand(buf.shape, generator=generator, dtype=buf.dtype, device=buf.device)
         self.tiles.write(rows, noise.add_(buf, alpha=1.0 / scale).floor_().clamp_(-limit, limit))
         self.scales[index] = scale
         return buf

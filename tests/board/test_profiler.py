@@ -4,6 +4,7 @@ import csv
 import functools
 import itertools
 import os
+import time
 
 import pandas as pd
 import pytest
@@ -45,6 +46,19 @@ class TinyGroupNet(nn.Module):
 def tiny_net(groups: int = 2, width: int = 8) -> TinyGroupNet:
     torch.manual_seed(0)
     return TinyGroupNet(groups, width)
+
+
+class SleepyNet(TinyGroupNet):
+    """A TinyGroupNet whose every inference takes at least 50 ms (a sleep, not work)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.05)
+        return super().forward(x)
+
+
+def sleepy_net() -> SleepyNet:
+    torch.manual_seed(0)
+    return SleepyNet(2, 2)
 
 
 SWEEP = dict(
@@ -170,19 +184,18 @@ def test_several_models_share_one_worker_per_mapping_and_resume(tmp_path, monkey
         return real_start(self)
 
     monkeypatch.setattr(profiler.MappedWorker, "start", counting_start)
-    # about 100x apart in work, so their order holds even on a busy machine
-    models = {"narrow": functools.partial(tiny_net, groups=2, width=2),
-              "wide": functools.partial(tiny_net, groups=2, width=256)}
+    # "slow" sleeps 50 ms an inference: at least that whatever else runs on the machine
+    models = {"fast": functools.partial(tiny_net, groups=2, width=2), "slow": sleepy_net}
     out = tmp_path / "p.csv"
     df = profile_sweep(out_csv=out, **(SWEEP | dict(model_factory=models)))
     assert len(started) == len(SWEEP["mappings"])  # not one per model and mapping
     # every model at every point, each model's rows together, in the order given
     runs = [model for model, _ in itertools.groupby(df["model"])]
-    assert runs == ["narrow", "wide"] * len(SWEEP["mappings"])
+    assert runs == ["fast", "slow"] * len(SWEEP["mappings"])
     assert df.groupby(["model", "cores", "groups"]).size().eq(SWEEP["repeats"]).all()
-    # each model was measured as itself: the wide one does more work per inference
-    medians = df.groupby("model")["latency_s"].median()
-    assert medians["wide"] > 3 * medians["narrow"]  # about 15x alone
+    # each model was measured as itself: only the slow one's inferences take 50 ms
+    latency = df.groupby("model")["latency_s"]
+    assert latency.min()["slow"] >= 0.05 and latency.median()["fast"] < 0.05
     # a rerun measures nothing and starts no worker
     started.clear()
     assert len(profile_sweep(out_csv=out, **(SWEEP | dict(model_factory=models)))) == len(df)

@@ -69,7 +69,7 @@ BACKENDS = ("eager", "onnxruntime", "openvino", "executorch")
 # ----------------------------------------------------------------------------------------------
 # worker side: the model, input and meter live in the worker between calls
 
-_WORKER: dict[str, Any] = {"models": {}, "active": ""}  # per model name: its state
+_WORKER: dict[str, dict[str, Any]] = {}  # per model name: its model, meter, engines, input
 
 
 def _sync_for(device: str) -> Callable[[], None] | None:
@@ -116,8 +116,7 @@ def _worker_prepare(
     A worker holds every model of the sweep (``model_name`` tells them apart): starting a
     worker (a process, torch's import) costs seconds, a model milliseconds.
     """
-    st = _WORKER["models"].setdefault(model_name, {})
-    _WORKER["active"] = model_name
+    st = _WORKER.setdefault(model_name, {})
     if "model" not in st:
         model = model_factory()
         if not hasattr(model, "set_active_groups"):
@@ -150,9 +149,9 @@ def _worker_prepare(
     }
 
 
-def _worker_repeat(min_window_s: float, root: str) -> dict[str, Any]:
-    """Measure one window; read back governor and frequency of this worker's cores."""
-    st = _WORKER["models"][_WORKER["active"]]
+def _worker_repeat(min_window_s: float, root: str, model_name: str = "") -> dict[str, Any]:
+    """Measure one window of ``model_name`` as last prepared; read back governor and frequency."""
+    st = _WORKER[model_name]
     with _grad_off(st["backend"]):
         r = measure(st["fn"], st["meter"], min_window_s, st["sync"])
     policies = policies_for_cpus(os.sched_getaffinity(0), root)
@@ -323,7 +322,7 @@ def profile_sweep(
             worker.call(_worker_prepare, factories[model], tuple(input_shape), m.device, meter,
                         str(root), g, b, warmup, be, m.threads, model)  # fmt: skip
             for r in todo(m, f, model, be, g, b):
-                res = worker.call(_worker_repeat, min_window_s, str(root))
+                res = worker.call(_worker_repeat, min_window_s, str(root), model)
                 # threads read back: torch's pool in an eager worker; where torch is absent
                 # (a board profiling a bundle) the engine's own setting, as its session has it
                 engine_threads = res.value.pop("engine_threads")

@@ -36,16 +36,18 @@ def qmax(bits: int) -> int:
     return 2 ** (bits - 1) - 1
 
 
-def round_tensor(x: Tensor, mode: str, generator: torch.Generator | None = None) -> Tensor:
-    """Round to integers: ``nearest`` (ties to even) or ``stochastic``.
+def round_tensor(x: Tensor, mode: str, generator: torch.Generator | None = None,
+                 factor: float = 1.0) -> Tensor:
+    """Round ``x`` x ``factor`` to integers: ``nearest`` (ties to even) or ``stochastic``.
 
     Stochastic rounding is unbiased: it rounds up with probability equal to the fractional part.
+    ``factor`` is fused into the pass that adds the noise (no scaled copy of ``x``).
     """
     if mode == "nearest":
-        return torch.round(x)
+        return torch.round(x if factor == 1.0 else x * factor)
     if mode == "stochastic":
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        return noise.add_(x).floor_()  # x + noise, in the noise's buffer
+        return noise.add_(x, alpha=factor).floor_()  # x x factor + noise, in the noise's buffer
     raise ValueError(f"rounding must be one of {ROUNDINGS}; got {mode!r}")
 
 
@@ -280,9 +282,8 @@ class QuantisedMomentum:
         limit = qmax(self.tiles.bits)
         peak = buf.abs().max().item()  # (vector_norm's inf norm is 6x slower here)
         scale = peak / limit if peak > 0 else 1.0
-        # stochastic rounding of buf / scale, the division fused into the noise's add
-        noise = torch.rand(buf.shape, generator=generator, dtype=buf.dtype, device=buf.device)
-        self.tiles.write(rows, noise.add_(buf, alpha=1.0 / scale).floor_().clamp_(-limit, limit))
+        self.tiles.write(rows, round_tensor(buf, "stochastic", generator, factor=1.0 / scale)
+                         .clamp_(-limit, limit))
         self.scales[index] = scale
         return buf
 

@@ -22,6 +22,7 @@ from dyndnn.serve import BundleError, Server, read_manifest, write_bundle
 from dyndnn.serve.engines import engine
 from dyndnn.serve.executorch_server import ExecutorchServer, method_name
 from dyndnn.serve.openvino_server import OpenVinoServer
+from dyndnn.serve.packing import PACKING
 from dyndnn.serve.timing import switch_costs
 
 SPEC = {"groups": 3, "width": 0.125, "in_channels": 1, "image_size": 28}
@@ -50,10 +51,11 @@ def eager(model, x, k):
         return model(x)
 
 
+@pytest.mark.parametrize("packing", PACKING)
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_every_configuration_of_every_family_matches_eager(family):
+def test_every_configuration_of_every_family_matches_eager(family, packing):
     model = trained_like(family)
-    server = Server(model)
+    server = Server(model, packing=packing)
     x = torch.randn(4, 1, 28, 28)
     for k in range(1, model.groups + 1):
         server.set_active_groups(k)
@@ -78,7 +80,7 @@ def test_sum_rule_and_any_batch_size():
 
 def test_group_model_weights_are_one_set_shared_by_every_configuration():
     model = trained_like("group")
-    server = Server(model)
+    server = Server(model, packing="off")
     G = model.groups
     # each tensor once: all G configurations hold what the full one reads
     assert server.weight_bytes() == server.configuration_weight_bytes(G)
@@ -93,6 +95,42 @@ def test_group_model_weights_are_one_set_shared_by_every_configuration():
     for k in range(1, G + 1):
         server.set_active_groups(k)
         assert not np.allclose(server(x), before[k]), f"configuration {k} kept its own copy"
+
+
+def test_packed_weights_are_one_set_shared_by_every_configuration():
+    # at width 1.0 every group's channels fill whole blocks of onnxruntime's layout (8 or 16
+    # channels, by CPU), so configuration k's blocked tensors are the leading bytes of G's
+    torch.manual_seed(0)
+    model = GroupNet(groups=4, width=1.0, in_channels=1, image_size=28).eval()
+    server = Server(model)  # packing="shared", the default
+    G = model.groups
+    assert server.packing == "shared" and server.packed.own_bytes == 0
+    assert any(name.startswith("reorder") for name in server.packed.tensors)  # blocked: packed
+    # every tensor a session reads larger than the inline constants is a view of one buffer
+    buffer = server.packed.buffer
+    for k, uses in server.packed.initializers.items():
+        assert uses, k
+        for name, view in uses.items():
+            assert np.shares_memory(view, buffer), (k, name)
+    # and what the sessions read is that buffer: changing it changes every configuration
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    before = {k: server(x) for k in range(1, G + 1) if not server.set_active_groups(k)}
+    for tensor in server.packed.tensors.values():
+        tensor[...] *= 1.5
+    for k in range(1, G + 1):
+        server.set_active_groups(k)
+        assert not np.allclose(server(x), before[k]), f"configuration {k} kept its own copy"
+    with pytest.raises(ValueError, match="keeps no copy of weights.bin"):
+        server.tensor_view(0, [1])
+
+
+def test_a_baseline_whose_packed_tensors_are_no_prefix_keeps_and_counts_its_own():
+    # independent networks: each configuration's tensors are its own network's
+    server = Server(trained_like("independent"))
+    own = server.packed.own_bytes
+    assert 0 < own < server.weight_bytes()  # G's are shared with itself; 1..G-1 their own
+    with pytest.raises(ValueError, match="packing must be one of"):
+        Server(trained_like("group"), packing="blocked")
 
 
 def test_baselines_report_the_bytes_they_hold():

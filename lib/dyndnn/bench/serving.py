@@ -2,10 +2,11 @@
 
 On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one run:
 
-- latency of every configuration at batch 1, 16 and 64 on three engines, in interleaved
-  rounds (each keeps its median): ``eager``, ``onnxruntime`` (``Server``: weights shared, no
-  repacking) and ``onnxruntime-repacked`` (``repack_weights=True``: onnxruntime's NCHWc
-  layout and prepacking, each session its own weights);
+- latency of every configuration at batch 1, 16 and 64 on four engines, in interleaved
+  rounds (each keeps its median): ``eager``, ``onnxruntime`` (``Server``, ``packing="shared"``:
+  onnxruntime's packed weights of configuration G, every configuration over views of them),
+  ``onnxruntime-unpacked`` (``packing="off"``: views of the bundle's weights, no NCHWc layout)
+  and ``onnxruntime-copies`` (``packing="per-session"``: each session packs its own copy);
 - per engine and batch, the time range (k=G / k=1) against the MAC ratio, and onnxruntime's
   speed-up over eager at k=1 and k=G;
 - weight bytes of the server for all G configurations against the full configuration's, and
@@ -35,7 +36,9 @@ from dyndnn.models import DynamicModel
 from dyndnn.serve import Server, write_bundle
 from dyndnn.serve.timing import switch_costs
 
-ENGINES = ("eager", "onnxruntime", "onnxruntime-repacked")
+ENGINES = ("eager", "onnxruntime", "onnxruntime-unpacked", "onnxruntime-copies")
+PACKING_OF = {"onnxruntime": "shared", "onnxruntime-unpacked": "off",
+              "onnxruntime-copies": "per-session"}
 TARGETS = {"range_vs_macs": 0.85, "speedup_k1_b1": 3.0, "weight_ratio": 1.1, "switch_us": 100.0}
 
 # run in a fresh process: resident memory of what one script builds, nothing else in the way
@@ -52,7 +55,7 @@ if what == "single":
                                      options, providers=["CPUExecutionProvider"])]
     sessions[0].run(None, {"images": x})
 else:
-    server = Server.from_bundle(folder, repack_weights=what == "repacked")
+    server = Server.from_bundle(folder, packing=what)
     for k in range(1, server.groups + 1):
         server.set_active_groups(k)
         server(x)
@@ -79,6 +82,11 @@ def _median_s(fn: Any, min_run_time: float, warmup: int = 3) -> float:
             return statistics.median(times)
 
 
+def _rss_key(engine: str) -> str:
+    """The memory entry of an onnxruntime engine: ``rss_onnxruntime_copies_bytes``."""
+    return f"rss_{engine.replace('-', '_')}_bytes"
+
+
 def _rss_bytes(folder: Path, what: str) -> int:
     done = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(folder), what],
                           capture_output=True, text=True, check=True)
@@ -91,8 +99,8 @@ _ENGINE: dict[str, Any] = {}
 
 def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> None:
     model = factory().eval()
-    _ENGINE["runner"] = model if engine == "eager" else Server(
-        model, repack_weights=engine == "onnxruntime-repacked")
+    _ENGINE["runner"] = model if engine == "eager" else Server(model,
+                                                               packing=PACKING_OF[engine])
     _ENGINE["numpy"] = engine != "eager"
 
 
@@ -153,15 +161,21 @@ def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] 
             out["batches"][batch] = row
         out["switch"] = {e: w.call(_engine_switch, shape, switch_rounds).value
                          for e, w in workers.items()}
-    server = Server(model)
+    server = Server(model)  # packing="shared"
+    packed = server.packed
+    full_packed_bytes = sum(packed.initializers[G][name].nbytes for name in packed.initializers[G])
     with tempfile.TemporaryDirectory() as folder:
         write_bundle(model, folder)
         out["memory"] = {
             "server_weight_bytes": server.weight_bytes(),
             "full_configuration_weight_bytes": server.configuration_weight_bytes(G),
-            "weight_ratio": server.weight_bytes() / server.configuration_weight_bytes(G),
-            "rss_server_bytes": _rss_bytes(Path(folder), "server"),
-            "rss_server_repacked_bytes": _rss_bytes(Path(folder), "repacked"),
+            # what the packed server holds for all G (G's packed tensors and any own copies)
+            # against what configuration G alone reads of them
+            "packed_held_bytes": packed.buffer.nbytes + packed.own_bytes,
+            "packed_full_configuration_bytes": full_packed_bytes,
+            "weight_ratio": (packed.buffer.nbytes + packed.own_bytes) / full_packed_bytes,
+            **{_rss_key(engine): _rss_bytes(Path(folder), packing)
+               for engine, packing in PACKING_OF.items()},
             "rss_single_full_session_bytes": _rss_bytes(Path(folder), "single"),
         }
     b1 = out["batches"].get(1)
@@ -195,11 +209,12 @@ def print_serving(result: dict[str, Any]) -> None:
             f"k={r['groups']}: {r['switch_s'] * 1e6:+.0f} us" for r in rows)
             + f"  (assignment {max(r['assign_s'] for r in rows) * 1e6:.1f} us at most)")
     m = result["memory"]
-    print(f"  weights: server {m['server_weight_bytes']:,} B for all {G} configurations vs full "
-          f"configuration {m['full_configuration_weight_bytes']:,} B = {m['weight_ratio']:.2f}x;"
-          f" resident: server {m['rss_server_bytes'] / 2**20:.1f} MiB, repacked "
-          f"{m['rss_server_repacked_bytes'] / 2**20:.1f} MiB, one session of k={G} "
-          f"{m['rss_single_full_session_bytes'] / 2**20:.1f} MiB")
+    print(f"  weights: packed server {m['packed_held_bytes']:,} B for all {G} configurations vs "
+          f"the full configuration's {m['packed_full_configuration_bytes']:,} B = "
+          f"{m['weight_ratio']:.2f}x (unpacked: {m['server_weight_bytes']:,} B);"
+          " resident: " + ", ".join(f"{engine} {m[_rss_key(engine)] / 2**20:.1f} MiB"
+                                    for engine in PACKING_OF)
+          + f", one session of k={G} {m['rss_single_full_session_bytes'] / 2**20:.1f} MiB")
     if "met" in result:
         print("  targets: " + ", ".join(f"{name} {mark(ok)}" for name, ok
                                         in result["met"].items()))

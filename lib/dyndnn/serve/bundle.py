@@ -101,6 +101,12 @@ def write_bundle(model: Any, folder: str | os.PathLike,
     return out
 
 
+def unloadable(graph: Path, k: int, exc: Exception) -> BundleError:
+    """What to say of configuration k's graph file that onnxruntime refused to load."""
+    return BundleError(f"{graph} (configuration {k}) is not a graph onnxruntime can load "
+                       f"({type(exc).__name__}: {str(exc)[:300]}); write the bundle again")
+
+
 def _numel(shape: Any) -> int:
     n = 1
     for d in shape:

@@ -16,15 +16,15 @@
 (342624, 171312)
 >>> folder = write_bundle(model, tempfile.mkdtemp())
 >>> Server.from_bundle(folder)                 # a bundle alone: no torch, no training code
-Server(group, G=4, active=4, 342,624 weight bytes, ... threads, repack_weights=False)
+Server(group, G=4, active=4, 342,624 weight bytes, ... threads, packing='shared')
 
-Sharing (measured; ``docs/serving.md``): each session's initializers are ``OrtValue``s over
-views of one buffer that holds ``weights.bin``, given with ``SessionOptions.add_initializer``,
-so configuration k reads the first bytes of the same blocks as configuration G. onnxruntime's
-NCHWc layout transform and weight prepacking would copy them into a blocked layout per
-session; ``repack_weights=False`` (the default) turns both off and keeps the sharing exact.
-``repack_weights=True`` lets onnxruntime repack: faster convolutions at large batches, but each
-session then holds its own copy of the repacked weights.
+Sharing (measured; ``docs/serving.md``): ``packing`` says how the G sessions hold weights.
+``"shared"`` (the default, ``dyndnn.serve.packing``): onnxruntime optimises each configuration
+for its blocked kernels once, at load, and every session reads views of configuration G's
+packed tensors: one weight set at the packed speed. ``"off"``: the sessions read views of
+``weights.bin`` itself, given with ``SessionOptions.add_initializer``, with onnxruntime's NCHWc
+transform and prepacking turned off (one weight set, unblocked kernels). ``"per-session"``:
+onnxruntime packs each session's own copy (G copies).
 
 Threads: each session has a pool of its own by default (``session_options``), as a plain
 onnxruntime session does. onnxruntime's process-wide pool (``shared_pool=True``) makes the
@@ -46,7 +46,8 @@ import numpy as np
 import onnxruntime as ort
 
 from dyndnn.models.switching import Switchable
-from dyndnn.serve.bundle import BundleError, read_manifest
+from dyndnn.serve.bundle import read_manifest, unloadable
+from dyndnn.serve.packing import PACKING, PackedWeights, pack_shared
 
 _POOL: dict[str, int] = {}  # the size of onnxruntime's process-wide thread pool, once set
 
@@ -104,29 +105,31 @@ class Server(Switchable):
     """One onnxruntime session per configuration 1..G; ``set_active_groups`` picks one."""
 
     def __init__(self, model: Any, threads: int | None = None, *,
-                 repack_weights: bool = False, shared_pool: bool = False) -> None:
+                 packing: str = "shared", shared_pool: bool = False) -> None:
         from dyndnn.serve.bundle import write_bundle
 
         # the graphs go through a bundle in a temporary folder, so a Server made from a model
         # and one loaded on a board run the very same files; the sessions keep nothing of it
         with tempfile.TemporaryDirectory(prefix="dyndnn-serve-") as folder:
-            self._load(write_bundle(model, folder), threads, repack_weights, shared_pool)
+            self._load(write_bundle(model, folder), threads, packing, shared_pool)
 
     @classmethod
     def from_bundle(cls, folder: str | os.PathLike, threads: int | None = None, *,
-                    repack_weights: bool = False, shared_pool: bool = False) -> Server:
+                    packing: str = "shared", shared_pool: bool = False) -> Server:
         """A server over a bundle written by ``serve.write_bundle`` (02_evaluate's export/)."""
         server = cls.__new__(cls)
-        server._load(Path(folder), threads, repack_weights, shared_pool)
+        server._load(Path(folder), threads, packing, shared_pool)
         return server
 
-    def _load(self, folder: Path, threads: int | None, repack_weights: bool,
+    def _load(self, folder: Path, threads: int | None, packing: str,
               shared_pool: bool) -> None:
+        if packing not in PACKING:
+            raise ValueError(f"packing must be one of {', '.join(PACKING)}; got {packing!r}")
         manifest = read_manifest(folder)
         self.manifest = manifest
         self.family: str = manifest["family"]
         self.groups: int = manifest["groups"]
-        self.repack_weights, self.shared_pool = repack_weights, shared_pool
+        self.packing, self.shared_pool = packing, shared_pool
         rss_before = _rss_bytes()
         if shared_pool:
             session_options(threads, shared_pool=True)  # the pool exists before the sessions
@@ -135,7 +138,15 @@ class Server(Switchable):
         # one buffer for every tensor; the sessions read views of it, never copies
         self._buffer = np.fromfile(folder / manifest["weights"]["file"], dtype=np.uint8)
         self._values: list[ort.OrtValue] = []  # must outlive the sessions that read them
-        self._sessions = [self._session(folder, c) for c in manifest["configurations"]]
+        self.packed: PackedWeights | None = None
+        if packing == "shared":
+            with tempfile.TemporaryDirectory(prefix="dyndnn-pack-") as work:
+                self.packed = pack_shared(folder, manifest, work, lambda: session_options(
+                    self.threads, self.shared_pool))
+                self._buffer = None  # weights.bin's bytes are not kept: the packed ones serve
+                self._sessions = [self._packed_session(k) for k in sorted(self.packed.graphs)]
+        else:
+            self._sessions = [self._session(folder, c) for c in manifest["configurations"]]
         self._runs = [session.run for session in self._sessions]  # bound once: a switch is O(1)
         rss_after = _rss_bytes()
         self.build_rss_bytes = (None if rss_before is None or rss_after is None
@@ -145,25 +156,42 @@ class Server(Switchable):
     def _session(self, folder: Path, configuration: dict[str, Any]) -> ort.InferenceSession:
         options = session_options(self.threads, self.shared_pool)
         disabled = []
-        if not self.repack_weights:
+        if self.packing == "off":
             options.add_session_config_entry("session.disable_prepacking", "1")
             disabled = ["NchwcTransformer"]
         for name, use in configuration["initializers"].items():
-            view = self.tensor_view(use["offset"], use["shape"])
-            value = ort.OrtValue.ortvalue_from_numpy(view)
-            self._values.append(value)
-            options.add_initializer(name, value)
+            self._add(options, name, self.tensor_view(use["offset"], use["shape"]))
         graph = folder / configuration["file"]
         try:
             return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"],
                                         disabled_optimizers=disabled)
         except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
-            raise BundleError(f"{graph} (configuration {configuration['k']}) is not a graph "
-                              f"onnxruntime can load ({type(exc).__name__}: {str(exc)[:300]}); "
-                              "write the bundle again") from exc
+            raise unloadable(graph, configuration["k"], exc) from exc
+
+    def _packed_session(self, k: int) -> ort.InferenceSession:
+        """Configuration k's optimised graph over views of G's packed tensors, as it is."""
+        options = session_options(self.threads, self.shared_pool)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        options.add_session_config_entry("session.disable_prepacking", "1")  # no own copies
+        for name, view in self.packed.initializers[k].items():
+            self._add(options, name, view)
+        return ort.InferenceSession(str(self.packed.graphs[k]), options,
+                                    providers=["CPUExecutionProvider"])
+
+    def _add(self, options: ort.SessionOptions, name: str, view: np.ndarray) -> None:
+        value = ort.OrtValue.ortvalue_from_numpy(view)
+        self._values.append(value)
+        options.add_initializer(name, value)
 
     def tensor_view(self, offset: int, shape: list[int]) -> np.ndarray:
-        """A float32 view of the shared buffer (writing to it changes every session's input)."""
+        """A float32 view of ``weights.bin``'s bytes (``packing`` "off" and "per-session").
+
+        With ``packing="off"`` writing to it changes every session's input; with "shared" the
+        sessions read ``packed.tensors`` instead, and this raises.
+        """
+        if self._buffer is None:
+            raise ValueError("packing='shared' keeps no copy of weights.bin: its sessions read "
+                             "the packed tensors (server.packed.tensors)")
         count = int(np.prod(shape))
         return self._buffer[offset: offset + 4 * count].view(np.float32).reshape(shape)
 
@@ -203,4 +231,5 @@ class Server(Switchable):
     def __repr__(self) -> str:
         return (f"Server({self.family}, G={self.groups}, active={self._active}, "
                 f"{self.weight_bytes():,} weight bytes, {self.threads} threads, "
-                f"repack_weights={self.repack_weights})")
+                f"packing={self.packing!r})")
+

@@ -3,8 +3,10 @@ import re
 
 import pytest
 
-from dyndnn.bench.serving import ENGINES
+from dyndnn.bench.serving import COMPILED
 from dyndnn.bench.suite import main
+
+ENGINES_TESTED = ["eager", "onnxruntime", "onnxruntime-unpacked", "openvino"]
 
 
 @pytest.fixture(scope="module")
@@ -16,8 +18,11 @@ def bench(tmp_path_factory):
 
     printed = StringIO()
     with redirect_stdout(printed):
+        # every kind of engine once: onnxruntime packed and not, one compiled engine (the
+        # other, executorch, lowers for seconds per configuration: tests/test_serve.py has it)
         results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(out),
-                        "--architectures", "alexnet", "--outputs", str(out / "none")])
+                        "--architectures", "alexnet", "--outputs", str(out / "none"),
+                        "--engines", ",".join(ENGINES_TESTED)])
     return results, out, printed.getvalue()
 
 
@@ -58,10 +63,12 @@ def test_bench_runs_and_writes_every_section(bench):
 
 def test_serving_section_compares_engines_side_by_side(bench, tmp_path, capsys):
     results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
-                    "--only", "serving", "--architectures", "resnet20"])
+                    "--only", "serving", "--architectures", "resnet20",
+                    "--engines", "eager,onnxruntime"])
     residual = json.loads((tmp_path / "serving-resnet20.json").read_text())
     assert residual["context"]["model"]["architecture"] == "resnet20"
     assert residual["mac_ratio"] == 2.0  # block-diagonal residual groups: MACs scale with k
+    assert residual["engines"] == ["eager", "onnxruntime"]  # --engines: those alone
     assert set(results) == {"serving", "architectures"} and set(results["architectures"]) == {
         "resnet20"}
     assert not (tmp_path / "floor.json").exists()  # --only serving: that section alone
@@ -70,7 +77,10 @@ def test_serving_section_compares_engines_side_by_side(bench, tmp_path, capsys):
     serving = json.loads((full / "serving.json").read_text())
     assert serving["mac_ratio"] == 2.0
     for row in serving["batches"].values():
-        assert set(row["latency_s"]) == set(ENGINES)
+        assert set(row["latency_s"]) == set(ENGINES_TESTED)
+        for engine in set(ENGINES_TESTED) & set(COMPILED):  # against onnxruntime
+            assert row[engine]["vs_onnxruntime_k1"] == (row["latency_s"]["onnxruntime"]["1"]
+                                                       / row["latency_s"][engine]["1"])
         assert all(v > 0 for lat in row["latency_s"].values() for v in lat.values())
         assert row["onnxruntime"]["speedup_k1"] == (row["latency_s"]["eager"]["1"]
                                                    / row["latency_s"]["onnxruntime"]["1"])
@@ -80,5 +90,7 @@ def test_serving_section_compares_engines_side_by_side(bench, tmp_path, capsys):
     assert memory["packed_held_bytes"] >= memory["packed_full_configuration_bytes"] > 0
     assert memory["weight_ratio"] < 1.1
     assert memory["rss_onnxruntime_bytes"] > 0 and memory["rss_single_full_session_bytes"] > 0
-    assert memory["rss_onnxruntime_copies_bytes"] > 0
-    assert set(serving["switch"]) == set(ENGINES)
+    assert memory["rss_onnxruntime_unpacked_bytes"] > 0
+    assert "rss_onnxruntime_copies_bytes" not in memory  # an engine not asked for
+    assert set(serving["switch"]) == set(ENGINES_TESTED)
+    assert serving["build"]["openvino"]["build_rss_bytes"] > 0

@@ -7,6 +7,9 @@ On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one 
   onnxruntime's packed weights of configuration G, every configuration over views of them),
   ``onnxruntime-unpacked`` (``packing="off"``: views of the bundle's weights, no NCHWc layout)
   and ``onnxruntime-copies`` (``packing="per-session"``: each session packs its own copy);
+  and the compiled engines that are installed, ``openvino`` and ``executorch`` (XNNPACK), each
+  against onnxruntime at k=1 and k=G, with what building all G configurations took (resident
+  memory growth, and the ``.pte``'s bytes);
 - per engine and batch, the time range (k=G / k=1) against the MAC ratio, and onnxruntime's
   speed-up over eager at k=1 and k=G;
 - weight bytes of the server for all G configurations against the full configuration's, and
@@ -18,6 +21,7 @@ On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -37,6 +41,7 @@ from dyndnn.serve import Server, write_bundle
 from dyndnn.serve.timing import switch_costs
 
 ENGINES = ("eager", "onnxruntime", "onnxruntime-unpacked", "onnxruntime-copies")
+COMPILED = ("openvino", "executorch")  # measured where their package is installed
 PACKING_OF = {"onnxruntime": "shared", "onnxruntime-unpacked": "off",
               "onnxruntime-copies": "per-session"}
 TARGETS = {"range_vs_macs": 0.85, "speedup_k1_b1": 3.0, "weight_ratio": 1.1, "switch_us": 100.0}
@@ -97,11 +102,25 @@ def _rss_bytes(folder: Path, what: str) -> int:
 _ENGINE: dict[str, Any] = {}
 
 
-def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> None:
+def installed_engines() -> tuple[str, ...]:
+    """``ENGINES`` and the compiled engines whose package this environment has."""
+    return ENGINES + tuple(e for e in COMPILED if importlib.util.find_spec(e) is not None)
+
+
+def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> dict[str, Any]:
+    """Build ``engine`` in this worker; what building it took (compiled engines)."""
     model = factory().eval()
-    _ENGINE["runner"] = model if engine == "eager" else Server(model,
-                                                               packing=PACKING_OF[engine])
+    if engine in COMPILED:
+        from dyndnn.serve.engines import engine as build
+
+        _ENGINE["runner"] = build(model, engine)
+    else:
+        _ENGINE["runner"] = model if engine == "eager" else Server(model,
+                                                                   packing=PACKING_OF[engine])
     _ENGINE["numpy"] = engine != "eager"
+    runner = _ENGINE["runner"]
+    return {"build_rss_bytes": getattr(runner, "build_rss_bytes", None),
+            "program_bytes": getattr(runner, "pte_bytes", None)}
 
 
 def _engine_input(batch: int, shape: tuple[int, ...]) -> Any:
@@ -123,26 +142,34 @@ def _engine_switch(shape: tuple[int, ...], rounds: int) -> list[dict[str, Any]]:
 
 def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] = (1, 16, 64),
                   min_run_time: float = 1.0, rounds: int = 3,
-                  switch_rounds: int = 100) -> dict[str, Any]:
+                  switch_rounds: int = 100, engines: tuple[str, ...] | None = None
+                  ) -> dict[str, Any]:
     """Every measurement of the serving section (see the module docstring).
 
     ``factory`` (picklable, e.g. a ``functools.partial``) builds the model. Each engine runs in
     a worker process of its own on every core this process may use, and the workers take turns
     (one configuration of one engine at a time): in one process, onnxruntime's thread pool and
     PyTorch's OpenMP threads spun against each other on two cores and made eager inferences
-    50-100x slower at times.
+    50-100x slower at times. ``engines``: a subset of ``installed_engines()`` (the default),
+    eager and onnxruntime always among them.
     """
+    engines = tuple(dict.fromkeys(("eager", "onnxruntime", *(engines or installed_engines()))))
+    unknown = set(engines) - set(ENGINES + COMPILED)
+    if unknown:
+        raise ValueError(f"unknown engines {sorted(unknown)}; known: "
+                         f"{', '.join(ENGINES + COMPILED)}")
     model = factory().eval()
     G, spec = model.groups, model.spec
     shape = (spec.in_channels, spec.image_size, spec.image_size)
     macs = {k: model.macs(k) for k in range(1, G + 1)}
-    out: dict[str, Any] = {"macs": macs, "mac_ratio": macs[G] / macs[1], "batches": {}}
+    out: dict[str, Any] = {"macs": macs, "mac_ratio": macs[G] / macs[1], "batches": {},
+                           "engines": list(engines)}
     with contextlib.ExitStack() as stack:
-        workers = {e: stack.enter_context(MappedWorker(Mapping("cpu"))) for e in ENGINES}
-        for engine, worker in workers.items():
-            worker.call(_engine_start, factory, engine)
+        workers = {e: stack.enter_context(MappedWorker(Mapping("cpu"))) for e in engines}
+        out["build"] = {engine: worker.call(_engine_start, factory, engine).value
+                        for engine, worker in workers.items()}
         for batch in batches:
-            runs: dict[str, dict[int, list[float]]] = {e: {k: [] for k in macs} for e in ENGINES}
+            runs: dict[str, dict[int, list[float]]] = {e: {k: [] for k in macs} for e in engines}
             for _ in range(rounds):  # interleaved: a burst of load hits every engine alike
                 for k in macs:
                     for engine, worker in workers.items():
@@ -155,9 +182,11 @@ def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] 
                 time_range = lat[G] / lat[1]
                 row[engine] = {"time_range": time_range,
                                "range_vs_macs": time_range / out["mac_ratio"]}
-            for engine in ENGINES[1:]:
+            for engine in engines[1:]:
                 row[engine]["speedup_k1"] = latency["eager"][1] / latency[engine][1]
                 row[engine]["speedup_kG"] = latency["eager"][G] / latency[engine][G]
+                row[engine]["vs_onnxruntime_k1"] = latency["onnxruntime"][1] / latency[engine][1]
+                row[engine]["vs_onnxruntime_kG"] = latency["onnxruntime"][G] / latency[engine][G]
             out["batches"][batch] = row
         out["switch"] = {e: w.call(_engine_switch, shape, switch_rounds).value
                          for e, w in workers.items()}
@@ -175,7 +204,7 @@ def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] 
             "packed_full_configuration_bytes": full_packed_bytes,
             "weight_ratio": (packed.buffer.nbytes + packed.own_bytes) / full_packed_bytes,
             **{_rss_key(engine): _rss_bytes(Path(folder), packing)
-               for engine, packing in PACKING_OF.items()},
+               for engine, packing in PACKING_OF.items() if engine in engines},
             "rss_single_full_session_bytes": _rss_bytes(Path(folder), "single"),
         }
     b1 = out["batches"].get(1)
@@ -195,11 +224,14 @@ def print_serving(result: dict[str, Any]) -> None:
     G = max(result["macs"])
     print(f"serving (MAC ratio k={G}/k=1: {result['mac_ratio']:.2f}x):")
     for batch, row in result["batches"].items():
-        for engine in ENGINES:
+        for engine in result["engines"]:
             lat = row["latency_s"][engine]
             stats = row[engine]
             extra = (f" | vs eager: k=1 {stats['speedup_k1']:.2f}x, k={G} "
                      f"{stats['speedup_kG']:.2f}x" if "speedup_k1" in stats else "")
+            if engine in COMPILED:
+                extra += (f" | vs onnxruntime: k=1 {stats['vs_onnxruntime_k1']:.2f}x, k={G} "
+                          f"{stats['vs_onnxruntime_kG']:.2f}x")
             print(f"  batch {batch:>3} {engine:<21}" + "  ".join(
                 f"k={k}: {v * 1e3:7.3f} ms" for k, v in lat.items())
                 + f" | range {stats['time_range']:.2f}x = {stats['range_vs_macs']:.2f} of MACs"
@@ -213,8 +245,14 @@ def print_serving(result: dict[str, Any]) -> None:
           f"the full configuration's {m['packed_full_configuration_bytes']:,} B = "
           f"{m['weight_ratio']:.2f}x (unpacked: {m['server_weight_bytes']:,} B);"
           " resident: " + ", ".join(f"{engine} {m[_rss_key(engine)] / 2**20:.1f} MiB"
-                                    for engine in PACKING_OF)
+                                    for engine in PACKING_OF if _rss_key(engine) in m)
           + f", one session of k={G} {m['rss_single_full_session_bytes'] / 2**20:.1f} MiB")
+    for engine in (e for e in result["engines"] if e in COMPILED):
+        build = result["build"][engine]
+        grown = build["build_rss_bytes"]
+        print(f"  {engine}: building all {G} configurations grew resident memory by "
+              + (f"{grown / 2**20:.1f} MiB" if grown is not None else "(unmeasured)")
+              + (f"; program {build['program_bytes']:,} B" if build["program_bytes"] else ""))
     if "met" in result:
         print("  targets: " + ", ".join(f"{name} {mark(ok)}" for name, ok
                                         in result["met"].items()))

@@ -47,8 +47,9 @@ def bench_architecture(args: argparse.Namespace, architecture: str, run_time: fl
     context = {**context, "model": {**context["model"], "architecture": architecture}}
     print(f"== {architecture}: G={args.groups} width={args.width}, "
           f"{factory().param_count(args.groups) / 1e6:.3f} M parameters")
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip()) or None
     serving = bench_serving(factory, (1, 16, 64), run_time,
-                            switch_rounds=30 if args.quick else 100)
+                            switch_rounds=30 if args.quick else 100, engines=engines)
     write_serving(serving, out / f"serving{suffix}.json", context)
     print_serving(serving)
     if args.only == "serving":
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default="outputs/bench")
     parser.add_argument("--outputs", default="outputs",
                         help="where `make run` wrote its run folders (section pipeline)")
+    parser.add_argument("--engines", default="",
+                        help="comma-separated serving engines (default: every one installed)")
     parser.add_argument("--only", choices=["all", "serving"], default="all",
                         help="serving: eager vs onnxruntime alone")
     args = parser.parse_args(argv)

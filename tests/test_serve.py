@@ -372,6 +372,10 @@ def test_every_configuration_of_every_family_matches_eager_at_batch_1_and_7(fami
             assert got.shape == (batch, 10)
             assert np.abs(got - eager(model, x, k).numpy()).max() < 1e-4, (family, batch, k)
             assert torch.equal(server(x), torch.from_numpy(got))  # torch in, torch out
+    if backend == "executorch":  # a batch beyond the program's memory plan: said, by name
+        assert 7 <= server.max_batch < 1024
+        with pytest.raises(BundleError, match=f"batches of up to {server.max_batch} images"):
+            server(np.zeros((server.max_batch + 1, 1, 28, 28), np.float32))
 
 
 def test_a_bundle_serves_without_the_model_and_a_broken_graph_is_named(tmp_path):

@@ -120,7 +120,8 @@ def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> dict[str,
     _ENGINE["numpy"] = engine != "eager"
     runner = _ENGINE["runner"]
     return {"build_rss_bytes": getattr(runner, "build_rss_bytes", None),
-            "program_bytes": getattr(runner, "pte_bytes", None)}
+            "program_bytes": getattr(runner, "pte_bytes", None),
+            "max_batch": getattr(runner, "max_batch", None)}  # None: any batch
 
 
 def _engine_input(batch: int, shape: tuple[int, ...]) -> Any:
@@ -169,20 +170,24 @@ def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] 
         out["build"] = {engine: worker.call(_engine_start, factory, engine).value
                         for engine, worker in workers.items()}
         for batch in batches:
-            runs: dict[str, dict[int, list[float]]] = {e: {k: [] for k in macs} for e in engines}
+            # an engine whose program cannot take this batch (ExecuTorch's memory plan) is
+            # left out of the batch's row, and the row says so
+            able = [e for e in engines if batch <= (out["build"][e]["max_batch"] or batch)]
+            runs: dict[str, dict[int, list[float]]] = {e: {k: [] for k in macs} for e in able}
             for _ in range(rounds):  # interleaved: a burst of load hits every engine alike
                 for k in macs:
-                    for engine, worker in workers.items():
-                        runs[engine][k].append(worker.call(
+                    for engine in able:
+                        runs[engine][k].append(workers[engine].call(
                             _engine_latency, k, batch, shape, min_run_time / rounds).value)
             latency = {e: {k: sorted(v)[len(v) // 2] for k, v in per.items()}
                        for e, per in runs.items()}
-            row: dict[str, Any] = {"latency_s": latency}
+            row: dict[str, Any] = {"latency_s": latency,
+                                   "not_measured": [e for e in engines if e not in able]}
             for engine, lat in latency.items():
                 time_range = lat[G] / lat[1]
                 row[engine] = {"time_range": time_range,
                                "range_vs_macs": time_range / out["mac_ratio"]}
-            for engine in engines[1:]:
+            for engine in able[1:]:
                 row[engine]["speedup_k1"] = latency["eager"][1] / latency[engine][1]
                 row[engine]["speedup_kG"] = latency["eager"][G] / latency[engine][G]
                 row[engine]["vs_onnxruntime_k1"] = latency["onnxruntime"][1] / latency[engine][1]
@@ -224,7 +229,10 @@ def print_serving(result: dict[str, Any]) -> None:
     G = max(result["macs"])
     print(f"serving (MAC ratio k={G}/k=1: {result['mac_ratio']:.2f}x):")
     for batch, row in result["batches"].items():
-        for engine in result["engines"]:
+        for engine in row.get("not_measured", []):
+            print(f"  batch {batch:>3} {engine:<21}not measured: its program holds batches up "
+                  f"to {result['build'][engine]['max_batch']}")
+        for engine in (e for e in result["engines"] if e in row["latency_s"]):
             lat = row["latency_s"][engine]
             stats = row[engine]
             extra = (f" | vs eager: k=1 {stats['speedup_k1']:.2f}x, k={G} "

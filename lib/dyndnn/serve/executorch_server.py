@@ -20,10 +20,12 @@ What is shared (measured in ``docs/serving.md``): the XNNPACK serializer names a
 a hash of its bytes, so a tensor byte-identical in two methods is stored once; configuration
 k's weights are slices of configuration G's, not identical tensors, so the program holds each
 configuration's own, and XNNPACK packs each method's weights again when it loads.
-``pte_bytes`` and ``build_rss_bytes`` say what holding all G costs. ExecuTorch's Python runtime
-takes torch tensors, so this backend needs torch (on a board its C++ runtime reads the same
-``.pte``); the XNNPACK thread pool is process-wide, set from ``threads`` (the profiler gives
-each mapping its own process).
+``pte_bytes`` and ``build_rss_bytes`` say what holding all G costs. ``max_batch`` is the
+largest batch the program's memory plan holds (15 here, though the batch axis was exported
+up to ``MAX_BATCH``); a larger one is refused by name rather than failing inside the runtime.
+ExecuTorch's Python runtime takes torch tensors, so this backend needs torch (on a board its C++
+runtime reads the same ``.pte``); the XNNPACK thread pool is process-wide, set from
+``threads`` (the profiler gives each mapping its own process).
 """
 
 from __future__ import annotations
@@ -100,6 +102,11 @@ class ExecutorchServer(Switchable):
         self.method_names = sorted(program.method_names, key=lambda n: int(n.split("_k")[1]))
         self._methods = [program.load_method(method_name(k))
                          for k in range(1, self.groups + 1)]
+        # the largest batch each method's planned input holds: asked for batches up to
+        # MAX_BATCH, ExecuTorch 1.5 with torch 2.13 planned 15 images (measured), whatever the
+        # bound or the example batch given to torch.export
+        self.max_batch = min(int(m.metadata.input_tensor_meta(0).sizes()[0])
+                             for m in self._methods)
         rss_after = _rss_bytes()
         self._program = program  # the methods read its buffers
         self.build_rss_bytes = (None if rss_before is None or rss_after is None
@@ -115,6 +122,11 @@ class ExecutorchServer(Switchable):
         """Logits of the active configuration: numpy in, numpy out; a torch tensor in, out."""
         import torch
 
+        if len(images) > self.max_batch:
+            raise BundleError(
+                f"this ExecuTorch program takes batches of up to {self.max_batch} images (what "
+                f"its memory plan holds); got {len(images)}: profile the executorch backend at "
+                f"batches up to {self.max_batch}")
         if isinstance(images, np.ndarray):
             x = torch.from_numpy(np.ascontiguousarray(images, np.float32))
             return self._method.execute([x])[0].numpy()

@@ -372,10 +372,31 @@ def test_every_configuration_of_every_family_matches_eager_at_batch_1_and_7(fami
             assert got.shape == (batch, 10)
             assert np.abs(got - eager(model, x, k).numpy()).max() < 1e-4, (family, batch, k)
             assert torch.equal(server(x), torch.from_numpy(got))  # torch in, torch out
+    if backend == "executorch":  # the group model per group (one set), the rest whole
+        assert server.layout == ("per-group" if family == "group" else "fused")
     if backend == "executorch":  # a batch beyond the program's memory plan: said, by name
         assert 7 <= server.max_batch < 1024
         with pytest.raises(BundleError, match=f"batches of up to {server.max_batch} images"):
             server(np.zeros((server.max_batch + 1, 1, 28, 28), np.float32))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
+                    reason="pip install -e '.[engines]'")
+def test_executorch_per_group_program_holds_one_weight_set_and_fused_holds_slices():
+    model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    per_group = ExecutorchServer(model, threads=1)  # layout="per-group", the default
+    fused = ExecutorchServer(model, threads=1, layout="fused")
+    # fused: configuration 1's constants are slices of 2's, stored again (1.5 sets for G = 2);
+    # per group: each group's constants once, shared by both methods
+    assert per_group.pte_bytes < fused.pte_bytes
+    assert per_group.pte_bytes < 1.3 * model.serving_bytes() < fused.pte_bytes
+    x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)
+    for k in (1, 2):
+        per_group.set_active_groups(k)
+        fused.set_active_groups(k)
+        assert np.abs(per_group(x) - fused(x)).max() < 1e-4
+    with pytest.raises(ValueError, match="layout must be one of"):
+        ExecutorchServer(model, threads=1, layout="grouped")
 
 
 def test_a_bundle_serves_without_the_model_and_a_broken_graph_is_named(tmp_path):

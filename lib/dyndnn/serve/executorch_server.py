@@ -16,10 +16,13 @@ method; ``set_active_groups`` picks one.
 >>> server(np.zeros((3, 1, 28, 28), np.float32)).shape
 (3, 10)
 
-What is shared (measured in ``docs/serving.md``): the XNNPACK serializer names a constant by
-a hash of its bytes, so a tensor byte-identical in two methods is stored once; configuration
-k's weights are slices of configuration G's, not identical tensors, so the program holds each
-configuration's own, and XNNPACK packs each method's weights again when it loads.
+What is shared (measured in ``docs/engines.md``): the XNNPACK serializer names a constant by a
+hash of its bytes, so a tensor byte-identical in two methods is stored once. Exported whole
+(``layout="fused"``), configuration k's weights are slices of configuration G's, not identical
+tensors, so the program holds each configuration's own (2.5 parameter sets for G = 4). The
+group model is therefore lowered per group by default (``layout="per-group"``): configuration
+k sums the paths of groups 1..k, every method reads the same group tensors, and the program
+holds one parameter set.
 ``pte_bytes`` and ``build_rss_bytes`` say what holding all G costs. ``max_batch`` is the
 largest batch the program's memory plan holds (15 here, though the batch axis was exported
 up to ``MAX_BATCH``); a larger one is refused by name rather than failing inside the runtime.
@@ -34,6 +37,7 @@ import os
 from typing import Any
 
 import numpy as np
+from torch import nn  # this backend needs torch: its Python runtime takes torch tensors
 
 from dyndnn.models.switching import Switchable
 from dyndnn.serve.bundle import BundleError
@@ -64,7 +68,29 @@ def method_name(k: int) -> str:
     return f"forward_k{k}"
 
 
-def lower_program(model: Any) -> bytes:
+LAYOUTS = ("per-group", "fused")
+
+
+def configuration_modules(model: Any, layout: str = "per-group") -> dict[str, Any]:
+    """Each configuration's module, by method name; ``layout`` says how the group model's.
+
+    ``"per-group"``: configuration k sums the paths of groups 1..k (``group_path``), the same
+    modules in every method, so their folded constants are byte-identical and the program
+    stores each once. ``"fused"``: ``model.export(k)``, one grouped convolution per layer, whose
+    constants are slices of G's and are stored per method. Other families export each
+    configuration whole (``fused``) either way.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    if layout == "fused" or not hasattr(model, "group_path"):
+        return {method_name(k): model.export(k).eval() for k in range(1, model.groups + 1)}
+    paths = [model.group_path(g).eval() for g in range(model.groups)]
+    mean = model.spec.combine == "mean"
+    return {method_name(k): _PathSum(paths[:k], float(k) if mean else 1.0)
+            for k in range(1, model.groups + 1)}
+
+
+def lower_program(model: Any, layout: str = "per-group") -> bytes:
     """The ``.pte`` bytes of every configuration of ``model``, one XNNPACK method each."""
     import torch
 
@@ -73,20 +99,33 @@ def lower_program(model: Any) -> bytes:
     example = torch.randn(2, spec.in_channels, spec.image_size, spec.image_size)
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     programs = {}
-    for k in range(1, model.groups + 1):
-        static = model.export(k).eval()
-        for tensor in (*static.parameters(), *static.buffers()):  # XNNPACK's passes want NCHW
+    for name, module in configuration_modules(model, layout).items():
+        for tensor in (*module.parameters(), *module.buffers()):  # XNNPACK's passes want NCHW
             tensor.data = tensor.data.contiguous()  # weights (ours are channels_last)
-        programs[method_name(k)] = torch.export.export(static, (example,),
-                                                       dynamic_shapes=({0: batch},))
+        programs[name] = torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
     lowered = exir.to_edge_transform_and_lower(programs, partitioner=[partitioner()])
     return lowered.to_executorch().buffer
+
+
+class _PathSum(nn.Module):
+    """The logits of the paths given, summed (and divided by ``divisor``: the mean rule)."""
+
+    def __init__(self, paths: list[nn.Module], divisor: float) -> None:
+        super().__init__()
+        self.paths, self.divisor = nn.ModuleList(paths), divisor
+
+    def forward(self, x: Any) -> Any:  # noqa: D102 (nn.Module's)
+        out = self.paths[0](x)
+        for path in self.paths[1:]:
+            out = out + path(x)
+        return out / self.divisor if self.divisor != 1.0 else out
 
 
 class ExecutorchServer(Switchable):
     """One ExecuTorch program, one XNNPACK-lowered method per configuration 1..G."""
 
-    def __init__(self, model: Any, threads: int | None = None) -> None:
+    def __init__(self, model: Any, threads: int | None = None, layout: str = "per-group"
+                 ) -> None:
         from dyndnn.serve.server import _rss_bytes
 
         _, runtime, _, portable_lib = _executorch()
@@ -94,7 +133,9 @@ class ExecutorchServer(Switchable):
         self.groups: int = model.groups
         self.threads = threads or len(os.sched_getaffinity(0))
         self._macs = [model.macs(k) for k in range(1, model.groups + 1)]
-        program_bytes = lower_program(model)
+        program_bytes = lower_program(model, layout)
+        # what was lowered: per-group applies to the group model alone
+        self.layout = layout if hasattr(model, "group_path") else "fused"
         self.pte_bytes = len(program_bytes)
         portable_lib._unsafe_reset_threadpool(self.threads)  # process-wide: see the docstring
         rss_before = _rss_bytes()
@@ -138,4 +179,4 @@ class ExecutorchServer(Switchable):
 
     def __repr__(self) -> str:
         return (f"ExecutorchServer({self.family}, G={self.groups}, active={self._active}, "
-                f"{self.threads} threads, {self.pte_bytes:,} program bytes)")
+                f"{self.threads} threads, {self.pte_bytes:,} program bytes, {self.layout})")

@@ -31,3 +31,12 @@ def test_a_status_file_without_the_peak_line_is_reported(tmp_path):
         pass
     assert peak.start_rss_bytes == 1000 * 1024
     assert not peak.available and "VmHWM" in peak.reason
+
+
+def test_a_high_water_mark_below_the_start_counts_as_no_growth(tmp_path):
+    # the kernel raises VmHWM lazily: a make test run read a mark below the block's start
+    (tmp_path / "clear_refs").write_text("")
+    (tmp_path / "status").write_text("VmRSS:\t  2000 kB\nVmHWM:\t  1500 kB\n")
+    with PeakMemory(proc=tmp_path) as peak:
+        pass
+    assert peak.available and peak.peak_growth_bytes == 0

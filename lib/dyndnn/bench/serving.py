@@ -258,7 +258,7 @@ def print_serving(result: dict[str, Any]) -> None:
     for engine in (e for e in result["engines"] if e in COMPILED):
         build = result["build"][engine]
         grown = build["build_rss_bytes"]
-        print(f"  {engine}: building all {G} configurations grew resident memory by "
+        print(f"  {engine}: building all {G} configurations grew the worker's resident memory by "
               + (f"{grown / 2**20:.1f} MiB" if grown is not None else "(unmeasured)")
               + (f"; program {build['program_bytes']:,} B" if build["program_bytes"] else ""))
     if "met" in result:

@@ -63,7 +63,7 @@ def switch_costs(model: DynamicModel, folder: str | Path | None = None, rounds: 
         server = Server(model)
         served = measure(server, x.numpy(), rounds)
         table["switch_onnxruntime_s"] = [r["switch_s"] for r in served]
-        table["server_weight_bytes"] = server.weight_bytes()  # all G sessions, each tensor once
+        table["server_weight_bytes"] = server.weight_bytes()  # the bundle's, each tensor once
     for backend in ("openvino", "executorch"):  # engines that compile every configuration
         if backend in backends:
             from dyndnn.serve.engines import engine

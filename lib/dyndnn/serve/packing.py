@@ -43,7 +43,9 @@ from onnx import numpy_helper
 from dyndnn.serve.bundle import unloadable
 
 PACKING = ("shared", "off", "per-session")
-ALIGNMENT_BYTES = 64  # a cache line: what onnxruntime's kernels align their own buffers to
+# each tensor starts a multiple of a cache line after the buffer's start (numpy aligns the
+# start itself to 16 bytes at least)
+ALIGNMENT_BYTES = 64
 # tensors this small stay inside the optimised graph (shape constants that onnxruntime's shape
 # inference must read from the graph itself)
 INLINE_BYTES = 1024
@@ -53,7 +55,8 @@ INLINE_BYTES = 1024
 class PackedWeights:
     """Optimised graphs per configuration, over views of configuration G's packed tensors."""
 
-    graphs: dict[int, Path]  # configuration -> its optimised graph
+    # configuration -> its optimised graph, in the work folder: gone once a Server has loaded
+    graphs: dict[int, Path]
     buffer: np.ndarray  # configuration G's packed tensors, one after the other
     tensors: dict[str, np.ndarray] = field(default_factory=dict)  # G's, views of buffer
     initializers: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)  # per k
@@ -151,7 +154,7 @@ def _prefix_of(tensors: dict[str, np.ndarray], name: str, array: np.ndarray
     for tensor in candidates:
         if tensor.dtype == array.dtype and tensor.size >= flat.size:
             lead = tensor.reshape(-1)[: flat.size]
-            if np.array_equal(lead, flat):
+            if np.array_equal(lead.view(np.uint8), flat.view(np.uint8)):  # the same bits
                 return lead.reshape(array.shape)
     return None
 

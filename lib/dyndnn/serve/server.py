@@ -12,7 +12,7 @@
 >>> with server.active_groups(4):              # temporarily the full configuration
 ...     server.num_active_groups
 4
->>> server.weight_bytes(), server.configuration_weight_bytes(2)  # held once; what k=2 reads
+>>> server.weight_bytes(), server.configuration_weight_bytes(2)  # bundle's, once; k=2 reads
 (342624, 171312)
 >>> folder = write_bundle(model, tempfile.mkdtemp())
 >>> Server.from_bundle(folder)                 # a bundle alone: no torch, no training code
@@ -175,8 +175,11 @@ class Server(Switchable):
         options.add_session_config_entry("session.disable_prepacking", "1")  # no own copies
         for name, view in self.packed.initializers[k].items():
             self._add(options, name, view)
-        return ort.InferenceSession(str(self.packed.graphs[k]), options,
-                                    providers=["CPUExecutionProvider"])
+        graph = self.packed.graphs[k]
+        try:
+            return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
+            raise unloadable(graph, k, exc) from exc
 
     def _add(self, options: ort.SessionOptions, name: str, view: np.ndarray) -> None:
         value = ort.OrtValue.ortvalue_from_numpy(view)
@@ -221,7 +224,12 @@ class Server(Switchable):
         return self.manifest["configurations"][(k or self._active) - 1]["macs"]
 
     def weight_bytes(self) -> int:
-        """Bytes of weights the server holds for all G configurations (each tensor once)."""
+        """Bytes of the bundle's weights for all G configurations (each tensor once).
+
+        What the sessions hold with ``packing="off"``; with ``"shared"`` they hold onnxruntime's
+        packed layout of them, ``packed.buffer`` and ``packed.own_bytes`` (about as many bytes;
+        ``make bench`` reports both).
+        """
         return int(self.manifest["weights"]["tensor_bytes"])
 
     def configuration_weight_bytes(self, k: int | None = None) -> int:

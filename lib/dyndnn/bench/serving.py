@@ -197,7 +197,8 @@ def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] 
                          for e, w in workers.items()}
     server = Server(model)  # packing="shared"
     packed = server.packed
-    full_packed_bytes = sum(packed.initializers[G][name].nbytes for name in packed.initializers[G])
+    held_bytes = packed.buffer.nbytes + packed.own_bytes
+    full_packed_bytes = sum(view.nbytes for view in packed.initializers[G].values())
     with tempfile.TemporaryDirectory() as folder:
         write_bundle(model, folder)
         out["memory"] = {
@@ -205,9 +206,9 @@ def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] 
             "full_configuration_weight_bytes": server.configuration_weight_bytes(G),
             # what the packed server holds for all G (G's packed tensors and any own copies)
             # against what configuration G alone reads of them
-            "packed_held_bytes": packed.buffer.nbytes + packed.own_bytes,
+            "packed_held_bytes": held_bytes,
             "packed_full_configuration_bytes": full_packed_bytes,
-            "weight_ratio": (packed.buffer.nbytes + packed.own_bytes) / full_packed_bytes,
+            "weight_ratio": held_bytes / full_packed_bytes,
             **{_rss_key(engine): _rss_bytes(Path(folder), packing)
                for engine, packing in PACKING_OF.items() if engine in engines},
             "rss_single_full_session_bytes": _rss_bytes(Path(folder), "single"),

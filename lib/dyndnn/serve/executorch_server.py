@@ -37,7 +37,8 @@ import os
 from typing import Any
 
 import numpy as np
-from torch import nn  # this backend needs torch: its Python runtime takes torch tensors
+import torch  # this backend needs torch: its Python runtime takes torch tensors
+from torch import nn
 
 from dyndnn.models.switching import Switchable
 from dyndnn.serve.bundle import BundleError
@@ -92,8 +93,6 @@ def configuration_modules(model: Any, layout: str = "per-group") -> dict[str, An
 
 def lower_program(model: Any, layout: str = "per-group") -> bytes:
     """The ``.pte`` bytes of every configuration of ``model``, one XNNPACK method each."""
-    import torch
-
     exir, _, partitioner, _ = _executorch()
     spec = model.spec
     example = torch.randn(2, spec.in_channels, spec.image_size, spec.image_size)
@@ -161,8 +160,6 @@ class ExecutorchServer(Switchable):
 
     def __call__(self, images: Any) -> Any:
         """Logits of the active configuration: numpy in, numpy out; a torch tensor in, out."""
-        import torch
-
         if len(images) > self.max_batch:
             raise BundleError(
                 f"this ExecuTorch program takes batches of up to {self.max_batch} images (what "

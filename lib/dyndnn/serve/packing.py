@@ -112,8 +112,9 @@ def pack_shared(folder: str | Path, manifest: dict[str, Any], work: str | Path,
         view[...] = array.reshape(-1)
         packed.tensors[name] = view.reshape(array.shape)
         offset += _aligned(array.nbytes)
-    for k in sorted(configurations):
-        graph = full_graph if k == G else optimised(k)
+    packed.graphs[G], packed.initializers[G] = full_graph, dict(packed.tensors)  # G's own
+    for k in sorted(configurations)[:-1]:
+        graph = optimised(k)
         uses, own = _uses(packed.tensors, graph, work)
         if own:
             plain = optimised(k, blocked=False)

@@ -135,17 +135,17 @@ class Server(Switchable):
             session_options(threads, shared_pool=True)  # the pool exists before the sessions
         self.threads = pool_threads() if shared_pool else (
             threads or len(os.sched_getaffinity(0)))
-        # one buffer for every tensor; the sessions read views of it, never copies
-        self._buffer = np.fromfile(folder / manifest["weights"]["file"], dtype=np.uint8)
         self._values: list[ort.OrtValue] = []  # must outlive the sessions that read them
         self.packed: PackedWeights | None = None
-        if packing == "shared":
+        self._buffer: np.ndarray | None = None  # weights.bin, where the sessions read it
+        if packing == "shared":  # the packed tensors serve: weights.bin is not read here
             with tempfile.TemporaryDirectory(prefix="dyndnn-pack-") as work:
                 self.packed = pack_shared(folder, manifest, work, lambda: session_options(
                     self.threads, self.shared_pool))
-                self._buffer = None  # weights.bin's bytes are not kept: the packed ones serve
                 self._sessions = [self._packed_session(k) for k in sorted(self.packed.graphs)]
         else:
+            # one buffer for every tensor; the sessions read views of it, never copies
+            self._buffer = np.fromfile(folder / manifest["weights"]["file"], dtype=np.uint8)
             self._sessions = [self._session(folder, c) for c in manifest["configurations"]]
         self._runs = [session.run for session in self._sessions]  # bound once: a switch is O(1)
         rss_after = _rss_bytes()

@@ -44,6 +44,20 @@ class StaticBlocks(nn.Module):
         return torch.cat(outs, 1)
 
 
+def _channels(x: Tensor, lo: int, hi: int) -> Tensor:
+    """Channels (features) ``lo..hi-1`` of ``x``; ``x`` itself when that is all of them.
+
+    The training block reads every earlier block's channels, the whole input: a slice would
+    cost its backward a zero-filled gradient of the input's size and a copy (measured: 12 %
+    of a Tann stage-4 epoch, alexnet width 0.25, G=4).
+
+    >>> x = torch.randn(2, 6, 3, 3)
+    >>> _channels(x, 0, 6) is x, _channels(x, 0, 4).shape[1], _channels(x, 4, 6).shape[1]
+    (True, 4, 2)
+    """
+    return x if lo == 0 and hi == x.shape[1] else x[:, lo:hi]
+
+
 def _run_blocks(blocks: nn.ModuleList, x: Tensor, window: Window, read, apply=None
                 ) -> list[Tensor]:
     """Blocks 0..stop-1 on their inputs (``read(g, x)``); in a stage the last one trains.
@@ -85,7 +99,7 @@ class TannConv2d(DynamicLayer):
 
     def forward(self, x: Tensor, window: Window) -> Tensor:  # noqa: D102
         outs = _run_blocks(self.blocks, x, window,
-                           lambda g, x: x[:, self.reads[g][0]:self.reads[g][1]], self._conv)
+                           lambda g, x: _channels(x, *self.reads[g]), self._conv)
         return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
 
     def _conv(self, block: nn.Conv2d, x: Tensor, trainable: bool) -> Tensor:
@@ -168,7 +182,7 @@ class TannLinear(DynamicLayer):
         self.blocks = nn.ModuleList(nn.Linear(i, n) for i, n in zip(in_cum, sizes, strict=True))
 
     def forward(self, x: Tensor, window: Window) -> Tensor:  # noqa: D102
-        outs = _run_blocks(self.blocks, x, window, lambda g, x: x[:, :self.in_cum[g]])
+        outs = _run_blocks(self.blocks, x, window, lambda g, x: _channels(x, 0, self.in_cum[g]))
         if len(outs) == 1:
             return outs[0]
         return torch.stack(outs).sum(0) if self.heads else torch.cat(outs, 1)

@@ -433,3 +433,68 @@ def test_the_profiler_measures_a_compiled_backend(tmp_path, backend):
     assert set(table["backend"]) == {"eager", backend} and set(table["groups"]) == {1, 2}
     assert (table["latency_s"] > 0).all() and (table["threads_read"] == 1).all()
     assert table["energy_provenance"].unique().tolist() == ["modelled"]
+
+
+NEEDS_EXECUTORCH = pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
+                                      reason="pip install -e '.[engines]'")
+
+
+@pytest.fixture(scope="module")
+def executorch_bundle(tmp_path_factory):
+    """The group model (G = 2) and its ExecuTorch bundle, written once for the module."""
+    from dyndnn.serve.executorch_bundle import write_program
+
+    model = trained_like("group", groups=2)
+    folder = tmp_path_factory.mktemp("executorch") / "executorch"
+    return model, write_program(model, folder, accuracy={1: 0.8, 2: 0.9})
+
+
+@NEEDS_EXECUTORCH
+def test_an_executorch_bundle_serves_every_configuration_from_its_program(executorch_bundle):
+    from dyndnn.serve.executorch_bundle import read_program_manifest
+
+    model, folder = executorch_bundle
+    manifest = read_program_manifest(folder)
+    assert manifest["family"] == "group" and manifest["groups"] == 2
+    assert manifest["layout"] == "per-group"
+    assert [(c["method"], c["macs"], c["accuracy"]) for c in manifest["configurations"]] == [
+        (method_name(k), model.macs(k), a) for k, a in ((1, 0.8), (2, 0.9))]
+    assert manifest["program"]["bytes"] == (folder / "program.pte").stat().st_size
+    # one weight set in the file: each group's constants once
+    assert manifest["program"]["bytes"] < 1.3 * model.serving_bytes()
+    server = ExecutorchServer.from_program(folder, threads=1)  # no model: the file alone
+    assert server.max_batch == manifest["max_batch"] and server.layout == manifest["layout"]
+    for batch in (1, 7):
+        x = torch.randn(batch, 1, 28, 28)
+        for k in (1, 2):
+            server.set_active_groups(k)
+            assert server.macs() == model.macs(k)
+            assert np.abs(server(x.numpy()) - eager(model, x, k).numpy()).max() < 1e-4
+
+
+@NEEDS_EXECUTORCH
+def test_a_changed_or_incomplete_executorch_bundle_is_refused_naming_the_file(
+        executorch_bundle, tmp_path):
+    import shutil
+
+    from dyndnn.serve.executorch_bundle import read_program_manifest
+
+    folder = Path(shutil.copytree(executorch_bundle[1], tmp_path / "executorch"))
+    program = folder / "program.pte"
+    data = bytearray(program.read_bytes())
+    data[-1] ^= 0xFF
+    program.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"program.pte is not the program .*SHA-256"):
+        ExecutorchServer.from_program(folder, threads=1)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["program"]["file"] = "../elsewhere.pte"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="elsewhere.pte.*which is not a file of"):
+        read_program_manifest(folder)
+    del manifest["max_batch"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"missing \['max_batch'\]"):
+        read_program_manifest(folder)
+    (folder / "manifest.json").unlink()
+    with pytest.raises(BundleError, match="not an ExecuTorch bundle: manifest.json is missing"):
+        read_program_manifest(folder)

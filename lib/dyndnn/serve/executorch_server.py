@@ -34,6 +34,7 @@ runtime reads the same ``.pte``); the XNNPACK thread pool is process-wide, set f
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,22 @@ def lower_program(model: Any, layout: str = "per-group") -> bytes:
     return lowered.to_executorch().buffer
 
 
+def _max_batch(methods: list[Any]) -> int:
+    """The largest batch every method's planned input holds.
+
+    Asked for batches up to ``MAX_BATCH``, ExecuTorch 1.5 with torch 2.13 planned 15 images
+    (measured), whatever the bound or the example batch given to ``torch.export``.
+    """
+    return min(int(m.metadata.input_tensor_meta(0).sizes()[0]) for m in methods)
+
+
+def program_max_batch(program_bytes: bytes, groups: int) -> int:
+    """The batch limit of a lowered program (loaded once to read its methods' plans)."""
+    _, runtime, _, _ = _executorch()
+    program = runtime.Runtime.get().load_program(program_bytes)
+    return _max_batch([program.load_method(method_name(k)) for k in range(1, groups + 1)])
+
+
 class _PathSum(nn.Module):
     """The logits of the paths given, summed (and divided by ``divisor``: the mean rule)."""
 
@@ -125,28 +142,43 @@ class ExecutorchServer(Switchable):
 
     def __init__(self, model: Any, threads: int | None = None, layout: str = "per-group"
                  ) -> None:
+        self.family: str = model.family
+        self.groups: int = model.groups
+        self._macs = [model.macs(k) for k in range(1, model.groups + 1)]
+        # what was lowered: per-group applies to the group model alone
+        self.layout = layout if hasattr(model, "group_path") else "fused"
+        self._load(lower_program(model, layout), threads)
+
+    @classmethod
+    def from_program(cls, folder: str | os.PathLike, threads: int | None = None
+                     ) -> ExecutorchServer:
+        """A server over a bundle written by ``executorch_bundle.write_program``."""
+        from dyndnn.serve.executorch_bundle import read_program_manifest
+
+        manifest = read_program_manifest(folder)
+        server = cls.__new__(cls)
+        server.family, server.groups = manifest["family"], int(manifest["groups"])
+        server._macs = [int(c["macs"]) for c in manifest["configurations"]]
+        server.layout = manifest["layout"]
+        server._load((Path(folder) / manifest["program"]["file"]).read_bytes(), threads)
+        return server
+
+    def _load(self, program_bytes: bytes, threads: int | None) -> None:
         from dyndnn.serve.server import _rss_bytes
 
         _, runtime, _, portable_lib = _executorch()
-        self.family: str = model.family
-        self.groups: int = model.groups
         self.threads = threads or len(os.sched_getaffinity(0))
-        self._macs = [model.macs(k) for k in range(1, model.groups + 1)]
-        program_bytes = lower_program(model, layout)
-        # what was lowered: per-group applies to the group model alone
-        self.layout = layout if hasattr(model, "group_path") else "fused"
         self.pte_bytes = len(program_bytes)
         portable_lib._unsafe_reset_threadpool(self.threads)  # process-wide: see the docstring
         rss_before = _rss_bytes()
         program = runtime.Runtime.get().load_program(program_bytes)
         self.method_names = sorted(program.method_names, key=lambda n: int(n.split("_k")[1]))
+        if self.method_names != [method_name(k) for k in range(1, self.groups + 1)]:
+            raise BundleError(f"the program's methods {self.method_names} are not "
+                              f"forward_k1 ... forward_k{self.groups}: write it again")
         self._methods = [program.load_method(method_name(k))
                          for k in range(1, self.groups + 1)]
-        # the largest batch each method's planned input holds: asked for batches up to
-        # MAX_BATCH, ExecuTorch 1.5 with torch 2.13 planned 15 images (measured), whatever the
-        # bound or the example batch given to torch.export
-        self.max_batch = min(int(m.metadata.input_tensor_meta(0).sizes()[0])
-                             for m in self._methods)
+        self.max_batch = _max_batch(self._methods)
         rss_after = _rss_bytes()
         self._program = program  # the methods read its buffers
         self.build_rss_bytes = (None if rss_before is None or rss_after is None

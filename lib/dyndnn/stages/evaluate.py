@@ -50,6 +50,10 @@ class EvaluateResult:
                      + str({k: f"{d:.1e}" for k, d in done["max_diff_onnxruntime"].items()}))
         lines.append(f"TorchScript {done['torchscript'].name}: max |difference| "
                      f"{done['max_diff_torchscript']:.1e}")
+        if "executorch" in done:
+            lines.append(f"ExecuTorch program {done['executorch']}: max |executorch - library| "
+                         "per configuration " + str(
+                             {k: f"{d:.1e}" for k, d in done["max_diff_executorch"].items()}))
         return "\n".join(lines)
 
 
@@ -72,7 +76,14 @@ def evaluate(cfg: Config, layout: RunLayout | str) -> EvaluateResult:
         figure = plot_configurations(table)
         save_figure(figure, layout, "configurations")
         group = table[table["model"] == GROUP_MODEL]
-        export = export_deployment(load_final_model(layout, GROUP_MODEL, groups),
-                                   layout.export_dir, cfg.model.active_groups or None,
-                                   dict(zip(group.groups, group.accuracy, strict=True)))
+        accuracy = dict(zip(group.groups, group.accuracy, strict=True))
+        model = load_final_model(layout, GROUP_MODEL, groups)
+        export = export_deployment(model, layout.export_dir, cfg.model.active_groups or None,
+                                   accuracy)
+        if "executorch" in cfg.profile.backends:  # a run that measures ExecuTorch ships its .pte
+            from dyndnn.serve.executorch_bundle import check_program, write_program
+
+            export["executorch"] = write_program(model, layout.export_dir / "executorch",
+                                                 accuracy)
+            export["max_diff_executorch"] = check_program(export["executorch"], model)
     return EvaluateResult(table, export, figure, cfg.profile.backends)

@@ -451,7 +451,7 @@ def executorch_bundle(tmp_path_factory):
 
 @NEEDS_EXECUTORCH
 def test_an_executorch_bundle_serves_every_configuration_from_its_program(executorch_bundle):
-    from dyndnn.serve.executorch_bundle import read_program_manifest
+    from dyndnn.serve.executorch_bundle import load_program, read_program_manifest
 
     model, folder = executorch_bundle
     manifest = read_program_manifest(folder)
@@ -462,7 +462,7 @@ def test_an_executorch_bundle_serves_every_configuration_from_its_program(execut
     assert manifest["program"]["bytes"] == (folder / "program.pte").stat().st_size
     # one weight set in the file: each group's constants once
     assert manifest["program"]["bytes"] < 1.3 * model.serving_bytes()
-    server = ExecutorchServer.from_program(folder, threads=1)  # no model: the file alone
+    server = load_program(folder, threads=1)  # no model: the file alone
     assert server.max_batch == manifest["max_batch"] and server.layout == manifest["layout"]
     for batch in (1, 7):
         x = torch.randn(batch, 1, 28, 28)
@@ -477,7 +477,7 @@ def test_a_changed_or_incomplete_executorch_bundle_is_refused_naming_the_file(
         executorch_bundle, tmp_path):
     import shutil
 
-    from dyndnn.serve.executorch_bundle import read_program_manifest
+    from dyndnn.serve.executorch_bundle import load_program, read_program_manifest
 
     folder = Path(shutil.copytree(executorch_bundle[1], tmp_path / "executorch"))
     program = folder / "program.pte"
@@ -485,7 +485,7 @@ def test_a_changed_or_incomplete_executorch_bundle_is_refused_naming_the_file(
     data[-1] ^= 0xFF
     program.write_bytes(bytes(data))
     with pytest.raises(BundleError, match=r"program.pte is not the program .*SHA-256"):
-        ExecutorchServer.from_program(folder, threads=1)
+        load_program(folder, threads=1)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["program"]["file"] = "../elsewhere.pte"
     (folder / "manifest.json").write_text(json.dumps(manifest))

@@ -7,7 +7,7 @@
                       the program's size and SHA-256
 
 A board with ExecuTorch's runtime reads ``program.pte`` as it is (its C++ runtime, or
-``ExecutorchServer.from_program`` in Python); the manifest says what each method serves.
+``load_program`` in Python); the manifest says what each method serves.
 
 >>> import tempfile
 >>> from dyndnn.models import GroupNet
@@ -100,14 +100,24 @@ def read_program_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+def load_program(folder: str | os.PathLike, threads: int | None = None) -> Any:
+    """An ``ExecutorchServer`` over the bundle's program: no model needed, the file alone."""
+    from dyndnn.serve.executorch_server import ExecutorchServer
+
+    manifest = read_program_manifest(folder)
+    program = (Path(folder) / manifest["program"]["file"]).read_bytes()
+    return ExecutorchServer.from_bytes(program, manifest["family"],
+                                       [int(c["macs"]) for c in manifest["configurations"]],
+                                       manifest["layout"], threads)
+
+
 def check_program(folder: str | os.PathLike, model: Any, batch: int = 5) -> dict[int, float]:
     """Load the bundle's program; max |difference| to the library's outputs, per k."""
     import torch
 
-    from dyndnn.serve.executorch_server import ExecutorchServer
     from dyndnn.serve.export import example_input
 
-    server = ExecutorchServer.from_program(folder, threads=1)
+    server = load_program(folder, threads=1)
     x = example_input(model, batch, seed=1)
     model.eval()
     diffs = {}

@@ -34,7 +34,6 @@ runtime reads the same ``.pte``); the XNNPACK thread pool is process-wide, set f
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -150,17 +149,16 @@ class ExecutorchServer(Switchable):
         self._load(lower_program(model, layout), threads)
 
     @classmethod
-    def from_program(cls, folder: str | os.PathLike, threads: int | None = None
-                     ) -> ExecutorchServer:
-        """A server over a bundle written by ``executorch_bundle.write_program``."""
-        from dyndnn.serve.executorch_bundle import read_program_manifest
+    def from_bytes(cls, program_bytes: bytes, family: str, macs: list[int], layout: str,
+                   threads: int | None = None) -> ExecutorchServer:
+        """A server over a lowered program (``executorch_bundle.load_program`` reads a bundle's).
 
-        manifest = read_program_manifest(folder)
+        ``macs``: each configuration's multiply-accumulates, configuration 1 first.
+        """
         server = cls.__new__(cls)
-        server.family, server.groups = manifest["family"], int(manifest["groups"])
-        server._macs = [int(c["macs"]) for c in manifest["configurations"]]
-        server.layout = manifest["layout"]
-        server._load((Path(folder) / manifest["program"]["file"]).read_bytes(), threads)
+        server.family, server.groups = family, len(macs)
+        server._macs, server.layout = list(macs), layout
+        server._load(program_bytes, threads)
         return server
 
     def _load(self, program_bytes: bytes, threads: int | None) -> None:

@@ -489,11 +489,11 @@ def test_a_changed_or_incomplete_executorch_bundle_is_refused_naming_the_file(
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["program"]["file"] = "../elsewhere.pte"
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="elsewhere.pte.*which is not a file of"):
+    with pytest.raises(BundleError, match="names the program .../elsewhere.pte., which is not"):
         read_program_manifest(folder)
     del manifest["max_batch"]
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=r"missing \['max_batch'\]"):
+    with pytest.raises(BundleError, match=r"lacks the keys \['max_batch'\]"):
         read_program_manifest(folder)
     (folder / "manifest.json").unlink()
     with pytest.raises(BundleError, match="not an ExecuTorch bundle: manifest.json is missing"):

@@ -122,17 +122,8 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     there. Any failure is a ``BundleError`` naming the file and what is wrong with it.
     """
     out = Path(folder)
-    path = out / MANIFEST_FILE
-    if not path.is_file():
-        raise BundleError(f"{out} is not a deployment bundle: {MANIFEST_FILE} is missing "
-                          "(02_evaluate writes one into the run folder's export/)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc}); write the bundle again") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise BundleError(f"{path} has format {found!r}, not {FORMAT!r}")
+    path, manifest = manifest_of(out, "a deployment bundle", FORMAT,
+                                 "02_evaluate writes one into the run folder's export/")
     try:
         _check_manifest(out, manifest)
     except (KeyError, TypeError, ValueError) as exc:
@@ -142,6 +133,26 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
         raise BundleError(f"{path} {what}; write the bundle again (02_evaluate, or "
                           "dyndnn.serve.write_bundle)") from exc
     return manifest
+
+
+def manifest_of(out: Path, kind: str, expected_format: str, where_from: str
+                ) -> tuple[Path, dict[str, Any]]:
+    """``out/manifest.json`` and its content, a JSON object of ``expected_format``.
+
+    Anything else is a ``BundleError`` naming the file: missing (``where_from`` says what
+    writes one), not JSON, or another format.
+    """
+    path = out / MANIFEST_FILE
+    if not path.is_file():
+        raise BundleError(f"{out} is not {kind}: {MANIFEST_FILE} is missing ({where_from})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path} is not valid JSON ({exc}); write the bundle again") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != expected_format:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise BundleError(f"{path} has format {found!r}, not {expected_format!r}")
+    return path, manifest
 
 
 def bundle_file(out: Path, name: Any, what: str) -> Path:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dyndnn.record.atomic import write_bytes, write_text
-from dyndnn.serve.bundle import MANIFEST_FILE, BundleError
+from dyndnn.serve.bundle import MANIFEST_FILE, BundleError, bundle_file, manifest_of
 
 FORMAT = "dyndnn-executorch/1"
 PROGRAM_FILE = "program.pte"
@@ -77,23 +77,15 @@ def read_program_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     Any failure is a ``BundleError`` naming the file and what is wrong with it.
     """
     out = Path(folder)
-    path = out / MANIFEST_FILE
-    if not path.is_file():
-        raise BundleError(f"{out} is not an ExecuTorch bundle: {MANIFEST_FILE} is missing "
-                          "(02_evaluate writes one into export/executorch/ when the run "
-                          "profiles the executorch backend)")
-    try:
-        manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path} is not JSON ({exc}); write the bundle again") from exc
+    path, manifest = manifest_of(out, "an ExecuTorch bundle", FORMAT,
+                                 "02_evaluate writes one into export/executorch/ when the run "
+                                 "profiles the executorch backend")
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
-    if manifest.get("format") != FORMAT or missing:
-        raise BundleError(f"{path} is not a {FORMAT} manifest (format "
-                          f"{manifest.get('format')!r}, missing {missing}); write the bundle "
-                          "again")
-    program = out / str(manifest["program"].get("file", ""))
-    if program.resolve().parent != out.resolve() or not program.is_file():
-        raise BundleError(f"{path} names {program.name!r}, which is not a file of {out}")
+    if missing:
+        raise BundleError(f"{path} lacks the keys {missing}; write the bundle again")
+    program = bundle_file(out, manifest["program"].get("file"), "program")
+    if not program.is_file():
+        raise BundleError(f"{program} is missing; copy the whole bundle folder")
     if hashlib.sha256(program.read_bytes()).hexdigest() != manifest["program"].get("sha256"):
         raise BundleError(f"{program} is not the program {path} describes (its SHA-256 "
                           "differs): write the bundle again")

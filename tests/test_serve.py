@@ -491,6 +491,15 @@ def test_a_changed_or_incomplete_executorch_bundle_is_refused_naming_the_file(
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="names the program .../elsewhere.pte., which is not"):
         read_program_manifest(folder)
+    manifest["program"]["file"] = "program.pte"
+    for program_entry, said in ((["program.pte"], "is malformed .TypeError"),
+                                ({"file": "program.pte"}, "is malformed .KeyError")):
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "program": program_entry}))
+        with pytest.raises(BundleError, match=said):
+            read_program_manifest(folder)
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "groups": 3}))
+    with pytest.raises(BundleError, match=r"lists configurations \[1, 2\], not 1..3"):
+        read_program_manifest(folder)
     del manifest["max_batch"]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=r"lacks the keys \['max_batch'\]"):

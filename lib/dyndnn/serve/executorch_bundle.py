@@ -83,10 +83,19 @@ def read_program_manifest(folder: str | os.PathLike) -> dict[str, Any]:
     missing = [key for key in MANIFEST_KEYS if key not in manifest]
     if missing:
         raise BundleError(f"{path} lacks the keys {missing}; write the bundle again")
-    program = bundle_file(out, manifest["program"].get("file"), "program")
+    try:
+        name, digest = manifest["program"]["file"], manifest["program"]["sha256"]
+        ks = [int(c["k"]) for c in manifest["configurations"] if int(c["macs"]) > 0]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path} is malformed ({type(exc).__name__}: {exc}); write the "
+                          "bundle again") from exc
+    if ks != list(range(1, int(manifest["groups"]) + 1)):
+        raise BundleError(f"{path} lists configurations {ks}, not 1..{manifest['groups']} "
+                          "each with its MACs; write the bundle again")
+    program = bundle_file(out, name, "program")
     if not program.is_file():
         raise BundleError(f"{program} is missing; copy the whole bundle folder")
-    if hashlib.sha256(program.read_bytes()).hexdigest() != manifest["program"].get("sha256"):
+    if hashlib.sha256(program.read_bytes()).hexdigest() != digest:
         raise BundleError(f"{program} is not the program {path} describes (its SHA-256 "
                           "differs): write the bundle again")
     return manifest
@@ -109,7 +118,7 @@ def check_program(folder: str | os.PathLike, model: Any, batch: int = 5) -> dict
 
     from dyndnn.serve.export import example_input
 
-    server = load_program(folder, threads=1)
+    server = load_program(folder)  # the process's cores: ExecuTorch's pool is process-wide
     x = example_input(model, batch, seed=1)
     model.eval()
     diffs = {}

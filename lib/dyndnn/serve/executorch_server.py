@@ -170,10 +170,11 @@ class ExecutorchServer(Switchable):
         portable_lib._unsafe_reset_threadpool(self.threads)  # process-wide: see the docstring
         rss_before = _rss_bytes()
         program = runtime.Runtime.get().load_program(program_bytes)
-        self.method_names = sorted(program.method_names, key=lambda n: int(n.split("_k")[1]))
-        if self.method_names != [method_name(k) for k in range(1, self.groups + 1)]:
-            raise BundleError(f"the program's methods {self.method_names} are not "
-                              f"forward_k1 ... forward_k{self.groups}: write it again")
+        expected = [method_name(k) for k in range(1, self.groups + 1)]
+        if sorted(program.method_names) != sorted(expected):
+            raise BundleError(f"the program's methods {sorted(program.method_names)} are not "
+                              f"{', '.join(expected)}: write it again")
+        self.method_names = expected
         self._methods = [program.load_method(method_name(k))
                          for k in range(1, self.groups + 1)]
         self.max_batch = _max_batch(self._methods)

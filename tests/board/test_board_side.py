@@ -2,6 +2,7 @@
 its rows merged back into the run by ``analyse -p board_profiles=[...]``, and every wrong input
 refused (exit 2, the problem named, nothing merged)."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -223,3 +224,43 @@ def test_what_the_board_side_imports_is_what_requirements_board_installs(analyse
     outside = {m: owners[m] for m in modules if m in owners
                and not {d.lower().replace("_", "-") for d in owners[m]} & allowed}
     assert outside == {}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
+                    reason="pip install -e '.[engines]'")
+def test_a_board_with_executorch_measures_the_bundles_program_when_named(run_copy, tmp_path,
+                                                                         capsys):
+    """A board with torch and ExecuTorch (a Jetson, say) measures export/executorch/."""
+    from dyndnn.record.checkpoint import load_final_model
+    from dyndnn.record.layout import RunLayout
+    from dyndnn.serve.executorch_bundle import write_program
+
+    export = run_copy / "export"
+    named = ["-p", "backends=[executorch]", "-p", "meter=modelled", "-p", "repeats=1",
+             "-p", "warmup=1", "-p", "window_s=0.02"]
+    # no program in the bundle: said by name, nothing measured
+    assert main(["profile-bundle", str(export), "--out", str(tmp_path / "none"), *named,
+                 "-p", "profile_batches=[1]"]) == 2
+    assert "export/executorch is not an ExecuTorch bundle" in capsys.readouterr().err
+    model = load_final_model(RunLayout(run_copy), "group", 2)
+    program = write_program(model, export / "executorch")
+    # a batch beyond the program's memory plan: refused before anything is measured
+    assert main(["profile-bundle", str(export), "--out", str(tmp_path / "big"), *named,
+                 "-p", "profile_batches=[1,64]"]) == 2
+    assert "takes batches of up to" in capsys.readouterr().err
+    measured = tmp_path / "measured"
+    assert main(["profile-bundle", str(export), "--out", str(measured), *named,
+                 "-p", "profile_batches=[1]"]) == 0
+    rows = pd.read_csv(measured / "profile.csv")
+    assert set(rows["backend"]) == {"executorch"} and set(rows["groups"]) == {1, 2}
+    assert (rows["latency_s"] > 0).all()
+    record = json.loads((measured / RECORD_FILE).read_text())
+    assert record["bundle"]["executorch_program_sha256"] == json.loads(
+        (program / "manifest.json").read_text())["program"]["sha256"]
+    assert analyse_with(run_copy, measured) == 0  # merged: the run's own program
+    merged = pd.read_csv(run_copy / "profile.csv")
+    assert (merged["backend"] == "executorch").sum() == len(rows)
+    record["bundle"]["executorch_program_sha256"] = "0" * 64  # another program's rows
+    (measured / RECORD_FILE).write_text(json.dumps(record))
+    assert analyse_with(run_copy, measured) == 2
+    assert "measured another ExecuTorch program" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from dyndnn.board.bundle_source import RECORD_FILE, RECORD_FORMAT, bundle_identi
 from dyndnn.board.profiler import COLUMNS, KEY_COLUMNS
 from dyndnn.record.atomic import write_csv
 from dyndnn.record.layout import RunLayout
+from dyndnn.record.manifest import sha256_file
 
 ROW_KEY = ["board", *KEY_COLUMNS, "repeat"]  # one measured window of one board
 
@@ -75,6 +76,11 @@ def merge_board_profiles(layout: RunLayout, folders: list[str]) -> list[dict[str
         if theirs != ours:
             raise AnalysisError(f"{folder} measured another bundle than {export} (its SHA-256 "
                                 "differ): profile this run's export/ on the board")
+        program = record["bundle"].get("executorch_program_sha256")
+        if program is not None and program != _executorch_sha256(export):
+            raise AnalysisError(f"{folder} measured another ExecuTorch program than "
+                                f"{export / 'executorch'}'s: profile this run's export/ on "
+                                "the board")
         key = pd.MultiIndex.from_frame(rows[ROW_KEY].astype(str))
         kept = ~pd.MultiIndex.from_frame(merged_rows[ROW_KEY].astype(str)).isin(key)
         replaced = int((~kept).sum())
@@ -87,3 +93,9 @@ def merge_board_profiles(layout: RunLayout, folders: list[str]) -> list[dict[str
                         **ours})
     write_csv(merged_rows[COLUMNS], layout.profile_csv)
     return records
+
+
+def _executorch_sha256(export: Path) -> str | None:
+    """The SHA-256 of the run's ExecuTorch program, if it has one."""
+    program = export / "executorch" / "program.pte"
+    return sha256_file(program) if program.is_file() else None

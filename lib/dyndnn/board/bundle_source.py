@@ -36,6 +36,10 @@ RECORD_FILE = "board_profile.json"
 RECORD_FORMAT = "dyndnn-board-profile/1"
 # the engines that read a bundle's ONNX graphs themselves (eager PyTorch needs the checkpoint)
 BUNDLE_BACKENDS = ("onnxruntime", "openvino")
+# engines that read a program of their own in the bundle, measured only when named: ExecuTorch
+# reads export/executorch/program.pte (its Python runtime needs torch: boards that have it)
+NAMED_BUNDLE_BACKENDS = ("executorch",)
+EXECUTORCH_FOLDER = "executorch"
 
 
 @dataclass(frozen=True)
@@ -103,9 +107,13 @@ class BundleModel:
             from dyndnn.serve.openvino_server import OpenVinoServer
 
             return OpenVinoServer.from_bundle(self.folder, threads=threads)
+        if backend == "executorch":
+            from dyndnn.serve.executorch_bundle import load_program
+
+            return load_program(Path(self.folder) / EXECUTORCH_FOLDER, threads=threads)
         raise BoardError(f"backend {backend!r} cannot read a bundle; a bundle is measured with "
-                         f"{' or '.join(BUNDLE_BACKENDS)} (eager PyTorch needs the run's "
-                         "checkpoint: python -m dyndnn profile)")
+                         f"{' or '.join(BUNDLE_BACKENDS + NAMED_BUNDLE_BACKENDS)} (eager "
+                         "PyTorch needs the run's checkpoint: python -m dyndnn profile)")
 
 
 def installed_bundle_backends() -> list[str]:

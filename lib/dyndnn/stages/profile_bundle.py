@@ -10,7 +10,9 @@ weights), the board, the host, the packages and the settings. Back on the workst
 the run's own and merges the rows into the run (``board.merge``).
 
 What a board needs (``pip install "dyndnn[board]"``): numpy, pandas, PyYAML, tqdm and one
-engine (onnxruntime, or openvino on an Intel CPU); no torch, no Jupyter.
+engine (onnxruntime, or openvino on an Intel CPU); no torch, no Jupyter. A board that has
+torch and ExecuTorch also measures the bundle's ExecuTorch program (``export/executorch/``,
+written where the run profiled ExecuTorch) when named: ``-p backends=[executorch]``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from dyndnn.board import discover, plan_mappings, profile_sweep
 from dyndnn.board.bundle_source import (
     BUNDLE_BACKENDS,
+    EXECUTORCH_FOLDER,
+    NAMED_BUNDLE_BACKENDS,
     RECORD_FILE,
     RECORD_FORMAT,
     BundleSource,
@@ -73,12 +77,30 @@ def chosen_backends(cfg: Config, given: bool) -> list[str]:
                               f"{', '.join(BUNDLE_BACKENDS)}): pip install onnxruntime, or "
                               "pip install 'dyndnn[board]'")
         return found
-    wrong = [b for b in cfg.profile.backends if b not in BUNDLE_BACKENDS]
+    wrong = [b for b in cfg.profile.backends if b not in BUNDLE_BACKENDS + NAMED_BUNDLE_BACKENDS]
     if wrong:
         raise ConfigError(f"backends {wrong} cannot read a bundle: give -p backends= with "
-                          f"{' and/or '.join(BUNDLE_BACKENDS)} (eager PyTorch needs the "
-                          "checkpoint: python -m dyndnn profile on the run folder)")
+                          f"{' and/or '.join(BUNDLE_BACKENDS + NAMED_BUNDLE_BACKENDS)} (eager "
+                          "PyTorch needs the checkpoint: python -m dyndnn profile on the run "
+                          "folder)")
     return list(cfg.profile.backends)
+
+
+def executorch_program(export: str | os.PathLike, batches: list[int]) -> dict[str, Any]:
+    """The bundle's ExecuTorch program's manifest, checked against the batches to measure.
+
+    A missing or changed program is a ``BundleError``; a batch beyond its memory plan a
+    ``ConfigError`` that says which batches it takes.
+    """
+    from dyndnn.serve.executorch_bundle import read_program_manifest
+
+    manifest = read_program_manifest(Path(export) / EXECUTORCH_FOLDER)
+    too_large = [b for b in batches if b > int(manifest["max_batch"])]
+    if too_large:
+        raise ConfigError(f"the bundle's ExecuTorch program takes batches of up to "
+                          f"{manifest['max_batch']} images (its memory plan); not {too_large}: "
+                          f"give -p profile_batches= with batches up to {manifest['max_batch']}")
+    return manifest
 
 
 def profile_bundle(export: str | os.PathLike, out: str | os.PathLike, cfg: Config,
@@ -88,10 +110,13 @@ def profile_bundle(export: str | os.PathLike, out: str | os.PathLike, cfg: Confi
     source = BundleSource(os.path.abspath(export))
     bundle = source.manifest  # a BundleError (bad input) before anything is written
     backends = chosen_backends(cfg, backends_given)
+    identity = bundle_identity(source.folder)
+    if "executorch" in backends:  # its own program: checked, and named in the record
+        program = executorch_program(export, list(cfg.profile.profile_batches))
+        identity["executorch_program_sha256"] = program["program"]["sha256"]
     folder = Path(out).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     record_file = folder / RECORD_FILE
-    identity = bundle_identity(source.folder)
     with runlock.hold(folder / ".lock", f"board profile folder {folder}"):
         if record_file.is_file():  # resuming: only the same bundle's rows go in one folder
             earlier = json.loads(record_file.read_text())

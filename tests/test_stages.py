@@ -1,19 +1,13 @@
 """Stages that read a trained run take G, the families and every training key from the run."""
 
-import importlib.util
-import shutil
-
-import pandas as pd
 import pytest
 
-from dyndnn.__main__ import main
 from dyndnn.config import Config, load_config
 from dyndnn.errors import RunFolderError
 from dyndnn.models import BaselineSpec, GroupNet, build_model
 from dyndnn.record.checkpoint import save_checkpoint
 from dyndnn.record.layout import RunLayout
 from dyndnn.record.runs import open_run
-from dyndnn.serve.executorch_bundle import read_program_manifest
 from dyndnn.stages.common import RECORDED_KEYS, checkpoint_record, trained_config
 
 
@@ -69,18 +63,3 @@ def test_a_folder_with_neither_config_nor_checkpoint_is_refused_by_name(tmp_path
     with pytest.raises(RunFolderError, match=r"has no config.yaml and no checkpoint of the group "
                                              r"model .* train it first"):
         trained_config(layout, Config())
-
-
-@pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
-                    reason="pip install -e '.[engines]'")
-def test_a_run_that_profiles_executorch_ships_its_program_in_export(analysed_run, tmp_path):
-    run = tmp_path / "run"
-    shutil.copytree(analysed_run, run, ignore=shutil.ignore_patterns(".lock"))
-    assert not (run / "export" / "executorch").exists()  # eager and onnxruntime runs: none
-    assert main(["evaluate", "--out", str(run), "--no-progress",
-                 "-p", "backends=[eager,executorch]"]) == 0
-    manifest = read_program_manifest(run / "export" / "executorch")
-    evaluation = pd.read_csv(run / "eval.csv")
-    group = evaluation[evaluation["model"] == "group"]
-    assert [c["accuracy"] for c in manifest["configurations"]] == group["accuracy"].tolist()
-    assert manifest["family"] == "group" and manifest["layout"] == "per-group"

@@ -228,22 +228,26 @@ def test_what_the_board_side_imports_is_what_requirements_board_installs(analyse
 
 @pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
                     reason="pip install -e '.[engines]'")
-def test_a_board_with_executorch_measures_the_bundles_program_when_named(run_copy, tmp_path,
-                                                                         capsys):
-    """A board with torch and ExecuTorch (a Jetson, say) measures export/executorch/."""
-    from dyndnn.record.checkpoint import load_final_model
-    from dyndnn.record.layout import RunLayout
-    from dyndnn.serve.executorch_bundle import write_program
+def test_a_run_that_profiles_executorch_ships_its_program_and_a_board_measures_it(
+        run_copy, tmp_path, capsys):
+    """02_evaluate writes export/executorch/ when the run profiles ExecuTorch; a board with
+    torch and ExecuTorch (a Jetson, say) measures it when named, and analyse merges its rows."""
+    from dyndnn.serve.executorch_bundle import read_program_manifest
 
     export = run_copy / "export"
     named = ["-p", "backends=[executorch]", "-p", "meter=modelled", "-p", "repeats=1",
              "-p", "warmup=1", "-p", "window_s=0.02"]
-    # no program in the bundle: said by name, nothing measured
+    # an eager and onnxruntime run ships no program, and the board says so by name
+    assert not (export / "executorch").exists()
     assert main(["profile-bundle", str(export), "--out", str(tmp_path / "none"), *named,
                  "-p", "profile_batches=[1]"]) == 2
     assert "export/executorch is not an ExecuTorch bundle" in capsys.readouterr().err
-    model = load_final_model(RunLayout(run_copy), "group", 2)
-    program = write_program(model, export / "executorch")
+    assert main(["evaluate", "--out", str(run_copy), "--no-progress",
+                 "-p", "backends=[eager,executorch]"]) == 0
+    program = read_program_manifest(export / "executorch")
+    group = pd.read_csv(run_copy / "eval.csv").query("model == 'group'")
+    assert [c["accuracy"] for c in program["configurations"]] == group["accuracy"].tolist()
+    assert program["family"] == "group" and program["layout"] == "per-group"
     # a batch beyond the program's memory plan: refused before anything is measured
     assert main(["profile-bundle", str(export), "--out", str(tmp_path / "big"), *named,
                  "-p", "profile_batches=[1,64]"]) == 2
@@ -255,8 +259,7 @@ def test_a_board_with_executorch_measures_the_bundles_program_when_named(run_cop
     assert set(rows["backend"]) == {"executorch"} and set(rows["groups"]) == {1, 2}
     assert (rows["latency_s"] > 0).all()
     record = json.loads((measured / RECORD_FILE).read_text())
-    assert record["bundle"]["executorch_program_sha256"] == json.loads(
-        (program / "manifest.json").read_text())["program"]["sha256"]
+    assert record["bundle"]["executorch_program_sha256"] == program["program"]["sha256"]
     assert analyse_with(run_copy, measured) == 0  # merged: the run's own program
     merged = pd.read_csv(run_copy / "profile.csv")
     assert (merged["backend"] == "executorch").sum() == len(rows)

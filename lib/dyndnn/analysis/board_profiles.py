@@ -24,6 +24,7 @@ from dyndnn.board.profiler import COLUMNS, KEY_COLUMNS
 from dyndnn.record.atomic import write_csv
 from dyndnn.record.layout import RunLayout
 from dyndnn.record.manifest import sha256_file
+from dyndnn.serve.executorch_bundle import BUNDLE_FOLDER, PROGRAM_FILE
 
 ROW_KEY = ["board", *KEY_COLUMNS, "repeat"]  # one measured window of one board
 
@@ -79,7 +80,7 @@ def merge_board_profiles(layout: RunLayout, folders: list[str]) -> list[dict[str
         program = record["bundle"].get("executorch_program_sha256")
         if program is not None and program != _executorch_sha256(export):
             raise AnalysisError(f"{folder} measured another ExecuTorch program than "
-                                f"{export / 'executorch'}'s: profile this run's export/ on "
+                                f"{export / BUNDLE_FOLDER}'s: profile this run's export/ on "
                                 "the board")
         key = pd.MultiIndex.from_frame(rows[ROW_KEY].astype(str))
         kept = ~pd.MultiIndex.from_frame(merged_rows[ROW_KEY].astype(str)).isin(key)
@@ -97,5 +98,5 @@ def merge_board_profiles(layout: RunLayout, folders: list[str]) -> list[dict[str
 
 def _executorch_sha256(export: Path) -> str | None:
     """The SHA-256 of the run's ExecuTorch program, if it has one."""
-    program = export / "executorch" / "program.pte"
+    program = export / BUNDLE_FOLDER / PROGRAM_FILE
     return sha256_file(program) if program.is_file() else None

@@ -109,14 +109,11 @@ def installed_engines() -> tuple[str, ...]:
 
 def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> dict[str, Any]:
     """Build ``engine`` in this worker; what building it took (compiled engines)."""
-    model = factory().eval()
-    if engine in COMPILED:
-        from dyndnn.serve.engines import engine as build
+    from dyndnn.serve.engines import engine as build
 
-        _ENGINE["runner"] = build(model, engine)
-    else:
-        _ENGINE["runner"] = model if engine == "eager" else Server(model,
-                                                                   packing=PACKING_OF[engine])
+    model = factory().eval()
+    _ENGINE["runner"] = (Server(model, packing=PACKING_OF[engine]) if engine in PACKING_OF
+                         else build(model, engine))  # eager, openvino, executorch
     _ENGINE["numpy"] = engine != "eager"
     runner = _ENGINE["runner"]
     return {"build_rss_bytes": getattr(runner, "build_rss_bytes", None),

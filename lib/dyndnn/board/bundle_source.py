@@ -39,7 +39,6 @@ BUNDLE_BACKENDS = ("onnxruntime", "openvino")
 # engines that read a program of their own in the bundle, measured only when named: ExecuTorch
 # reads export/executorch/program.pte (its Python runtime needs torch: boards that have it)
 NAMED_BUNDLE_BACKENDS = ("executorch",)
-EXECUTORCH_FOLDER = "executorch"
 
 
 @dataclass(frozen=True)
@@ -108,9 +107,9 @@ class BundleModel:
 
             return OpenVinoServer.from_bundle(self.folder, threads=threads)
         if backend == "executorch":
-            from dyndnn.serve.executorch_bundle import load_program
+            from dyndnn.serve.executorch_bundle import BUNDLE_FOLDER, load_program
 
-            return load_program(Path(self.folder) / EXECUTORCH_FOLDER, threads=threads)
+            return load_program(Path(self.folder) / BUNDLE_FOLDER, threads=threads)
         raise BoardError(f"backend {backend!r} cannot read a bundle; a bundle is measured with "
                          f"{' or '.join(BUNDLE_BACKENDS + NAMED_BUNDLE_BACKENDS)} (eager "
                          "PyTorch needs the run's checkpoint: python -m dyndnn profile)")

@@ -34,6 +34,7 @@ from dyndnn.record.atomic import write_bytes, write_text
 from dyndnn.serve.bundle import MANIFEST_FILE, BundleError, bundle_file, manifest_of
 
 FORMAT = "dyndnn-executorch/1"
+BUNDLE_FOLDER = "executorch"  # inside a run's export/
 PROGRAM_FILE = "program.pte"
 MANIFEST_KEYS = ("format", "family", "groups", "layout", "input", "program", "max_batch",
                  "configurations")

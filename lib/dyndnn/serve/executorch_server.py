@@ -175,8 +175,7 @@ class ExecutorchServer(Switchable):
             raise BundleError(f"the program's methods {sorted(program.method_names)} are not "
                               f"{', '.join(expected)}: write it again")
         self.method_names = expected
-        self._methods = [program.load_method(method_name(k))
-                         for k in range(1, self.groups + 1)]
+        self._methods = [program.load_method(name) for name in expected]
         self.max_batch = _max_batch(self._methods)
         rss_after = _rss_bytes()
         self._program = program  # the methods read its buffers

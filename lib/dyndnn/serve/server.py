@@ -161,12 +161,7 @@ class Server(Switchable):
             disabled = ["NchwcTransformer"]
         for name, use in configuration["initializers"].items():
             self._add(options, name, self.tensor_view(use["offset"], use["shape"]))
-        graph = folder / configuration["file"]
-        try:
-            return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"],
-                                        disabled_optimizers=disabled)
-        except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
-            raise unloadable(graph, configuration["k"], exc) from exc
+        return _open(folder / configuration["file"], configuration["k"], options, disabled)
 
     def _packed_session(self, k: int) -> ort.InferenceSession:
         """Configuration k's optimised graph over views of G's packed tensors, as it is."""
@@ -175,11 +170,7 @@ class Server(Switchable):
         options.add_session_config_entry("session.disable_prepacking", "1")  # no own copies
         for name, view in self.packed.initializers[k].items():
             self._add(options, name, view)
-        graph = self.packed.graphs[k]
-        try:
-            return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
-            raise unloadable(graph, k, exc) from exc
+        return _open(self.packed.graphs[k], k, options)
 
     def _add(self, options: ort.SessionOptions, name: str, view: np.ndarray) -> None:
         value = ort.OrtValue.ortvalue_from_numpy(view)
@@ -241,3 +232,12 @@ class Server(Switchable):
                 f"{self.weight_bytes():,} weight bytes, {self.threads} threads, "
                 f"packing={self.packing!r})")
 
+
+def _open(graph: Path, k: int, options: ort.SessionOptions,
+          disabled_optimizers: list[str] | None = None) -> ort.InferenceSession:
+    """Configuration k's session; a graph onnxruntime refuses is a BundleError naming it."""
+    try:
+        return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"],
+                                    disabled_optimizers=disabled_optimizers or [])
+    except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
+        raise unloadable(graph, k, exc) from exc

@@ -81,9 +81,9 @@ def evaluate(cfg: Config, layout: RunLayout | str) -> EvaluateResult:
         export = export_deployment(model, layout.export_dir, cfg.model.active_groups or None,
                                    accuracy)
         if "executorch" in cfg.profile.backends:  # a run that measures ExecuTorch ships its .pte
-            from dyndnn.serve.executorch_bundle import check_program, write_program
+            from dyndnn.serve.executorch_bundle import BUNDLE_FOLDER, check_program, write_program
 
-            export["executorch"] = write_program(model, layout.export_dir / "executorch",
+            export["executorch"] = write_program(model, layout.export_dir / BUNDLE_FOLDER,
                                                  accuracy)
             export["max_diff_executorch"] = check_program(export["executorch"], model)
     return EvaluateResult(table, export, figure, cfg.profile.backends)

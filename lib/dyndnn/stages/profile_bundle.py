@@ -26,7 +26,6 @@ from typing import Any
 from dyndnn.board import discover, plan_mappings, profile_sweep
 from dyndnn.board.bundle_source import (
     BUNDLE_BACKENDS,
-    EXECUTORCH_FOLDER,
     NAMED_BUNDLE_BACKENDS,
     RECORD_FILE,
     RECORD_FORMAT,
@@ -92,9 +91,9 @@ def executorch_program(export: str | os.PathLike, batches: list[int]) -> dict[st
     A missing or changed program is a ``BundleError``; a batch beyond its memory plan a
     ``ConfigError`` that says which batches it takes.
     """
-    from dyndnn.serve.executorch_bundle import read_program_manifest
+    from dyndnn.serve.executorch_bundle import BUNDLE_FOLDER, read_program_manifest
 
-    manifest = read_program_manifest(Path(export) / EXECUTORCH_FOLDER)
+    manifest = read_program_manifest(Path(export) / BUNDLE_FOLDER)
     too_large = [b for b in batches if b > int(manifest["max_batch"])]
     if too_large:
         raise ConfigError(f"the bundle's ExecuTorch program takes batches of up to "

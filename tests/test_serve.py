@@ -21,6 +21,7 @@ from dyndnn.models.slim_layers import SlimLinear
 from dyndnn.serve import BundleError, Server, read_manifest, write_bundle
 from dyndnn.serve.engines import engine
 from dyndnn.serve.executorch_server import ExecutorchServer, method_name
+from dyndnn.serve.litert_server import LiteRtServer
 from dyndnn.serve.openvino_server import OpenVinoServer
 from dyndnn.serve.packing import PACKING
 from dyndnn.serve.timing import switch_costs
@@ -29,11 +30,12 @@ SPEC = {"groups": 3, "width": 0.125, "in_channels": 1, "image_size": 28}
 README = Path(__file__).parents[1] / "README.md"
 
 
-def trained_like(family, combine="mean", groups=SPEC["groups"]):
+def trained_like(family, combine="mean", groups=SPEC["groups"], architecture="alexnet"):
     """A model whose BatchNorms are not the identity, so a wrong fold shows."""
     torch.manual_seed(0)
     extra = {"combine": combine} if family == "group" else {"family": family}
-    model = build_model({**SPEC, "groups": groups, **extra}).eval()
+    model = build_model({**SPEC, "groups": groups, "architecture": architecture,
+                         **extra}).eval()
     with torch.no_grad():
         for name, buf in model.named_buffers():
             if name.endswith("running_mean"):
@@ -352,7 +354,9 @@ def test_loading_a_server_leaves_plain_onnxruntime_sessions_working(tmp_path):
 # --- OpenVINO and ExecuTorch: every configuration compiled by another engine --------------------
 # ExecuTorch is an optional engine (the dev and engines extras): its cases skip without it
 COMPILED = ["openvino", pytest.param("executorch", marks=pytest.mark.skipif(
-    importlib.util.find_spec("executorch") is None, reason="pip install -e '.[engines]'"))]
+    importlib.util.find_spec("executorch") is None, reason="pip install -e '.[engines]'")),
+    pytest.param("litert", marks=pytest.mark.skipif(
+        importlib.util.find_spec("ai_edge_litert") is None, reason="pip install -e '.[engines]'"))]
 
 
 @pytest.mark.parametrize("backend", COMPILED)
@@ -412,6 +416,7 @@ def test_a_bundle_serves_without_the_model_and_a_broken_graph_is_named(tmp_path)
 @pytest.mark.parametrize("package, server, says", [
     ("openvino", OpenVinoServer, "pip install 'openvino>=2025.0'"),
     ("executorch", ExecutorchServer, "pip install 'executorch>=1.0'"),
+    ("ai_edge_litert", LiteRtServer, "pip install 'ai-edge-litert>=2.0'"),
 ])
 def test_without_the_package_the_backend_says_how_to_get_it(monkeypatch, package, server, says):
     monkeypatch.setitem(sys.modules, package, None)  # importing the engine fails

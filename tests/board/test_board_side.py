@@ -267,3 +267,45 @@ def test_a_run_that_profiles_executorch_ships_its_program_and_a_board_measures_i
     (measured / RECORD_FILE).write_text(json.dumps(record))
     assert analyse_with(run_copy, measured) == 2
     assert "measured another ExecuTorch program" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
+                    reason="pip install -e '.[engines]'")
+def test_a_run_that_profiles_litert_ships_its_model_and_a_board_without_torch_measures_it(
+        run_copy, no_torch, tmp_path, capsys):
+    """02_evaluate writes export/litert/ when the run profiles LiteRT; a board with LiteRT and
+    no torch measures it when named, and analyse merges its rows (the run's own model only)."""
+    from dyndnn.serve.litert_bundle import read_litert_manifest
+
+    export = run_copy / "export"
+    named = ["-p", "backends=[litert]", "-p", "meter=modelled", "-p", "repeats=1",
+             "-p", "warmup=1", "-p", "window_s=0.02", "-p", "profile_batches=[1,64]"]
+    # an eager and onnxruntime run ships no LiteRT model, and the board says so by name
+    done = board_cli(no_torch, "profile-bundle", export, "--out", tmp_path / "none", *named,
+                     cwd=tmp_path)
+    assert done.returncode == 2 and "export/litert is not a LiteRT bundle" in done.stderr
+    assert main(["evaluate", "--out", str(run_copy), "--no-progress",
+                 "-p", "backends=[eager,litert]"]) == 0
+    model = read_litert_manifest(export / "litert")
+    group = pd.read_csv(run_copy / "eval.csv").query("model == 'group'")
+    assert [c["accuracy"] for c in model["configurations"]] == group["accuracy"].tolist()
+    assert [c["signature"] for c in model["configurations"]] == ["k1", "k2"]
+    # one weight set: the group model's tensors once, as in the ONNX bundle's weights.bin
+    assert model["weight_bytes"] <= (export / "weights.bin").stat().st_size
+    measured = tmp_path / "measured"
+    done = board_cli(no_torch, "profile-bundle", export, "--out", measured, *named,
+                     cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = pd.read_csv(measured / "profile.csv")
+    assert set(rows["backend"]) == {"litert"} and set(rows["groups"]) == {1, 2}
+    assert set(rows["batch"]) == {1, 64} and (rows["latency_s"] > 0).all()
+    assert (rows["threads_read"] == rows["threads"]).all()
+    record = json.loads((measured / RECORD_FILE).read_text())
+    assert record["bundle"]["litert_model_sha256"] == model["model"]["sha256"]
+    assert analyse_with(run_copy, measured) == 0  # merged: the run's own model
+    merged = pd.read_csv(run_copy / "profile.csv")
+    assert (merged["backend"] == "litert").sum() == len(rows)
+    record["bundle"]["litert_model_sha256"] = "0" * 64  # another model's rows
+    (measured / RECORD_FILE).write_text(json.dumps(record))
+    assert analyse_with(run_copy, measured) == 2
+    assert "measured another LiteRT model" in capsys.readouterr().err

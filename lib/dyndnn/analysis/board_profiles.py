@@ -24,7 +24,16 @@ from dyndnn.board.profiler import COLUMNS, KEY_COLUMNS
 from dyndnn.record.atomic import write_csv
 from dyndnn.record.layout import RunLayout
 from dyndnn.record.manifest import sha256_file
-from dyndnn.serve.executorch_bundle import BUNDLE_FOLDER, PROGRAM_FILE
+from dyndnn.serve import executorch_bundle, litert_bundle
+
+# engines measured from a file of their own: the record's key for its SHA-256, its path in
+# export/ and what to call it
+ENGINE_FILES = (
+    ("executorch_program_sha256",
+     Path(executorch_bundle.BUNDLE_FOLDER, executorch_bundle.PROGRAM_FILE), "ExecuTorch program"),
+    ("litert_model_sha256", Path(litert_bundle.BUNDLE_FOLDER, litert_bundle.MODEL_FILE),
+     "LiteRT model"),
+)
 
 ROW_KEY = ["board", *KEY_COLUMNS, "repeat"]  # one measured window of one board
 
@@ -77,11 +86,11 @@ def merge_board_profiles(layout: RunLayout, folders: list[str]) -> list[dict[str
         if theirs != ours:
             raise AnalysisError(f"{folder} measured another bundle than {export} (its SHA-256 "
                                 "differ): profile this run's export/ on the board")
-        program = record["bundle"].get("executorch_program_sha256")
-        if program is not None and program != _executorch_sha256(export):
-            raise AnalysisError(f"{folder} measured another ExecuTorch program than "
-                                f"{export / BUNDLE_FOLDER}'s: profile this run's export/ on "
-                                "the board")
+        for key, file, what in ENGINE_FILES:
+            measured = record["bundle"].get(key)
+            if measured is not None and measured != _sha256(export / file):
+                raise AnalysisError(f"{folder} measured another {what} than {export / file}: "
+                                    "profile this run's export/ on the board")
         key = pd.MultiIndex.from_frame(rows[ROW_KEY].astype(str))
         kept = ~pd.MultiIndex.from_frame(merged_rows[ROW_KEY].astype(str)).isin(key)
         replaced = int((~kept).sum())
@@ -96,7 +105,6 @@ def merge_board_profiles(layout: RunLayout, folders: list[str]) -> list[dict[str
     return records
 
 
-def _executorch_sha256(export: Path) -> str | None:
-    """The SHA-256 of the run's ExecuTorch program, if it has one."""
-    program = export / BUNDLE_FOLDER / PROGRAM_FILE
-    return sha256_file(program) if program.is_file() else None
+def _sha256(file: Path) -> str | None:
+    """The SHA-256 of one of the run's engine files, if it has it."""
+    return sha256_file(file) if file.is_file() else None

@@ -7,9 +7,9 @@ On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one 
   onnxruntime's packed weights of configuration G, every configuration over views of them),
   ``onnxruntime-unpacked`` (``packing="off"``: views of the bundle's weights, no NCHWc layout)
   and ``onnxruntime-copies`` (``packing="per-session"``: each session packs its own copy);
-  and the compiled engines that are installed, ``openvino`` and ``executorch`` (XNNPACK), each
-  against onnxruntime at k=1 and k=G, with what building all G configurations took (resident
-  memory growth, and the ``.pte``'s bytes);
+  and the compiled engines that are installed, ``openvino``, ``executorch`` and ``litert``
+  (both XNNPACK), each against onnxruntime at k=1 and k=G, with what building all G
+  configurations took (resident memory growth, and the ``.pte``'s or ``.tflite``'s bytes);
 - per engine and batch, the time range (k=G / k=1) against the MAC ratio, and onnxruntime's
   speed-up over eager at k=1 and k=G;
 - weight bytes of the server for all G configurations against the full configuration's, and
@@ -41,7 +41,9 @@ from dyndnn.serve import Server, write_bundle
 from dyndnn.serve.timing import switch_costs
 
 ENGINES = ("eager", "onnxruntime", "onnxruntime-unpacked", "onnxruntime-copies")
-COMPILED = ("openvino", "executorch")  # measured where their package is installed
+# measured where their package is installed (the module each needs)
+COMPILED = ("openvino", "executorch", "litert")
+PACKAGE_OF = {"openvino": "openvino", "executorch": "executorch", "litert": "ai_edge_litert"}
 PACKING_OF = {"onnxruntime": "shared", "onnxruntime-unpacked": "off",
               "onnxruntime-copies": "per-session"}
 TARGETS = {"range_vs_macs": 0.85, "speedup_k1_b1": 3.0, "weight_ratio": 1.1, "switch_us": 100.0}
@@ -104,7 +106,8 @@ _ENGINE: dict[str, Any] = {}
 
 def installed_engines() -> tuple[str, ...]:
     """``ENGINES`` and the compiled engines whose package this environment has."""
-    return ENGINES + tuple(e for e in COMPILED if importlib.util.find_spec(e) is not None)
+    return ENGINES + tuple(e for e in COMPILED
+                           if importlib.util.find_spec(PACKAGE_OF[e]) is not None)
 
 
 def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> dict[str, Any]:
@@ -113,11 +116,11 @@ def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> dict[str,
 
     model = factory().eval()
     _ENGINE["runner"] = (Server(model, packing=PACKING_OF[engine]) if engine in PACKING_OF
-                         else build(model, engine))  # eager, openvino, executorch
+                         else build(model, engine))  # eager and the compiled engines
     _ENGINE["numpy"] = engine != "eager"
     runner = _ENGINE["runner"]
     return {"build_rss_bytes": getattr(runner, "build_rss_bytes", None),
-            "program_bytes": getattr(runner, "pte_bytes", None),
+            "program_bytes": getattr(runner, "file_bytes", None),  # .pte, .tflite
             "max_batch": getattr(runner, "max_batch", None)}  # None: any batch
 
 

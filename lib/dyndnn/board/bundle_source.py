@@ -37,8 +37,9 @@ RECORD_FORMAT = "dyndnn-board-profile/1"
 # the engines that read a bundle's ONNX graphs themselves (eager PyTorch needs the checkpoint)
 BUNDLE_BACKENDS = ("onnxruntime", "openvino")
 # engines that read a program of their own in the bundle, measured only when named: ExecuTorch
-# reads export/executorch/program.pte (its Python runtime needs torch: boards that have it)
-NAMED_BUNDLE_BACKENDS = ("executorch",)
+# reads export/executorch/program.pte (its Python runtime needs torch: boards that have it);
+# LiteRT reads export/litert/model.tflite (no torch: ai-edge-litert alone)
+NAMED_BUNDLE_BACKENDS = ("executorch", "litert")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ class BundleModel:
             from dyndnn.serve.executorch_bundle import BUNDLE_FOLDER, load_program
 
             return load_program(Path(self.folder) / BUNDLE_FOLDER, threads=threads)
+        if backend == "litert":
+            from dyndnn.serve.litert_bundle import BUNDLE_FOLDER as LITERT_FOLDER
+            from dyndnn.serve.litert_bundle import load_litert
+
+            return load_litert(Path(self.folder) / LITERT_FOLDER, threads=threads)
         raise BoardError(f"backend {backend!r} cannot read a bundle; a bundle is measured with "
                          f"{' or '.join(BUNDLE_BACKENDS + NAMED_BUNDLE_BACKENDS)} (eager "
                          "PyTorch needs the run's checkpoint: python -m dyndnn profile)")

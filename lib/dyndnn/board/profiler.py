@@ -47,6 +47,7 @@ from dyndnn.board.mapping import MappedWorker, Mapping
 from dyndnn.board.meter import Meter
 from dyndnn.board.sysfs import format_cpu_list
 from dyndnn.board.window import measure
+from dyndnn.config.names import BACKENDS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,8 +64,8 @@ COLUMNS = [
 KEY_COLUMNS = ("model", "device", "backend", "cores", "threads", "freq_khz", "groups", "batch")
 # eager: PyTorch as trained (the research side); onnxruntime: dyndnn.serve.Server, what a
 # board deploys; openvino: dyndnn.serve.OpenVinoServer (CPU plugins: cpu mappings only);
-# executorch: dyndnn.serve.executorch_server.ExecutorchServer (XNNPACK, cpu mappings only)
-BACKENDS = ("eager", "onnxruntime", "openvino", "executorch")
+# executorch: dyndnn.serve.executorch_server.ExecutorchServer (XNNPACK, cpu mappings only);
+# litert: dyndnn.serve.litert_server.LiteRtServer (XNNPACK, cpu mappings only)
 
 # ----------------------------------------------------------------------------------------------
 # worker side: the model, input and meter live in the worker between calls

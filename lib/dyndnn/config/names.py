@@ -26,8 +26,9 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "constant", "onecycle")
 # inference engines the profiler measures: PyTorch eager (training side), onnxruntime (boards),
 # OpenVINO (Intel CPUs; the optional openvino package), ExecuTorch (PyTorch's on-device
-# runtime, XNNPACK; the optional executorch package); dyndnn.serve.engines builds them
-BACKENDS = ("eager", "onnxruntime", "openvino", "executorch")
+# runtime, XNNPACK; the optional executorch package), LiteRT (Google's on-device runtime,
+# XNNPACK; the optional ai-edge-litert package); dyndnn.serve.engines builds them
+BACKENDS = ("eager", "onnxruntime", "openvino", "executorch", "litert")
 DEFAULT_BACKENDS = ("eager", "onnxruntime")  # what a config profiles unless it names others
 DEVICES = ("cpu", "cuda")  # where training runs
 DISTRIBUTED_BACKENDS = ("gloo", "nccl")  # torch.distributed: gloo on CPUs, NCCL on GPUs

@@ -218,7 +218,7 @@ class ProfileSection:
     meter: str = "auto"  # auto | rapl | ina231 | ina3221 | nvml | modelled
     board: str = ""  # a name for the board column; "" = discovered
     backends: tuple[str, ...] = DEFAULT_BACKENDS  # engines measured: eager | onnxruntime |
-    # openvino (the optional openvino package)
+    # openvino, executorch, litert (optional packages: pip install -e '.[engines]')
     board_profiles: tuple[str, ...] = ()  # folders profile-bundle wrote on a board, merged
     # into the run's profile.csv by the analyse stage
 

@@ -64,7 +64,7 @@ def switch_costs(model: DynamicModel, folder: str | Path | None = None, rounds: 
         served = measure(server, x.numpy(), rounds)
         table["switch_onnxruntime_s"] = [r["switch_s"] for r in served]
         table["server_weight_bytes"] = server.weight_bytes()  # the bundle's, each tensor once
-    for backend in ("openvino", "executorch"):  # engines that compile every configuration
+    for backend in ("openvino", "executorch", "litert"):  # engines with their own build
         if backend in backends:
             from dyndnn.serve.engines import engine
 

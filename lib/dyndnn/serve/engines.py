@@ -2,7 +2,8 @@
 
 ``eager``: the PyTorch model itself (the research side); ``onnxruntime``: ``Server`` over one
 weight set (what a board deploys); ``openvino``: ``OpenVinoServer`` (Intel CPUs);
-``executorch``: ``ExecutorchServer`` (one XNNPACK program, a method per configuration). Each has
+``executorch``: ``ExecutorchServer`` (one XNNPACK program, a method per configuration);
+``litert``: ``LiteRtServer`` (one ``.tflite``, a signature per configuration). Each has
 ``set_active_groups(k)`` and takes a batch: a torch tensor for eager, a numpy array for the
 others (``wants_numpy``).
 
@@ -41,6 +42,10 @@ def engine(model: Any, backend: str, threads: int | None = None) -> Any:
         from dyndnn.serve.executorch_server import ExecutorchServer
 
         return ExecutorchServer(model, threads=threads)
+    if backend == "litert":
+        from dyndnn.serve.litert_server import LiteRtServer
+
+        return LiteRtServer(model, threads=threads)
     raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
 
 

@@ -23,21 +23,28 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dyndnn.record.atomic import write_bytes, write_text
-from dyndnn.serve.bundle import MANIFEST_FILE, BundleError, bundle_file, manifest_of
+from dyndnn.serve.engine_file import (
+    EngineFile,
+    engine_file_bytes,
+    read_engine_manifest,
+    write_engine_file,
+)
 
 FORMAT = "dyndnn-executorch/1"
 BUNDLE_FOLDER = "executorch"  # inside a run's export/
 PROGRAM_FILE = "program.pte"
-MANIFEST_KEYS = ("format", "family", "groups", "layout", "input", "program", "max_batch",
-                 "configurations")
+MANIFEST_KEYS = ("family", "groups", "layout", "input", "max_batch")
+
+
+def _engine_file() -> EngineFile:
+    from dyndnn.serve.executorch_server import method_name
+
+    return EngineFile(FORMAT, "program", PROGRAM_FILE, "method", method_name)
 
 
 def write_program(model: Any, folder: str | os.PathLike,
@@ -48,28 +55,19 @@ def write_program(model: Any, folder: str | os.PathLike,
     ``accuracy`` (configuration -> test accuracy, from ``eval.csv``) goes into the manifest.
     Returns the folder.
     """
-    from dyndnn.serve.executorch_server import lower_program, method_name, program_max_batch
+    from dyndnn.serve.executorch_server import lower_program, program_max_batch
 
     program = lower_program(model, layout)
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes(out / PROGRAM_FILE, program)
     spec = model.spec
-    manifest = {
-        "format": FORMAT, "family": model.family, "groups": model.groups,
+    header = {
+        "family": model.family, "groups": model.groups,
         "layout": layout if hasattr(model, "group_path") else "fused",
         "input": {"shape": ["batch", spec.in_channels, spec.image_size, spec.image_size],
                   "dtype": "float32"},
-        "program": {"file": PROGRAM_FILE, "bytes": len(program),
-                    "sha256": hashlib.sha256(program).hexdigest()},
         "max_batch": program_max_batch(program, model.groups),
-        "configurations": [{
-            "k": k, "method": method_name(k), "macs": int(model.macs(k)),
-            "accuracy": None if accuracy is None or k not in accuracy else float(accuracy[k]),
-        } for k in range(1, model.groups + 1)],
     }
-    write_text(out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
-    return out
+    return write_engine_file(folder, _engine_file(), program, header,
+                             [model.macs(k) for k in range(1, model.groups + 1)], accuracy)
 
 
 def read_program_manifest(folder: str | os.PathLike) -> dict[str, Any]:
@@ -77,29 +75,9 @@ def read_program_manifest(folder: str | os.PathLike) -> dict[str, Any]:
 
     Any failure is a ``BundleError`` naming the file and what is wrong with it.
     """
-    out = Path(folder)
-    path, manifest = manifest_of(out, "an ExecuTorch bundle", FORMAT,
-                                 "02_evaluate writes one into export/executorch/ when the run "
-                                 "profiles the executorch backend")
-    missing = [key for key in MANIFEST_KEYS if key not in manifest]
-    if missing:
-        raise BundleError(f"{path} lacks the keys {missing}; write the bundle again")
-    try:
-        name, digest = manifest["program"]["file"], manifest["program"]["sha256"]
-        ks = [int(c["k"]) for c in manifest["configurations"] if int(c["macs"]) > 0]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{path} is malformed ({type(exc).__name__}: {exc}); write the "
-                          "bundle again") from exc
-    if ks != list(range(1, int(manifest["groups"]) + 1)):
-        raise BundleError(f"{path} lists configurations {ks}, not 1..{manifest['groups']} "
-                          "each with its MACs; write the bundle again")
-    program = bundle_file(out, name, "program")
-    if not program.is_file():
-        raise BundleError(f"{program} is missing; copy the whole bundle folder")
-    if hashlib.sha256(program.read_bytes()).hexdigest() != digest:
-        raise BundleError(f"{program} is not the program {path} describes (its SHA-256 "
-                          "differs): write the bundle again")
-    return manifest
+    return read_engine_manifest(folder, _engine_file(), "an ExecuTorch bundle",
+                                "02_evaluate writes one into export/executorch/ when the run "
+                                "profiles the executorch backend", MANIFEST_KEYS)
 
 
 def load_program(folder: str | os.PathLike, threads: int | None = None) -> Any:
@@ -107,24 +85,15 @@ def load_program(folder: str | os.PathLike, threads: int | None = None) -> Any:
     from dyndnn.serve.executorch_server import ExecutorchServer
 
     manifest = read_program_manifest(folder)
-    program = (Path(folder) / manifest["program"]["file"]).read_bytes()
-    return ExecutorchServer.from_bytes(program, manifest["family"],
+    return ExecutorchServer.from_bytes(engine_file_bytes(folder, manifest, _engine_file()),
+                                       manifest["family"],
                                        [int(c["macs"]) for c in manifest["configurations"]],
                                        manifest["layout"], threads)
 
 
 def check_program(folder: str | os.PathLike, model: Any, batch: int = 5) -> dict[int, float]:
     """Load the bundle's program; max |difference| to the library's outputs, per k."""
-    import torch
+    from dyndnn.serve.engine_file import max_differences
 
-    from dyndnn.serve.export import example_input
-
-    server = load_program(folder)  # the process's cores: ExecuTorch's pool is process-wide
-    x = example_input(model, batch, seed=1)
-    model.eval()
-    diffs = {}
-    with torch.inference_mode():
-        for k in range(1, model.groups + 1):
-            with model.active_groups(k), server.active_groups(k):
-                diffs[k] = (server(x) - model(x)).abs().max().item()
-    return diffs
+    # the process's cores: ExecuTorch's pool is process-wide
+    return max_differences(load_program(folder), model, batch)

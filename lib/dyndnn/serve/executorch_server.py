@@ -166,7 +166,7 @@ class ExecutorchServer(Switchable):
 
         _, runtime, _, portable_lib = _executorch()
         self.threads = threads or len(os.sched_getaffinity(0))
-        self.pte_bytes = len(program_bytes)
+        self.pte_bytes = self.file_bytes = len(program_bytes)  # file_bytes: any engine's name
         portable_lib._unsafe_reset_threadpool(self.threads)  # process-wide: see the docstring
         rss_before = _rss_bytes()
         program = runtime.Runtime.get().load_program(program_bytes)

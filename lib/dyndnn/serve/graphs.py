@@ -35,9 +35,9 @@ from dyndnn.models import DynamicModel
 from dyndnn.models.group_layers import StaticGroupLinear
 from dyndnn.models.layers import StaticResidual
 from dyndnn.models.tann_layers import StaticBlocks
+from dyndnn.serve.bundle import INPUT, OUTPUT
 
 OPSET = 17
-INPUT, OUTPUT = "images", "logits"
 
 
 @dataclass

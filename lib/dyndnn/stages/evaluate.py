@@ -50,10 +50,11 @@ class EvaluateResult:
                      + str({k: f"{d:.1e}" for k, d in done["max_diff_onnxruntime"].items()}))
         lines.append(f"TorchScript {done['torchscript'].name}: max |difference| "
                      f"{done['max_diff_torchscript']:.1e}")
-        if "executorch" in done:
-            lines.append(f"ExecuTorch program {done['executorch']}: max |executorch - library| "
-                         "per configuration " + str(
-                             {k: f"{d:.1e}" for k, d in done["max_diff_executorch"].items()}))
+        for engine, what in (("executorch", "ExecuTorch program"), ("litert", "LiteRT model")):
+            if engine in done:
+                lines.append(f"{what} {done[engine]}: max |{engine} - library| per "
+                             "configuration " + str(
+                                 {k: f"{d:.1e}" for k, d in done[f"max_diff_{engine}"].items()}))
         return "\n".join(lines)
 
 
@@ -86,4 +87,10 @@ def evaluate(cfg: Config, layout: RunLayout | str) -> EvaluateResult:
             export["executorch"] = write_program(model, layout.export_dir / BUNDLE_FOLDER,
                                                  accuracy)
             export["max_diff_executorch"] = check_program(export["executorch"], model)
+        if "litert" in cfg.profile.backends:  # and one that measures LiteRT its .tflite
+            from dyndnn.serve.litert_bundle import BUNDLE_FOLDER as LITERT_FOLDER
+            from dyndnn.serve.litert_bundle import check_litert, write_litert
+
+            export["litert"] = write_litert(model, layout.export_dir / LITERT_FOLDER, accuracy)
+            export["max_diff_litert"] = check_litert(export["litert"], model)
     return EvaluateResult(table, export, figure, cfg.profile.backends)

@@ -10,9 +10,11 @@ weights), the board, the host, the packages and the settings. Back on the workst
 the run's own and merges the rows into the run (``board.merge``).
 
 What a board needs (``pip install "dyndnn[board]"``): numpy, pandas, PyYAML, tqdm and one
-engine (onnxruntime, or openvino on an Intel CPU); no torch, no Jupyter. A board that has
-torch and ExecuTorch also measures the bundle's ExecuTorch program (``export/executorch/``,
-written where the run profiled ExecuTorch) when named: ``-p backends=[executorch]``.
+engine (onnxruntime, or openvino on an Intel CPU); no torch, no Jupyter. Two engines read a
+file of their own, written where the run profiled them, and are measured when named: LiteRT
+(``export/litert/model.tflite``; ``pip install ai-edge-litert``, no torch) with
+``-p backends=[litert]``, and on a board that has torch and ExecuTorch, the ExecuTorch program
+(``export/executorch/``) with ``-p backends=[executorch]``.
 """
 
 from __future__ import annotations
@@ -113,6 +115,11 @@ def profile_bundle(export: str | os.PathLike, out: str | os.PathLike, cfg: Confi
     if "executorch" in backends:  # its own program: checked, and named in the record
         program = executorch_program(export, list(cfg.profile.profile_batches))
         identity["executorch_program_sha256"] = program["program"]["sha256"]
+    if "litert" in backends:  # likewise its .tflite
+        from dyndnn.serve.litert_bundle import BUNDLE_FOLDER, read_litert_manifest
+
+        model = read_litert_manifest(Path(export) / BUNDLE_FOLDER)
+        identity["litert_model_sha256"] = model["model"]["sha256"]
     folder = Path(out).absolute()
     folder.mkdir(parents=True, exist_ok=True)
     record_file = folder / RECORD_FILE

@@ -512,3 +512,21 @@ def test_a_changed_or_incomplete_executorch_bundle_is_refused_naming_the_file(
     (folder / "manifest.json").unlink()
     with pytest.raises(BundleError, match="not an ExecuTorch bundle: manifest.json is missing"):
         read_program_manifest(folder)
+
+
+@pytest.mark.parametrize("package, backend, says", [
+    ("openvino", "openvino", "pip install 'openvino>=2025.0'"),
+    ("executorch", "executorch", "pip install 'executorch>=1.5'"),
+    ("ai_edge_litert", "litert", "pip install 'ai-edge-litert>=2.0'"),
+])
+def test_a_run_skips_an_engine_that_is_not_installed_saying_what_installs_it(
+        monkeypatch, capsys, package, backend, says):
+    from dyndnn.serve.engines import installed_backends
+
+    monkeypatch.setitem(sys.modules, package, None)  # importing the engine fails
+    assert installed_backends(("eager", backend, "onnxruntime")) == ("eager", "onnxruntime")
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith(f"{backend}: not installed here, skipped")
+    assert says in said[0] and "Traceback" not in said[0]
+    assert installed_backends((backend,), say=False) == ()
+    assert capsys.readouterr().err == ""

@@ -13,6 +13,7 @@ from dyndnn.data import load_dataset
 from dyndnn.evaluation import evaluate_run
 from dyndnn.record.checkpoint import load_final_model
 from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
+from dyndnn.serve.engines import installed_backends
 from dyndnn.serve.export import export_deployment
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import plot_configurations, save_figure
@@ -68,12 +69,13 @@ def evaluate(cfg: Config, layout: RunLayout | str) -> EvaluateResult:
     with layout.lock():
         cfg = trained_config(layout, cfg)
         groups = cfg.model.groups
+        backends = installed_backends(cfg.profile.backends)  # a missing engine: one line
         models = [load_final_model(layout, name, groups) for name in cfg.model.models]
         del models  # every checkpoint checked before the first is evaluated
         ds = load_dataset(cfg.data.dataset, cfg.data.data_root, cfg.data.train_limit,
                           cfg.data.test_limit, val_fraction=cfg.data.val_fraction)
         table = evaluate_run(layout, list(cfg.model.models), ds, groups,
-                             cfg.eval.eval_batch_size, cfg.profile.backends)
+                             cfg.eval.eval_batch_size, backends)
         figure = plot_configurations(table)
         save_figure(figure, layout, "configurations")
         group = table[table["model"] == GROUP_MODEL]
@@ -81,16 +83,16 @@ def evaluate(cfg: Config, layout: RunLayout | str) -> EvaluateResult:
         model = load_final_model(layout, GROUP_MODEL, groups)
         export = export_deployment(model, layout.export_dir, cfg.model.active_groups or None,
                                    accuracy)
-        if "executorch" in cfg.profile.backends:  # a run that measures ExecuTorch ships its .pte
+        if "executorch" in backends:  # a run that measures ExecuTorch ships its .pte
             from dyndnn.serve.executorch_bundle import BUNDLE_FOLDER, check_program, write_program
 
             export["executorch"] = write_program(model, layout.export_dir / BUNDLE_FOLDER,
                                                  accuracy)
             export["max_diff_executorch"] = check_program(export["executorch"], model)
-        if "litert" in cfg.profile.backends:  # and one that measures LiteRT its .tflite
+        if "litert" in backends:  # and one that measures LiteRT its .tflite
             from dyndnn.serve.litert_bundle import BUNDLE_FOLDER as LITERT_FOLDER
             from dyndnn.serve.litert_bundle import check_litert, write_litert
 
             export["litert"] = write_litert(model, layout.export_dir / LITERT_FOLDER, accuracy)
             export["max_diff_litert"] = check_litert(export["litert"], model)
-    return EvaluateResult(table, export, figure, cfg.profile.backends)
+    return EvaluateResult(table, export, figure, backends)

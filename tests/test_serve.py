@@ -530,3 +530,25 @@ def test_a_run_skips_an_engine_that_is_not_installed_saying_what_installs_it(
     assert says in said[0] and "Traceback" not in said[0]
     assert installed_backends((backend,), say=False) == ()
     assert capsys.readouterr().err == ""
+
+
+def test_a_program_is_lowered_once_per_model_and_again_when_a_tensor_changes(monkeypatch):
+    from dyndnn.serve import executorch_server
+
+    lowered = []
+    monkeypatch.setattr(executorch_server, "_LOWERED", {})
+    monkeypatch.setattr(executorch_server, "_lower",
+                        lambda model, layout: lowered.append(layout) or f"{len(lowered)}".encode())
+    model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    first = executorch_server.lower_program(model)
+    assert executorch_server.lower_program(model) == first and lowered == ["per-group"]
+    assert executorch_server.lower_program(model, "fused") != first  # another layout
+    with torch.no_grad():
+        next(model.parameters()).add_(1e-3)  # one weight changed: lowered again
+    assert executorch_server.lower_program(model) not in (first, b"2")
+    assert lowered == ["per-group", "fused", "per-group"]
+    for _ in range(5):  # a few kept, the oldest dropped
+        with torch.no_grad():
+            next(model.parameters()).add_(1e-3)
+        executorch_server.lower_program(model)
+    assert len(executorch_server._LOWERED) == executorch_server._LOWERED_KEPT

@@ -36,7 +36,6 @@ from dyndnn.record.atomic import atomic_write, write_text
 FORMAT = "dyndnn-bundle/1"
 WEIGHTS_FILE = "weights.bin"
 MANIFEST_FILE = "manifest.json"
-INPUT, OUTPUT = "images", "logits"  # every graph's input and output names, in every engine
 # a page: onnxruntime maps an external tensor straight from the file when its offset is aligned
 ALIGNMENT_BYTES = 4096
 

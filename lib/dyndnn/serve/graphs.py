@@ -35,7 +35,7 @@ from dyndnn.models import DynamicModel
 from dyndnn.models.group_layers import StaticGroupLinear
 from dyndnn.models.layers import StaticResidual
 from dyndnn.models.tann_layers import StaticBlocks
-from dyndnn.serve.bundle import INPUT, OUTPUT
+from dyndnn.serve.tensor_names import INPUT, OUTPUT
 
 OPSET = 17
 

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnx
 
-from dyndnn.serve.bundle import INPUT, OUTPUT
 from dyndnn.serve.litert_ops import SubgraphWriter
+from dyndnn.serve.tensor_names import INPUT, OUTPUT
 
 if TYPE_CHECKING:  # the plan is made with torch; writing it needs none
     from dyndnn.serve.graphs import ServingPlan

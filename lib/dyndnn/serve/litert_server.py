@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from dyndnn.models.switching import Switchable
-from dyndnn.serve.bundle import INPUT, OUTPUT, BundleError
+from dyndnn.serve.bundle import BundleError
 from dyndnn.serve.litert_graphs import signature_key
+from dyndnn.serve.tensor_names import INPUT, OUTPUT
 
 
 def _interpreter() -> Any:

@@ -387,7 +387,7 @@ def test_every_configuration_of_every_family_matches_eager_at_batch_1_and_7(fami
 @pytest.mark.skipif(importlib.util.find_spec("executorch") is None,
                     reason="pip install -e '.[engines]'")
 def test_executorch_per_group_program_holds_one_weight_set_and_fused_holds_slices():
-    model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
+    model = trained_like("group", groups=2)  # the family test's model: lowered there already
     per_group = ExecutorchServer(model, threads=1)  # layout="per-group", the default
     fused = ExecutorchServer(model, threads=1, layout="fused")
     # fused: configuration 1's constants are slices of 2's, stored again (1.5 sets for G = 2);

@@ -235,8 +235,9 @@ def test_a_run_that_profiles_executorch_ships_its_program_and_a_board_measures_i
     from dyndnn.serve.executorch_bundle import read_program_manifest
 
     export = run_copy / "export"
+    core = min(os.sched_getaffinity(0))  # one mapping: a worker imports torch and ExecuTorch
     named = ["-p", "backends=[executorch]", "-p", "meter=modelled", "-p", "repeats=1",
-             "-p", "warmup=1", "-p", "window_s=0.02"]
+             "-p", "warmup=1", "-p", "window_s=0.02", "-p", f"mappings=[cpu:{core}x1]"]
     # an eager and onnxruntime run ships no program, and the board says so by name
     assert not (export / "executorch").exists()
     assert main(["profile-bundle", str(export), "--out", str(tmp_path / "none"), *named,

@@ -9,16 +9,12 @@
 A board with ExecuTorch's runtime reads ``program.pte`` as it is (its C++ runtime, or
 ``load_program`` in Python); the manifest says what each method serves.
 
->>> import tempfile
->>> from dyndnn.models import GroupNet
->>> model = GroupNet(groups=2, width=0.25, in_channels=1, image_size=28).eval()
->>> folder = write_program(model, tempfile.mkdtemp(), accuracy={1: 0.85, 2: 0.87})
->>> sorted(path.name for path in folder.iterdir())
-['manifest.json', 'program.pte']
->>> [(c["k"], c["method"], c["accuracy"]) for c in read_program_manifest(folder)["configurations"]]
-[(1, 'forward_k1', 0.85), (2, 'forward_k2', 0.87)]
->>> max(check_program(folder, model).values()) < 1e-4
-True
+Writing lowers every configuration (seconds each; ``tests/test_serve.py`` runs these)::
+
+    folder = write_program(model, "export/executorch", accuracy={1: 0.85, 2: 0.87})
+    read_program_manifest(folder)["configurations"][0]   # {"k": 1, "method": "forward_k1", ...}
+    max(check_program(folder, model).values()) < 1e-4    # True
+    server = load_program(folder, threads=2)             # the file alone, no model
 """
 
 from __future__ import annotations

@@ -113,11 +113,13 @@ def lower_program(model: Any, layout: str = "per-group") -> bytes:
     the program is a function of them.
     """
     key = _lowering_key(model, layout)
-    if key not in _LOWERED:
+    program = _LOWERED.pop(key, None)
+    if program is None:
+        program = _lower(model, layout)
         while len(_LOWERED) >= _LOWERED_KEPT:
-            del _LOWERED[next(iter(_LOWERED))]  # the oldest
-        _LOWERED[key] = _lower(model, layout)
-    return _LOWERED[key]
+            del _LOWERED[next(iter(_LOWERED))]  # the least recently used
+    _LOWERED[key] = program  # the most recently used last
+    return program
 
 
 def _lower(model: Any, layout: str) -> bytes:

@@ -83,4 +83,9 @@ def installed_backends(backends: tuple[str, ...] | list[str], say: bool = True
                           f"'{requirement}', or pip install -e '.[engines]')", file=sys.stderr)
                 continue
         kept.append(backend)
+    if backends and not kept:
+        from dyndnn.errors import ConfigError
+
+        raise ConfigError(f"none of the engines named ({', '.join(backends)}) is installed "
+                          "here: pip install -e '.[engines]', or name eager or onnxruntime")
     return tuple(kept)

@@ -22,6 +22,7 @@ from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.runtime.experiment import host_mappings, run_experiment, validation_accuracy
 from dyndnn.runtime.outcomes import any_cores, summarise
 from dyndnn.runtime.scenarios import scenario as make_scenario
+from dyndnn.serve.engines import installed_backends
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import save_figure
 from dyndnn.views.runtime_plot import plot_runtime_trace, plot_runtime_tradeoff
@@ -109,7 +110,8 @@ def runtime(cfg: Config, layout: RunLayout | str, progress: bool = True) -> Runt
             make_scenario(name, section.runtime_duration_s, cores, cfg.run.seed)
         say = print if progress else (lambda _: None)
         windows, calibration, bounds = run_experiment(
-            layout, groups, accuracy, backends=section.runtime_backends,
+            layout, groups, accuracy,
+            backends=installed_backends(section.runtime_backends),  # a missing one: one line
             scenarios=section.runtime_scenarios, duration_s=section.runtime_duration_s,
             window_s=section.runtime_window_s, rounds=section.runtime_rounds,
             budget_factor=section.runtime_budget_factor, seed=cfg.run.seed, say=say)

@@ -94,3 +94,4 @@ def test_serving_section_compares_engines_side_by_side(bench, tmp_path, capsys):
     assert "rss_onnxruntime_copies_bytes" not in memory  # an engine not asked for
     assert set(serving["switch"]) == set(ENGINES_TESTED)
     assert serving["build"]["openvino"]["build_rss_bytes"] > 0
+    assert all(serving["build"][e]["build_s"] > 0 for e in ENGINES_TESTED)

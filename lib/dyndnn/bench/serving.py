@@ -15,7 +15,9 @@ On one model (the paper's: G=4, width 1.0, 3x32x32 by default), measured in one 
 - weight bytes of the server for all G configurations against the full configuration's, and
   resident memory (measured in fresh processes) of the server against one plain session of
   the full configuration;
-- what a switch costs per engine (first inference after a switch minus a steady one).
+- what a switch costs per engine (first inference after a switch minus a steady one);
+- what building each engine takes (``build_s``: from the trained model to every configuration
+  servable, once).
 """
 
 from __future__ import annotations
@@ -111,15 +113,21 @@ def installed_engines() -> tuple[str, ...]:
 
 
 def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> dict[str, Any]:
-    """Build ``engine`` in this worker; what building it took (compiled engines)."""
+    """Build ``engine`` in this worker; what building it took.
+
+    ``build_s``: from the trained model to every configuration servable (writing the graphs or
+    lowering the program, then loading it), the time a deployment pays once.
+    """
     from dyndnn.serve.engines import engine as build
 
     model = factory().eval()
+    start = time.perf_counter()
     _ENGINE["runner"] = (Server(model, packing=PACKING_OF[engine]) if engine in PACKING_OF
                          else build(model, engine))  # eager and the compiled engines
+    build_s = time.perf_counter() - start
     _ENGINE["numpy"] = engine != "eager"
     runner = _ENGINE["runner"]
-    return {"build_rss_bytes": getattr(runner, "build_rss_bytes", None),
+    return {"build_s": build_s, "build_rss_bytes": getattr(runner, "build_rss_bytes", None),
             "program_bytes": getattr(runner, "file_bytes", None),  # .pte, .tflite
             "max_batch": getattr(runner, "max_batch", None)}  # None: any batch
 
@@ -256,6 +264,8 @@ def print_serving(result: dict[str, Any]) -> None:
           " resident: " + ", ".join(f"{engine} {m[_rss_key(engine)] / 2**20:.1f} MiB"
                                     for engine in PACKING_OF if _rss_key(engine) in m)
           + f", one session of k={G} {m['rss_single_full_session_bytes'] / 2**20:.1f} MiB")
+    print(f"  build (the trained model to all {G} configurations servable, once): " + ", ".join(
+        f"{engine} {result['build'][engine]['build_s']:.2f} s" for engine in result["engines"]))
     for engine in (e for e in result["engines"] if e in COMPILED):
         build = result["build"][engine]
         grown = build["build_rss_bytes"]

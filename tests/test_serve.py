@@ -416,7 +416,7 @@ def test_a_bundle_serves_without_the_model_and_a_broken_graph_is_named(tmp_path)
 
 @pytest.mark.parametrize("package, server, says", [
     ("openvino", OpenVinoServer, "pip install 'openvino>=2025.0'"),
-    ("executorch", ExecutorchServer, "pip install 'executorch>=1.0'"),
+    ("executorch", ExecutorchServer, "pip install 'executorch>=1.5'"),
     ("ai_edge_litert", LiteRtServer, "pip install 'ai-edge-litert>=2.0'"),
 ])
 def test_without_the_package_the_backend_says_how_to_get_it(monkeypatch, package, server, says):
@@ -522,7 +522,7 @@ def test_a_changed_or_incomplete_executorch_bundle_is_refused_naming_the_file(
 ])
 def test_a_run_skips_an_engine_that_is_not_installed_saying_what_installs_it(
         monkeypatch, capsys, package, backend, says):
-    from dyndnn.serve.engines import installed_backends
+    from dyndnn.serve.optional_engines import installed_backends
 
     monkeypatch.setitem(sys.modules, package, None)  # importing the engine fails
     assert installed_backends(("eager", backend, "onnxruntime")) == ("eager", "onnxruntime")

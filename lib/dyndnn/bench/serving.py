@@ -40,12 +40,11 @@ from dyndnn.bench.common import mark
 from dyndnn.board.mapping import MappedWorker, Mapping
 from dyndnn.models import DynamicModel
 from dyndnn.serve import Server, write_bundle
+from dyndnn.serve.optional_engines import OPTIONAL
 from dyndnn.serve.timing import switch_costs
 
 ENGINES = ("eager", "onnxruntime", "onnxruntime-unpacked", "onnxruntime-copies")
-# measured where their package is installed (the module each needs)
-COMPILED = ("openvino", "executorch", "litert")
-PACKAGE_OF = {"openvino": "openvino", "executorch": "executorch", "litert": "ai_edge_litert"}
+COMPILED = ("openvino", "executorch", "litert")  # measured where their package is installed
 PACKING_OF = {"onnxruntime": "shared", "onnxruntime-unpacked": "off",
               "onnxruntime-copies": "per-session"}
 TARGETS = {"range_vs_macs": 0.85, "speedup_k1_b1": 3.0, "weight_ratio": 1.1, "switch_us": 100.0}
@@ -109,7 +108,7 @@ _ENGINE: dict[str, Any] = {}
 def installed_engines() -> tuple[str, ...]:
     """``ENGINES`` and the compiled engines whose package this environment has."""
     return ENGINES + tuple(e for e in COMPILED
-                           if importlib.util.find_spec(PACKAGE_OF[e]) is not None)
+                           if importlib.util.find_spec(OPTIONAL[e][0]) is not None)
 
 
 def _engine_start(factory: Callable[[], DynamicModel], engine: str) -> dict[str, Any]:

@@ -15,16 +15,9 @@ others (``wants_numpy``).
 
 from __future__ import annotations
 
-import importlib
-import sys
 from typing import Any
 
 from dyndnn.config.names import BACKENDS
-
-# the optional engines: the module each needs and the requirement that installs it
-OPTIONAL = {"openvino": ("openvino", "openvino>=2025.0"),
-            "executorch": ("executorch", "executorch>=1.5"),
-            "litert": ("ai_edge_litert", "ai-edge-litert>=2.0")}
 
 
 def engine(model: Any, backend: str, threads: int | None = None) -> Any:
@@ -59,33 +52,3 @@ def engine(model: Any, backend: str, threads: int | None = None) -> Any:
 def wants_numpy(backend: str) -> bool:
     """Whether the engine takes numpy arrays (every engine but eager PyTorch)."""
     return backend != "eager"
-
-
-def installed_backends(backends: tuple[str, ...] | list[str], say: bool = True
-                       ) -> tuple[str, ...]:
-    """``backends`` without the optional engines this environment cannot import.
-
-    Each one left out is said in one line on stderr, with what installs it (``say=False``:
-    quietly), so a run measures what it can rather than stopping.
-
-    >>> installed_backends(("eager", "onnxruntime"))
-    ('eager', 'onnxruntime')
-    """
-    kept = []
-    for backend in backends:
-        module, requirement = OPTIONAL.get(backend, (None, None))
-        if module is not None:
-            try:
-                importlib.import_module(module)
-            except ImportError:
-                if say:
-                    print(f"{backend}: not installed here, skipped (pip install "
-                          f"'{requirement}', or pip install -e '.[engines]')", file=sys.stderr)
-                continue
-        kept.append(backend)
-    if backends and not kept:
-        from dyndnn.errors import ConfigError
-
-        raise ConfigError(f"none of the engines named ({', '.join(backends)}) is installed "
-                          "here: pip install -e '.[engines]', or name eager or onnxruntime")
-    return tuple(kept)

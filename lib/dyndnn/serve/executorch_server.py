@@ -43,6 +43,7 @@ from torch import nn
 
 from dyndnn.models.switching import Switchable
 from dyndnn.serve.bundle import BundleError
+from dyndnn.serve.optional_engines import require_engine
 
 MAX_BATCH = 1024  # the dynamic batch axis' upper bound (XNNPACK plans for a bounded shape)
 # programs lowered in this process, by what they were lowered from (``_lowering_key``):
@@ -52,17 +53,11 @@ _LOWERED_KEPT = 4
 
 
 def _executorch() -> Any:
-    try:
-        from executorch import exir, runtime
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
-            XnnpackPartitioner,
-        )
-        from executorch.extension.pybindings import portable_lib
-    except ImportError as exc:  # an optional engine: say how to get it
-        raise BundleError("the executorch backend needs the executorch package: "
-                          "pip install 'executorch>=1.0' (or pip install -e '.[engines]')"
-                          ) from exc
-    return exir, runtime, XnnpackPartitioner, portable_lib
+    exir, runtime, partition, pybindings = require_engine(
+        "executorch", "executorch.exir", "executorch.runtime",
+        "executorch.backends.xnnpack.partition.xnnpack_partitioner",
+        "executorch.extension.pybindings.portable_lib")
+    return exir, runtime, partition.XnnpackPartitioner, pybindings
 
 
 def method_name(k: int) -> str:

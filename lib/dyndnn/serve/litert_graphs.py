@@ -56,15 +56,9 @@ def signature_key(k: int) -> str:
 
 
 def _schema() -> Any:
-    from dyndnn.serve.bundle import BundleError
+    from dyndnn.serve.optional_engines import require_engine
 
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError as exc:  # an optional engine: say how to get it
-        raise BundleError("the litert backend needs the ai-edge-litert package: "
-                          "pip install 'ai-edge-litert>=2.0' (or pip install -e '.[engines]')"
-                          ) from exc
-    return schema
+    return require_engine("litert", "ai_edge_litert.schema_py_generated")[0]
 
 
 @dataclass

@@ -31,17 +31,12 @@ import numpy as np
 from dyndnn.models.switching import Switchable
 from dyndnn.serve.bundle import BundleError
 from dyndnn.serve.litert_graphs import signature_key
+from dyndnn.serve.optional_engines import require_engine
 from dyndnn.serve.tensor_names import INPUT, OUTPUT
 
 
 def _interpreter() -> Any:
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as exc:  # an optional engine: say how to get it
-        raise BundleError("the litert backend needs the ai-edge-litert package: "
-                          "pip install 'ai-edge-litert>=2.0' (or pip install -e '.[engines]')"
-                          ) from exc
-    return Interpreter
+    return require_engine("litert", "ai_edge_litert.interpreter")[0].Interpreter
 
 
 class LiteRtServer(Switchable):

@@ -31,16 +31,11 @@ import numpy as np
 
 from dyndnn.models.switching import Switchable
 from dyndnn.serve.bundle import BundleError, read_manifest
+from dyndnn.serve.optional_engines import require_engine
 
 
 def _openvino() -> Any:
-    try:
-        import openvino
-    except ImportError as exc:  # an optional engine: say how to get it
-        raise BundleError("the openvino backend needs the openvino package: "
-                          "pip install 'openvino>=2025.0' (or pip install -e '.[engines]')"
-                          ) from exc
-    return openvino
+    return require_engine("openvino", "openvino")[0]
 
 
 def compile_options(threads: int) -> dict[str, Any]:

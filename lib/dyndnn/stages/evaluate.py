@@ -13,8 +13,8 @@ from dyndnn.data import load_dataset
 from dyndnn.evaluation import evaluate_run
 from dyndnn.record.checkpoint import load_final_model
 from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
-from dyndnn.serve.engines import installed_backends
 from dyndnn.serve.export import export_deployment
+from dyndnn.serve.optional_engines import installed_backends
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import plot_configurations, save_figure
 

@@ -12,7 +12,7 @@ from dyndnn.board import discover, plan_mappings, profile_sweep
 from dyndnn.config import Config
 from dyndnn.record.checkpoint import load_final_model, load_model
 from dyndnn.record.layout import RunLayout, resolve_run_dir
-from dyndnn.serve.engines import installed_backends
+from dyndnn.serve.optional_engines import installed_backends
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import energy_note, plot_latency, save_figure
 

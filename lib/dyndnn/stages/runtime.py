@@ -22,7 +22,7 @@ from dyndnn.record.layout import GROUP_MODEL, RunLayout, resolve_run_dir
 from dyndnn.runtime.experiment import host_mappings, run_experiment, validation_accuracy
 from dyndnn.runtime.outcomes import any_cores, summarise
 from dyndnn.runtime.scenarios import scenario as make_scenario
-from dyndnn.serve.engines import installed_backends
+from dyndnn.serve.optional_engines import installed_backends
 from dyndnn.stages.common import trained_config
 from dyndnn.views.plots import save_figure
 from dyndnn.views.runtime_plot import plot_runtime_trace, plot_runtime_tradeoff

@@ -7,9 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from dyndnn.models import FAMILIES, GroupNet
 from dyndnn.serve import BundleError
@@ -19,7 +17,7 @@ from dyndnn.serve.litert_graphs import ALIGNMENT_BYTES, litert_model
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
                                 reason="pip install -e '.[engines]'")
 sys.path.insert(0, str(Path(__file__).parent))
-from test_serve import eager, trained_like  # noqa: E402 (the folded-BatchNorm models)
+from test_serve import assert_serves_like_eager, trained_like  # noqa: E402
 
 
 @pytest.mark.parametrize("architecture", ["resnet20", "mobilenet"])
@@ -30,13 +28,7 @@ def test_every_configuration_of_other_architectures_matches_eager(family, archit
     from dyndnn.serve.litert_server import LiteRtServer
 
     model = trained_like(family, architecture=architecture)
-    server = LiteRtServer(model, threads=1)
-    for batch in (1, 7):
-        x = torch.randn(batch, 1, 28, 28)
-        for k in range(1, model.groups + 1):
-            server.set_active_groups(k)
-            assert np.abs(server(x.numpy()) - eager(model, x, k).numpy()).max() < 1e-4, (
-                family, architecture, batch, k)
+    assert_serves_like_eager(LiteRtServer(model, threads=1), model)
 
 
 def _read(content):
@@ -91,12 +83,7 @@ def test_a_litert_bundle_serves_every_configuration_from_its_file(litert_bundle)
                                  "sha256": hashlib.sha256(content).hexdigest()}
     server = load_litert(folder, threads=1)  # the file alone
     assert server.weight_bytes == manifest["weight_bytes"]
-    for batch in (1, 7):
-        x = torch.randn(batch, 1, 28, 28)
-        for k in (1, 2):
-            server.set_active_groups(k)
-            assert server.macs() == model.macs(k)
-            assert np.abs(server(x.numpy()) - eager(model, x, k).numpy()).max() < 1e-4
+    assert_serves_like_eager(server, model)
 
 
 def test_a_changed_or_foreign_litert_bundle_is_refused_naming_the_file(litert_bundle, tmp_path):

@@ -5,7 +5,15 @@
 - ``server``: ``Server``, one session per configuration, switched in O(1) (numpy and
   onnxruntime only, so a board needs neither torch nor dyndnn's training code).
 - ``openvino_server``: ``OpenVinoServer``, the same graphs compiled by OpenVINO (optional).
-- ``engines``: every engine by name (``eager``, ``onnxruntime``, ``openvino``).
+- ``executorch_server``, ``executorch_bundle``: one ExecuTorch program, a method per
+  configuration, and its bundle (optional; lowering needs torch).
+- ``litert_graphs``, ``litert_ops``, ``litert_server``, ``litert_bundle``: one LiteRT
+  ``.tflite`` written from the same graphs, a signature per configuration, each weight once;
+  its server and bundle (optional; no torch).
+- ``engine_file``: an engine's own file in a bundle and its manifest (ExecuTorch, LiteRT).
+- ``tensor_names``: the input and output names every engine uses.
+- ``engines``: every engine by name (``eager``, ``onnxruntime``, ``openvino``, ``executorch``,
+  ``litert``); ``optional_engines``: what the optional ones need, skipped when missing.
 - ``timing``: steady latency and the honest cost of a switch, for any engine.
 
 >>> import torch

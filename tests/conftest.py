@@ -1,5 +1,8 @@
+import shutil
+
 import pytest
 import torch
+from filelock import FileLock  # torch's own dependency
 
 from dyndnn.__main__ import main
 from dyndnn.data import load_dataset
@@ -31,11 +34,22 @@ TINY_RUN = ["groups=2", "models=[group,tann]", "train_limit=256", "test_limit=20
 
 
 @pytest.fixture(scope="session")
-def analysed_run(tmp_path_factory):
-    """One tiny finished run for the whole test session (copy it before writing into it)."""
-    run = tmp_path_factory.mktemp("analysed") / "run"
-    assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
-                 *sum((["-p", p] for p in TINY_RUN), [])]) == 0
-    for stage in ("evaluate", "profile", "analyse"):
-        assert main([stage, "--out", str(run), "--no-progress"]) == 0, stage
+def analysed_run(tmp_path_factory, worker_id):
+    """One tiny finished run for the whole test session (copy it before writing into it).
+
+    Under ``make test``'s workers it is made once for all of them: the first to need it
+    builds it under a file lock in the folder the workers share, the others wait and read it.
+    """
+    shared = (tmp_path_factory.mktemp("analysed") if worker_id == "master"
+              else tmp_path_factory.getbasetemp().parent / "analysed")
+    shared.mkdir(exist_ok=True)
+    run, built = shared / "run", shared / "built"
+    with FileLock(str(shared / ".lock")):
+        if not built.is_file():
+            shutil.rmtree(run, ignore_errors=True)  # what a failed build left
+            assert main(["train", "--config", "quick", "--out", str(run), "--no-progress",
+                         *sum((["-p", p] for p in TINY_RUN), [])]) == 0
+            for stage in ("evaluate", "profile", "analyse"):
+                assert main([stage, "--out", str(run), "--no-progress"]) == 0, stage
+            built.touch()
     return run

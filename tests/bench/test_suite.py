@@ -64,15 +64,22 @@ def test_bench_runs_and_writes_every_section(bench):
 def test_serving_section_compares_engines_side_by_side(bench, tmp_path, capsys):
     results = main(["--quick", "--width", "0.125", "--groups", "2", "--out", str(tmp_path),
                     "--only", "serving", "--architectures", "resnet20",
-                    "--engines", "eager,onnxruntime"])
+                    "--engines", "eager,onnxruntime,litert"])
     residual = json.loads((tmp_path / "serving-resnet20.json").read_text())
     assert residual["context"]["model"]["architecture"] == "resnet20"
     assert residual["mac_ratio"] == 2.0  # block-diagonal residual groups: MACs scale with k
-    assert residual["engines"] == ["eager", "onnxruntime"]  # --engines: those alone
+    assert residual["engines"] == ["eager", "onnxruntime", "litert"]  # --engines: those alone
+    # LiteRT beside onnxruntime: its build, its file and what it holds resident, all G
+    # configurations against configuration G alone (fresh processes)
+    assert residual["build"]["litert"]["program_bytes"] > 0
+    assert residual["batches"]["1"]["litert"]["vs_onnxruntime_k1"] > 0
+    litert_rss = residual["memory"]["rss_litert_all_bytes"]
+    assert litert_rss > 0 and residual["memory"]["rss_litert_full_alone_bytes"] > 0
+    printed = capsys.readouterr().out
+    assert "litert, resident in a fresh process" in printed and "vs eager: k=1" in printed
     assert set(results) == {"serving", "architectures"} and set(results["architectures"]) == {
         "resnet20"}
     assert not (tmp_path / "floor.json").exists()  # --only serving: that section alone
-    assert "vs eager: k=1" in capsys.readouterr().out
     _, full, _ = bench  # the whole bench's alexnet serving section, as written
     serving = json.loads((full / "serving.json").read_text())
     assert serving["mac_ratio"] == 2.0

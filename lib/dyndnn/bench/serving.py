@@ -90,6 +90,39 @@ def _median_s(fn: Any, min_run_time: float, warmup: int = 3) -> float:
             return statistics.median(times)
 
 
+# LiteRT in a fresh process: a .tflite loaded and every signature run once at batch 1
+_LITERT_RSS_SCRIPT = """
+import sys, numpy as np, psutil
+from ai_edge_litert.interpreter import Interpreter
+path, shape = sys.argv[1], [int(d) for d in sys.argv[2:]]
+before = psutil.Process().memory_info().rss
+interpreter = Interpreter(model_path=path, num_threads=1)
+for key in interpreter.get_signature_list():
+    interpreter.get_signature_runner(key)(images=np.zeros([1, *shape], np.float32))
+print(psutil.Process().memory_info().rss - before)
+"""
+
+
+def _litert_rss(model: DynamicModel, folder: Path) -> dict[str, int]:
+    """Resident growth of LiteRT holding all G configurations, and configuration G alone."""
+    import dataclasses
+
+    from dyndnn.serve.graphs import serving_plan
+    from dyndnn.serve.litert_graphs import litert_model
+
+    plan = serving_plan(model)
+    alone = dataclasses.replace(plan, graphs=[dataclasses.replace(plan.graphs[-1], k=1)])
+    out = {}
+    for name, which in (("all", plan), ("full_alone", alone)):
+        path = folder / f"{name}.tflite"
+        path.write_bytes(litert_model(which).content)
+        done = subprocess.run([sys.executable, "-c", _LITERT_RSS_SCRIPT, str(path),
+                               *map(str, plan.input_shape)],
+                              capture_output=True, text=True, check=True)
+        out[f"rss_litert_{name}_bytes"] = int(done.stdout.strip().splitlines()[-1])
+    return out
+
+
 def _rss_key(engine: str) -> str:
     """The memory entry of an onnxruntime engine: ``rss_onnxruntime_copies_bytes``."""
     return f"rss_{engine.replace('-', '_')}_bytes"
@@ -219,6 +252,7 @@ def bench_serving(factory: Callable[[], DynamicModel], batches: tuple[int, ...] 
             **{_rss_key(engine): _rss_bytes(Path(folder), packing)
                for engine, packing in PACKING_OF.items() if engine in engines},
             "rss_single_full_session_bytes": _rss_bytes(Path(folder), "single"),
+            **(_litert_rss(model, Path(folder)) if "litert" in engines else {}),
         }
     b1 = out["batches"].get(1)
     if b1:
@@ -263,6 +297,11 @@ def print_serving(result: dict[str, Any]) -> None:
           " resident: " + ", ".join(f"{engine} {m[_rss_key(engine)] / 2**20:.1f} MiB"
                                     for engine in PACKING_OF if _rss_key(engine) in m)
           + f", one session of k={G} {m['rss_single_full_session_bytes'] / 2**20:.1f} MiB")
+    if "rss_litert_all_bytes" in m:
+        print(f"  litert, resident in a fresh process: all {G} configurations "
+              f"{m['rss_litert_all_bytes'] / 2**20:.1f} MiB, configuration {G} alone "
+              f"{m['rss_litert_full_alone_bytes'] / 2**20:.1f} MiB (one thread; each "
+              "signature run once)")
     print(f"  build (the trained model to all {G} configurations servable, once): " + ", ".join(
         f"{engine} {result['build'][engine]['build_s']:.2f} s" for engine in result["engines"]))
     for engine in (e for e in result["engines"] if e in COMPILED):

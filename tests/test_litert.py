@@ -3,9 +3,7 @@
 import hashlib
 import importlib.util
 import json
-import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +19,11 @@ from dyndnn.serve.litert_graphs import ALIGNMENT_BYTES, litert_model
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
                                 reason="pip install -e '.[engines]'")
 sys.path.insert(0, str(Path(__file__).parent))
-from test_serve import assert_serves_like_eager, trained_like  # noqa: E402
+from test_serve import (  # noqa: E402
+    assert_serves_like_eager,
+    readme_snippet_logits,
+    trained_like,
+)
 
 
 @pytest.mark.parametrize("architecture", ["resnet20", "mobilenet"])
@@ -118,23 +120,12 @@ def test_a_changed_or_foreign_litert_bundle_is_refused_naming_the_file(litert_bu
         load_litert(folder, threads=1)
 
 
-README = Path(__file__).parents[1] / "README.md"
-
-
 def test_readme_litert_snippet_runs_with_litert_and_numpy_alone(litert_bundle, tmp_path):
     """The README's LiteRT snippet, run where neither torch nor dyndnn can be imported."""
     model, folder = litert_bundle
     shutil.copytree(folder, tmp_path / "export" / "litert")
-    snippet = re.search(r"<!-- litert-snippet -->\n```python\n(.*?)```", README.read_text(),
-                        re.S).group(1)
     x = np.random.default_rng(1).standard_normal((3, 1, 28, 28)).astype(np.float32)
-    np.save(tmp_path / "images.npy", x)
-    script = ("import sys\nsys.modules['torch'] = None\nsys.modules['dyndnn'] = None\n"
-              f"import os\nos.chdir({str(tmp_path)!r})\n" + snippet
-              + "\nimport numpy\nnumpy.save('logits.npy', logits)\n")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
+    got = readme_snippet_logits("litert-snippet", tmp_path, x)
     with torch.inference_mode(), model.active_groups(model.groups):
         expected = model(torch.from_numpy(x)).numpy()
-    assert np.abs(np.load(tmp_path / "logits.npy") - expected).max() < 1e-4
+    assert np.abs(got - expected).max() < 1e-4

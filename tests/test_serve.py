@@ -222,21 +222,27 @@ def test_broken_bundles_are_named(tmp_path):
         read_manifest(folder)
 
 
-def test_readme_snippet_runs_with_onnxruntime_alone(tmp_path):
-    """The README's board snippet, run where neither torch nor dyndnn can be imported."""
-    model = trained_like("group")
-    folder = write_bundle(model, tmp_path / "export")
-    snippet = re.search(r"<!-- bundle-snippet -->\n```python\n(.*?)```", README.read_text(),
+def readme_snippet_logits(marker, folder, x):
+    """The README's python block after ``<!-- marker -->``, run in ``folder`` on images ``x``
+    where neither torch nor dyndnn can be imported; the ``logits`` it computes."""
+    snippet = re.search(rf"<!-- {marker} -->\n```python\n(.*?)```", README.read_text(),
                         re.S).group(1)
-    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
-    np.save(tmp_path / "images.npy", x)
+    np.save(folder / "images.npy", x)
     script = ("import sys\nsys.modules['torch'] = None\nsys.modules['dyndnn'] = None\n"
-              f"import os\nos.chdir({str(tmp_path)!r})\n" + snippet
+              f"import os\nos.chdir({str(folder)!r})\n" + snippet
               + "\nimport numpy\nnumpy.save('logits.npy', logits)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    got = np.load(tmp_path / "logits.npy")
+    return np.load(folder / "logits.npy")
+
+
+def test_readme_snippet_runs_with_onnxruntime_alone(tmp_path):
+    """The README's board snippet, run where neither torch nor dyndnn can be imported."""
+    model = trained_like("group")
+    folder = write_bundle(model, tmp_path / "export")
+    x = np.random.default_rng(1).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    got = readme_snippet_logits("bundle-snippet", tmp_path, x)
     k = json.loads((folder / "manifest.json").read_text())["groups"]
     assert np.abs(got - eager(model, torch.from_numpy(x), k).numpy()).max() < 1e-4
 

@@ -261,13 +261,23 @@ def test_a_run_that_profiles_executorch_ships_its_program_and_a_board_measures_i
     assert (rows["latency_s"] > 0).all()
     record = json.loads((measured / RECORD_FILE).read_text())
     assert record["bundle"]["executorch_program_sha256"] == program["program"]["sha256"]
-    assert analyse_with(run_copy, measured) == 0  # merged: the run's own program
-    merged = pd.read_csv(run_copy / "profile.csv")
-    assert (merged["backend"] == "executorch").sum() == len(rows)
-    record["bundle"]["executorch_program_sha256"] = "0" * 64  # another program's rows
+    assert_merged_only_as_the_runs_own(run_copy, measured, "executorch",
+                                       "executorch_program_sha256", capsys,
+                                       "measured another ExecuTorch program")
+
+
+def assert_merged_only_as_the_runs_own(run, measured, backend, key, capsys, said):
+    """analyse merges the board's rows of ``backend``; with the record's SHA-256 of the
+    engine's file (``key``) made another file's, it refuses them and says ``said``."""
+    rows = pd.read_csv(measured / "profile.csv")
+    assert analyse_with(run, measured) == 0  # merged: the run's own file
+    merged = pd.read_csv(run / "profile.csv")
+    assert (merged["backend"] == backend).sum() == len(rows)
+    record = json.loads((measured / RECORD_FILE).read_text())
+    record["bundle"][key] = "0" * 64  # another file's rows
     (measured / RECORD_FILE).write_text(json.dumps(record))
-    assert analyse_with(run_copy, measured) == 2
-    assert "measured another ExecuTorch program" in capsys.readouterr().err
+    assert analyse_with(run, measured) == 2
+    assert said in capsys.readouterr().err
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ai_edge_litert") is None,
@@ -303,10 +313,5 @@ def test_a_run_that_profiles_litert_ships_its_model_and_a_board_without_torch_me
     assert (rows["threads_read"] == rows["threads"]).all()
     record = json.loads((measured / RECORD_FILE).read_text())
     assert record["bundle"]["litert_model_sha256"] == model["model"]["sha256"]
-    assert analyse_with(run_copy, measured) == 0  # merged: the run's own model
-    merged = pd.read_csv(run_copy / "profile.csv")
-    assert (merged["backend"] == "litert").sum() == len(rows)
-    record["bundle"]["litert_model_sha256"] = "0" * 64  # another model's rows
-    (measured / RECORD_FILE).write_text(json.dumps(record))
-    assert analyse_with(run_copy, measured) == 2
-    assert "measured another LiteRT model" in capsys.readouterr().err
+    assert_merged_only_as_the_runs_own(run_copy, measured, "litert", "litert_model_sha256",
+                                       capsys, "measured another LiteRT model")

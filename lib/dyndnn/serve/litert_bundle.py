@@ -81,12 +81,10 @@ def load_litert(folder: str | os.PathLike, threads: int | None = None) -> Any:
     from dyndnn.serve.litert_server import LiteRtServer
 
     manifest = read_litert_manifest(folder)
-    server = LiteRtServer.from_bytes(engine_file_bytes(folder, manifest, ENGINE_FILE),
-                                     manifest["family"],
-                                     [int(c["macs"]) for c in manifest["configurations"]],
-                                     threads)
-    server.weight_bytes = int(manifest["weight_bytes"])
-    return server
+    return LiteRtServer.from_bytes(engine_file_bytes(folder, manifest, ENGINE_FILE),
+                                   manifest["family"],
+                                   [int(c["macs"]) for c in manifest["configurations"]],
+                                   threads, int(manifest["weight_bytes"]))
 
 
 def check_litert(folder: str | os.PathLike, model: Any, batch: int = 5) -> dict[int, float]:

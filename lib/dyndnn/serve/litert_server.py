@@ -53,13 +53,15 @@ class LiteRtServer(Switchable):
 
     @classmethod
     def from_bytes(cls, content: bytes, family: str, macs: list[int],
-                   threads: int | None = None) -> LiteRtServer:
-        """A server over a written ``.tflite`` (``litert_bundle.load_model`` reads a bundle's).
+                   threads: int | None = None, weight_bytes: int | None = None
+                   ) -> LiteRtServer:
+        """A server over a written ``.tflite`` (``litert_bundle.load_litert`` reads a bundle's).
 
-        ``macs``: each configuration's multiply-accumulates, configuration 1 first.
+        ``macs``: each configuration's multiply-accumulates, configuration 1 first;
+        ``weight_bytes``: how many of the file's bytes are weights, where known (the manifest).
         """
         server = cls.__new__(cls)
-        server.weight_bytes = None
+        server.weight_bytes = weight_bytes
         server._load(content, family, macs, threads)
         return server
 

@@ -140,7 +140,8 @@ def compare_methods(dataset: InMemoryDataset | TextDataset, cfg: TrainSection,
         history = trainer.fit()
         histories.append(history)
         rows.append({"task": task, **trainer.summary(),
-                     "epoch_time_s": history["time_s"].mean()})
+                     "epoch_time_s": history["time_s"].mean(),
+                     "threads": torch.get_num_threads()})  # what epoch_time_s ran on
         if method == "rct":
             trajectory = trainer.bit_trajectory()
     history = pd.concat(histories, ignore_index=True)

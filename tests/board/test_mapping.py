@@ -6,7 +6,7 @@ import os
 import pytest
 
 from dyndnn.board.errors import BoardError
-from dyndnn.board.mapping import AFFINITY_ENV_VARS, MappedWorker, Mapping, run_mapped
+from dyndnn.board.mapping import AFFINITY_ENV_VARS, MappedWorker, Mapping, run_mapped, start_all
 from dyndnn.errors import ConfigError
 
 HOST_CORES = sorted(os.sched_getaffinity(0))
@@ -75,3 +75,25 @@ def test_worker_keeps_state_reports_errors_and_death():
 def test_unusable_cores_are_a_config_error():
     with pytest.raises(ConfigError, match="cannot pin"):
         run_mapped(fail, Mapping("cpu", (max(HOST_CORES) + 64,), 1))
+
+
+@needs_two_cores
+def test_workers_started_together_each_get_their_own_mapping():
+    mappings = [Mapping("cpu", (0,), 1), Mapping("cpu", (1,), 1), Mapping("cpu", (0, 1), 2)]
+    workers = start_all([MappedWorker(m) for m in mappings])
+    try:
+        got = [w.call(report, w.mapping.label) for w in workers]
+    finally:
+        for worker in workers:
+            worker.close()
+    assert [(r.value["affinity"], r.value["threads"]) for r in got] == [
+        ([0], 1), ([1], 1), ([0, 1], 2)]
+    assert len({r.value["pid"] for r in got}) == 3
+
+
+def test_a_worker_that_cannot_start_closes_the_ones_started_with_it():
+    good = MappedWorker(Mapping("cpu", (HOST_CORES[0],), 1))
+    with pytest.raises(ConfigError, match="cannot pin"):
+        start_all([good, MappedWorker(Mapping("cpu", (max(HOST_CORES) + 64,), 1))])
+    with pytest.raises(BoardError, match="start"):  # closed: it refuses calls
+        good.call(report, "after")

@@ -207,6 +207,9 @@ class MappedWorker:
 
     def start(self) -> MappedWorker:
         """Spawn the worker and wait until it has applied the mapping."""
+        return self._spawn()._ready()
+
+    def _spawn(self) -> MappedWorker:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
@@ -219,6 +222,9 @@ class MappedWorker:
             proc.start()
         child.close()
         self._proc, self._conn = proc, parent
+        return self
+
+    def _ready(self) -> MappedWorker:
         try:
             _, _, self.cores_read, self.threads_read = self._receive(self.start_timeout_s)
         except BaseException:
@@ -280,6 +286,24 @@ class MappedWorker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def start_all(workers: list[MappedWorker]) -> list[MappedWorker]:
+    """Start several workers at once: spawned together, then each awaited.
+
+    Each worker's start is mostly its own imports (torch: seconds), which overlap; on error
+    every worker is closed.
+    """
+    try:
+        for worker in workers:
+            worker._spawn()
+        for worker in workers:
+            worker._ready()
+    except BaseException:
+        for worker in workers:
+            worker.close()
+        raise
+    return workers
 
 
 def run_mapped(fn: Callable[..., Any], mapping: Mapping, *args: Any, **kwargs: Any) -> MappedResult:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dyndnn.board.mapping import MappedWorker, Mapping
+from dyndnn.board.mapping import MappedWorker, Mapping, start_all
 from dyndnn.errors import DyndnnError
 from dyndnn.record.layout import GROUP_MODEL, RunLayout
 from dyndnn.runtime.corunner import command as corunner_command
@@ -151,10 +151,10 @@ def run_experiment(layout: RunLayout, groups: int, accuracy: dict[int, float], *
     workers: dict[str, MappedWorker] = {}
     try:
         # one worker per mapping for every backend, each loaded in turn (a worker's start,
-        # a process and torch's import, costs seconds); inside the try: a worker that fails
-        # to start closes the rest
-        for m in mappings:
-            workers[m.label] = MappedWorker(m).start()
+        # a process and torch's import, costs seconds: they start together); inside the
+        # try: a worker that fails to start closes the rest
+        workers.update({m.label: MappedWorker(m) for m in mappings})
+        start_all(list(workers.values()))
         for backend in backends:
             for m in mappings:
                 workers[m.label].call(_load_engine, str(layout.root), GROUP_MODEL, groups,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,30 @@ def test_processes_are_the_cores_shared_out_never_more_than_the_parts():
     assert processes_for(1) == 1
     assert processes_for(2) == min(2, cores)
     assert processes_for(5, threads=cores) == 1  # a part wants every core: in turn
+
+
+def sleep_then_say(seconds: float, path: str) -> None:
+    import time
+    from pathlib import Path
+
+    time.sleep(seconds)
+    Path(path).write_text("an orphan wrote this")
+
+
+@needs_two_cores
+def test_a_part_ends_when_its_parent_is_killed_outright(tmp_path):
+    """SIGKILL gives the parent no chance to stop them: the parts notice it and end."""
+    import subprocess
+    import sys
+    import time
+
+    trace = tmp_path / "orphan.txt"
+    code = ("from dyndnn.stages.side_by_side import run_side_by_side\n"
+            "from tests.stages.test_side_by_side import sleep_then_say\n"
+            f"run_side_by_side([(sleep_then_say, (6, {str(trace)!r}))] * 2, processes=2)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2])
+    time.sleep(4)  # the parts are running (spawned, torch imported, asleep)
+    parent.kill()
+    parent.wait()
+    time.sleep(6)
+    assert not trace.exists()

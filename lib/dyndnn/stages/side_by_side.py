@@ -20,6 +20,8 @@ import os
 import pickle
 import queue
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +30,7 @@ from dyndnn.errors import StageError
 
 Part = tuple[Callable[..., Any], tuple[Any, ...]]  # a picklable top-level function, its args
 POLL_S = 0.2
+PARENT_POLL_S = 0.5
 
 
 def usable_cores() -> int:
@@ -49,15 +52,20 @@ def processes_for(parts: int, threads: int = 0) -> int:
 
 
 class _Lines:
-    """A child's stdout: each finished line goes to the parent through ``lines``."""
+    """A child's stdout or stderr: each finished line goes to the parent through ``lines``.
 
-    def __init__(self, lines: Any) -> None:
-        self.lines, self.pending = lines, ""
+    A carriage return drops the line so far: progress bars redraw that way, and several
+    processes' bars on one terminal would be noise (their epoch lines are what comes through).
+    """
+
+    def __init__(self, lines: Any, stream: str) -> None:
+        self.lines, self.stream, self.pending = lines, stream, ""
 
     def write(self, text: str) -> int:
-        *done, self.pending = (self.pending + text).split("\n")
+        *done, pending = (self.pending + text).split("\n")
         for line in done:
-            self.lines.put(("line", line))
+            self.lines.put((self.stream, line.rsplit("\r", 1)[-1]))
+        self.pending = pending.rsplit("\r", 1)[-1]
         return len(text)
 
     def flush(self) -> None:
@@ -68,8 +76,9 @@ def _child(parts: Any, threads: int, lines: Any) -> None:
     """Take parts off ``parts`` until its end marker; send back each one's lines and result."""
     import torch
 
+    _end_with(os.getppid())
     torch.set_num_threads(threads)
-    sys.stdout = _Lines(lines)
+    sys.stdout, sys.stderr = _Lines(lines, "stdout"), _Lines(lines, "stderr")
     while (job := parts.get()) is not None:
         index, (fn, args) = job
         try:
@@ -82,6 +91,19 @@ def _child(parts: Any, threads: int, lines: Any) -> None:
             lines.put(("error", index, exc, traceback.format_exc()))
             return
         lines.put(("done", index, value, ""))
+
+
+def _end_with(parent_pid: int) -> None:
+    """End this process when its parent is gone, killed too hard to stop it (SIGKILL).
+
+    An orphan would go on writing the run folder that a resumed run then writes too.
+    """
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="dyndnn-parent-watch").start()
 
 
 def run_side_by_side(parts: Sequence[Part], processes: int | None = None,
@@ -111,8 +133,8 @@ def run_side_by_side(parts: Sequence[Part], processes: int | None = None,
             except queue.Empty:
                 _check_alive(children, results, len(parts))
                 continue
-            if message[0] == "line":
-                print(message[1], flush=True)
+            if message[0] in ("stdout", "stderr"):
+                _echo(*message)
             elif message[0] == "done":
                 results[message[1]] = message[2]
             else:
@@ -120,16 +142,17 @@ def run_side_by_side(parts: Sequence[Part], processes: int | None = None,
                 exc.add_note(f"raised in part {index + 1} of {len(parts)}, in its own "
                              f"process:\n{trace}")
                 raise exc
-        while not lines.empty():  # lines a child wrote just before its result
-            message = lines.get()
-            if message[0] == "line":
-                print(message[1], flush=True)
     finally:
         for child in children:
             if child.is_alive():
                 child.terminate()
             child.join(timeout=10)
     return [results[i] for i in range(len(parts))]
+
+
+def _echo(stream: str, line: str) -> None:
+    if line.strip():
+        print(line, file=sys.stderr if stream == "stderr" else sys.stdout, flush=True)
 
 
 def _check_alive(children: list[Any], results: dict[int, Any], parts: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -9,12 +10,18 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from dyndnn.config import Config
-from dyndnn.data import InMemoryDataset, load_dataset
+from dyndnn.data import InMemoryDataset, batches, load_dataset
 from dyndnn.record.layout import RunLayout
 from dyndnn.stages.common import check_record
-from dyndnn.training.distributed import launched_by_torchrun, world_of
+from dyndnn.stages.side_by_side import processes_for, run_side_by_side
+from dyndnn.training.distributed import World, launched_by_torchrun, world_of
 from dyndnn.training.launch import launch_training
-from dyndnn.training.trainer import IncrementalTrainer, model_from_config, setup_torch
+from dyndnn.training.trainer import (
+    IncrementalTrainer,
+    merge_history,
+    model_from_config,
+    setup_torch,
+)
 from dyndnn.views.plots import plot_training, save_figure
 
 KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
@@ -49,18 +56,69 @@ def train(cfg: Config, layout: RunLayout, progress: bool = True) -> TrainResult:
         with layout.lock() if world.writer else nullcontext():
             check_record(layout, cfg, KEYS)
             ds = _load(cfg)
-            histories = []
-            for name in cfg.model.models:
-                setup_torch(cfg.run.seed, cfg.run.threads)  # each family's init from the seed
-                model = model_from_config(cfg.model, ds.spec, name)
-                trainer = IncrementalTrainer(model, ds, cfg.train,
-                                             batch_size=cfg.data.batch_size, seed=cfg.run.seed,
-                                             augment=cfg.data.augment, run_dir=layout,
-                                             progress=progress, world=world)
-                histories.append(trainer.fit())
+            families = cfg.model.models
+            processes = (processes_for(len(families), cfg.run.threads)
+                         if not world.joined and cfg.train.device == "cpu" else 1)
+            if processes > 1:
+                return _result(cfg, layout, ds,
+                               _train_side_by_side(cfg, layout, ds, processes, progress))
+            histories = [_train_family(cfg, str(layout.root), name, progress, ds, world)
+                         for name in families]
             if not world.writer:
                 return TrainResult(pd.concat(histories, ignore_index=True), [], None)
             return _result(cfg, layout, ds, pd.concat(histories, ignore_index=True))
+
+
+def _train_family(cfg: Config, run_dir: str, name: str, progress: bool,
+                  ds: InMemoryDataset | None = None, world: World | None = None,
+                  write_history: bool = True) -> pd.DataFrame:
+    """Train (or resume) one family; its per-epoch history.
+
+    ``ds``: the loaded data set; None in a process of its own, which loads it.
+    """
+    setup_torch(cfg.run.seed, cfg.run.threads)  # each family's init from the seed
+    ds = ds if ds is not None else _load(cfg)
+    model = model_from_config(cfg.model, ds.spec, name)
+    trainer = IncrementalTrainer(model, ds, cfg.train, batch_size=cfg.data.batch_size,
+                                 seed=cfg.run.seed, augment=cfg.data.augment,
+                                 run_dir=RunLayout(run_dir), progress=progress, world=world,
+                                 write_history=write_history)
+    return trainer.fit()
+
+
+def _train_side_by_side(cfg: Config, layout: RunLayout, ds: InMemoryDataset, processes: int,
+                        progress: bool) -> pd.DataFrame:
+    """Every family in ``processes`` processes at once, the longest first; ``train.csv``.
+
+    Why: these small networks gain less from a second thread than from a second process
+    (docs/distributed.md). Each family trains as it would here, from the same seed, so its
+    numbers are the same as one process with the same thread count gives.
+    """
+    order = sorted(cfg.model.models, key=lambda name: -_estimated_training_s(cfg, ds, name))
+    parts = [(_train_family, (cfg, str(layout.root), name, progress, None, None, False))
+             for name in order]
+    trained = dict(zip(order, run_side_by_side(parts, processes, cfg.run.threads), strict=True))
+    history = pd.concat([trained[name] for name in cfg.model.models], ignore_index=True)
+    merge_history(layout, history)
+    return history
+
+
+def _estimated_training_s(cfg: Config, ds: InMemoryDataset, name: str) -> float:
+    """About how long a family trains: one timed step of its last stage, times its steps.
+
+    Only the order of the families hangs on it (the longest starts first), never a result.
+    """
+    model = model_from_config(cfg.model, ds.spec, name).train()
+    trainer = IncrementalTrainer(model, ds, cfg.train, batch_size=cfg.data.batch_size,
+                                 progress=False)
+    x, y = next(batches(ds, "train", cfg.data.batch_size))
+    stage = model.training_stages
+    trainer.step(model, x, y, stage, cfg.train)  # the first step allocates: not timed
+    start = time.perf_counter()
+    trainer.step(model, x, y, stage, cfg.train)
+    step_s = time.perf_counter() - start
+    steps = -(-len(ds.train_y) // cfg.data.batch_size) * trainer.epochs * stage
+    return step_s * steps
 
 
 def _load(cfg: Config) -> InMemoryDataset:

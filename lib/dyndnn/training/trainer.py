@@ -183,7 +183,7 @@ class IncrementalTrainer:
                  batch_size: int = 128, seed: int = 0, augment: bool = True,
                  run_dir: str | Path | RunLayout | None = None, progress: bool = True,
                  on_batch: Callable[[int, int, int], None] | None = None,
-                 world: World | None = None) -> None:
+                 world: World | None = None, write_history: bool = True) -> None:
         self.world = world or World()
         self.model, self.ds, self.cfg = model.to(self.world.device), dataset, cfg
         self.batch_size, self.seed, self.augment = batch_size, seed, augment
@@ -194,6 +194,8 @@ class IncrementalTrainer:
         self.step = joint_step if model.joint_training else staged_step
         self._epoch_s: list[float] = []  # this session's epochs, for the time-left estimate
         self.epochs = cfg.epochs_of(model.joint_training)  # of each stage
+        # False where several families train at once: the stage writes train.csv for them all
+        self.write_history = write_history
 
     def training_record(self) -> dict:
         """Everything besides the model spec that decides the trained weights.
@@ -251,14 +253,8 @@ class IncrementalTrainer:
         there (the ``model`` column tells them apart).
         """
         frame = pd.DataFrame(self.rows)
-        if self.layout is not None and self.world.writer:
-            path = self.layout.train_csv
-            others = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
-            if others is not None and "model" in others:
-                others = others[others["model"] != self.model.family]
-                write_csv(pd.concat([others, frame], ignore_index=True), path)
-            else:
-                write_csv(frame, path)
+        if self.layout is not None and self.world.writer and self.write_history:
+            merge_history(self.layout, frame)
         return frame
 
     def _freeze_all_but(self, stage: int) -> list[torch.nn.Parameter]:
@@ -346,6 +342,17 @@ class IncrementalTrainer:
             save_checkpoint(self.layout.resume_checkpoint(self.model.family), self.model,
                             stage=k, epoch=epoch, optimizer=optimizer.state_dict(),
                             rows=self.rows, training=self.training_record())
+
+
+def merge_history(layout: RunLayout, frame: pd.DataFrame) -> None:
+    """Write ``frame``'s rows to ``train.csv`` in place of its families' rows; others stay."""
+    path = layout.train_csv
+    others = pd.read_csv(path) if path.is_file() and path.stat().st_size else None
+    if others is not None and "model" in others:
+        others = others[~others["model"].isin(set(frame["model"]))]
+        write_csv(pd.concat([others, frame], ignore_index=True), path)
+    else:
+        write_csv(frame, path)
 
 
 def time_left(epochs: int, epoch_s: list[float]) -> str:

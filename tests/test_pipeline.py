@@ -1,7 +1,6 @@
 """The papermill chain: a smoke run of the real notebooks, failures, bad input."""
 
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -93,10 +92,8 @@ def test_smoke_whole_chain_through_papermill(tmp_path):
     assert list(zip(rct["task"], rct["method"], strict=True)) == [
         (task, method) for task in ("image", "text") for method in ("fp32", "qat", "rct")]
     assert (run_dir / "figures" / "rct_comparison_text.png").is_file()
-    # the two tasks trained side by side where there are two cores, and say on what
-    side_by_side = min(2, len(os.sched_getaffinity(0)))
-    assert (rct["tasks_side_by_side"] == side_by_side).all()
-    assert (rct["threads"] == len(os.sched_getaffinity(0)) // side_by_side).all()
+    # too few steps to be worth two processes: the tasks trained in turn, and say on what
+    assert (rct["tasks_side_by_side"] == 1).all() and (rct["threads"] >= 1).all()
     assert pd.read_csv(run_dir / "rct_group.csv")["earlier_groups_unchanged"].all()
     # 07_runtime: the quick config's short version, every policy on both engines
     runtime = pd.read_csv(run_dir / "runtime_summary.csv")

@@ -24,6 +24,7 @@ def trained(run) -> RunLayout:
 
 @pytest.mark.skipif(usable_cores() < 2, reason="one core: the families train in turn")
 def test_families_side_by_side_train_the_same_weights_as_in_turn(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_stage, "SIDE_BY_SIDE_MIN_S", 0.0)  # a tiny run: force it
     side_by_side = trained(tmp_path / "side-by-side")
     monkeypatch.setattr(train_stage, "processes_for", lambda *_: 1)
     in_turn = trained(tmp_path / "in-turn")
@@ -35,3 +36,10 @@ def test_families_side_by_side_train_the_same_weights_as_in_turn(tmp_path, monke
             for layout in (side_by_side, in_turn)]
     pd.testing.assert_frame_equal(*rows)  # every family's rows, in the config's order
     assert list(dict.fromkeys(rows[0]["model"])) == ["group", "tann", "slimmable"]
+
+
+def test_a_few_seconds_of_training_are_not_worth_the_processes(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(train_stage, "run_side_by_side", lambda *a: started.append(a))
+    trained(tmp_path / "tiny")  # estimated below SIDE_BY_SIDE_MIN_S: in turn, here
+    assert started == []

@@ -15,6 +15,7 @@ from dyndnn.rct import Comparison, add_group_under_rct, compare_methods
 from dyndnn.rct.controller import RctSettings
 from dyndnn.rct.energy import MODEL as ENERGY_MODEL
 from dyndnn.rct.figures import plot_comparison
+from dyndnn.rct.layers import METHODS
 from dyndnn.record.checkpoint import read_checkpoint
 from dyndnn.record.layout import RunLayout, resolve_run_dir
 from dyndnn.stages.common import check_record, trained_config
@@ -28,6 +29,10 @@ KEYS = ("dataset", "data_root", "test_limit", "val_fraction", "batch_size", "aug
         "bits_max", "t_min", "t_max", "gavg_interval", "rounding", "act_bits", "err_bits",
         "tile_rows", "tile_values", "packed", "momentum_bits", "text_dataset", "text_model",
         "text_epochs", "text_lr")
+# below this many training steps in all (every method of every task), the tasks train in
+# turn: a process's start (spawn, torch's import, the data set) costs seconds, about what
+# side by side saves then (the quick run has 3,756)
+SIDE_BY_SIDE_MIN_STEPS = 500
 FIGURE_NAMES = {"image": "rct_comparison", "text": "rct_comparison_text"}
 TEXT_BATCH_SIZE = 64  # chosen with the text model on the validation split (docs/rct.md)
 # the paper's claims, as RCT's ratios against fp32 and QAT
@@ -105,7 +110,8 @@ def rct(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RctResul
         # the tasks share nothing: side by side where there is a core for each. The group's
         # retraining stays after them, on every core: as a third part it ran on one core while
         # the other idled once the tasks ended (155 s for the stage against 147 s, measured)
-        processes = processes_for(len(parts), cfg.run.threads)
+        processes = (processes_for(len(parts), cfg.run.threads)
+                     if _training_steps(cfg, [ds, text]) >= SIDE_BY_SIDE_MIN_STEPS else 1)
         if processes > 1:  # each process loads its own data (here it was only checked)
             parts = [(fn, args[:-1]) for fn, args in parts]
         compared = run_side_by_side(parts, processes, cfg.run.threads)
@@ -120,6 +126,21 @@ def rct(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RctResul
             save_figure(figures[task], layout, FIGURE_NAMES[task])
         group, summary = _add_group(cfg, str(layout.root), settings, progress, ds)
     return RctResult(comparison, group, summary, figures)
+
+
+def _training_steps(cfg: Config, data: list[InMemoryDataset | None]) -> int:
+    """Optimiser steps of every method of every task: what decides side by side or in turn.
+
+    >>> from types import SimpleNamespace as N
+    >>> cfg = N(rct=N(rct_epochs=4, text_epochs=8), data=N(batch_size=128))
+    >>> _training_steps(cfg, [N(train_y=range(1280)), N(train_y=range(640))])  # 3 x (40 + 80)
+    360
+    """
+    image, text = data
+    steps = cfg.rct.rct_epochs * -(-len(image.train_y) // cfg.data.batch_size)
+    if text is not None:
+        steps += cfg.rct.text_epochs * -(-len(text.train_y) // TEXT_BATCH_SIZE)
+    return len(METHODS) * steps
 
 
 def _load_text(cfg: Config) -> InMemoryDataset:

@@ -24,6 +24,9 @@ from dyndnn.training.trainer import (
 )
 from dyndnn.views.plots import plot_training, save_figure
 
+# below this much estimated training in all, the families train in turn: a process's start
+# (spawn, torch's import, the data set) costs seconds, about what side by side saves then
+SIDE_BY_SIDE_MIN_S = 30.0
 KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
         "augment", "groups", "architecture", "width", "dropout", "combine", "models",
         "baseline_budget", "epochs_per_stage", "joint_stage_factor", "optimizer", "lr", "momentum",
@@ -60,8 +63,10 @@ def train(cfg: Config, layout: RunLayout, progress: bool = True) -> TrainResult:
             processes = (processes_for(len(families), cfg.run.threads)
                          if not world.joined and cfg.train.device == "cpu" else 1)
             if processes > 1:
-                return _result(cfg, layout, ds,
-                               _train_side_by_side(cfg, layout, ds, processes, progress))
+                estimated_s = {name: _estimated_training_s(cfg, ds, name) for name in families}
+                if sum(estimated_s.values()) >= SIDE_BY_SIDE_MIN_S:
+                    return _result(cfg, layout, ds, _train_side_by_side(
+                        cfg, layout, estimated_s, processes, progress))
             histories = [_train_family(cfg, str(layout.root), name, progress, ds, world)
                          for name in families]
             if not world.writer:
@@ -86,15 +91,15 @@ def _train_family(cfg: Config, run_dir: str, name: str, progress: bool,
     return trainer.fit()
 
 
-def _train_side_by_side(cfg: Config, layout: RunLayout, ds: InMemoryDataset, processes: int,
-                        progress: bool) -> pd.DataFrame:
+def _train_side_by_side(cfg: Config, layout: RunLayout, estimated_s: dict[str, float],
+                        processes: int, progress: bool) -> pd.DataFrame:
     """Every family in ``processes`` processes at once, the longest first; ``train.csv``.
 
     Why: these small networks gain less from a second thread than from a second process
     (docs/distributed.md). Each family trains as it would here, from the same seed, so its
     numbers are the same as one process with the same thread count gives.
     """
-    order = sorted(cfg.model.models, key=lambda name: -_estimated_training_s(cfg, ds, name))
+    order = sorted(cfg.model.models, key=lambda name: -estimated_s[name])
     parts = [(_train_family, (cfg, str(layout.root), name, progress, None, None, False))
              for name in order]
     trained = dict(zip(order, run_side_by_side(parts, processes, cfg.run.threads), strict=True))
@@ -106,7 +111,8 @@ def _train_side_by_side(cfg: Config, layout: RunLayout, ds: InMemoryDataset, pro
 def _estimated_training_s(cfg: Config, ds: InMemoryDataset, name: str) -> float:
     """About how long a family trains: one timed step of its last stage, times its steps.
 
-    Only the order of the families hangs on it (the longest starts first), never a result.
+    Only whether and in which order the families train side by side hang on it (the longest
+    first), never a result.
     """
     model = model_from_config(cfg.model, ds.spec, name).train()
     trainer = IncrementalTrainer(model, ds, cfg.train, batch_size=cfg.data.batch_size,

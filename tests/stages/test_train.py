@@ -36,6 +36,7 @@ def test_families_side_by_side_train_the_same_weights_as_in_turn(tmp_path, monke
             for layout in (side_by_side, in_turn)]
     pd.testing.assert_frame_equal(*rows)  # every family's rows, in the config's order
     assert list(dict.fromkeys(rows[0]["model"])) == ["group", "tann", "slimmable"]
+    assert set(rows[0]["threads"]) == {1}  # what images_per_s was measured on
 
 
 def test_a_few_seconds_of_training_are_not_worth_the_processes(tmp_path, monkeypatch):

@@ -61,7 +61,8 @@ EXECUTION_KEYS = ("processes", "backend", "device")  # train keys of execution o
 
 
 TRAIN_COLUMNS = ("model", "stage", "epoch", "train_loss", "train_accuracy", "val_loss",
-                 "val_accuracy", "lr_end", "time_s", "images_per_s", "world_size")
+                 "val_accuracy", "lr_end", "time_s", "images_per_s", "world_size",
+                 "threads")  # threads: torch's, per process, that images_per_s was measured on
 
 
 def stage_seed(seed: int, stage: int, epoch: int) -> int:
@@ -311,7 +312,8 @@ class IncrementalTrainer:
                 "model": model.family, "stage": k, "epoch": epoch + 1,
                 "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                 "lr_end": optimizer.param_groups[0]["lr"], "time_s": elapsed,
-                "images_per_s": seen / elapsed, "world_size": world.size})
+                "images_per_s": seen / elapsed, "world_size": world.size,
+                "threads": torch.get_num_threads()})
         model.eval()
         if self.layout is not None and world.writer:
             save_checkpoint(self.layout.stage_checkpoint(model.family, k), model, stage=k,

@@ -103,17 +103,17 @@ def rct(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RctResul
         text = _load_text(cfg) if cfg.rct.text_dataset else None  # every input before any work
         for k in (1, cfg.model.groups):  # what add_group_under_rct reads, read first
             read_checkpoint(layout.stage_checkpoint(GROUP_MODEL, k))
-        parts = [(_compare_images, (cfg, stored_architecture(architecture), settings,
-                                    progress, ds))]
-        if text is not None:
-            parts.append((_compare_text, (cfg, settings, progress, text)))
         # the tasks share nothing: side by side where there is a core for each. The group's
         # retraining stays after them, on every core: as a third part it ran on one core while
         # the other idled once the tasks ended (155 s for the stage against 147 s, measured)
-        processes = (processes_for(len(parts), cfg.run.threads)
-                     if _training_steps(cfg, [ds, text]) >= SIDE_BY_SIDE_MIN_STEPS else 1)
-        if processes > 1:  # each process loads its own data (here it was only checked)
-            parts = [(fn, args[:-1]) for fn, args in parts]
+        tasks = 1 if text is None else 2
+        processes = (processes_for(tasks, cfg.run.threads)
+                     if _training_steps(cfg, ds, text) >= SIDE_BY_SIDE_MIN_STEPS else 1)
+        here = processes == 1  # else each process loads its own data (here it was checked)
+        parts = [(_compare_images, (cfg, stored_architecture(architecture), settings, progress,
+                                    ds if here else None))]
+        if text is not None:
+            parts.append((_compare_text, (cfg, settings, progress, text if here else None)))
         compared = run_side_by_side(parts, processes, cfg.run.threads)
         comparison = Comparison.concat(
             [replace(part, table=part.table.assign(tasks_side_by_side=processes))
@@ -128,15 +128,14 @@ def rct(cfg: Config, layout: RunLayout | str, progress: bool = True) -> RctResul
     return RctResult(comparison, group, summary, figures)
 
 
-def _training_steps(cfg: Config, data: list[InMemoryDataset | None]) -> int:
+def _training_steps(cfg: Config, image: InMemoryDataset, text: InMemoryDataset | None) -> int:
     """Optimiser steps of every method of every task: what decides side by side or in turn.
 
     >>> from types import SimpleNamespace as N
     >>> cfg = N(rct=N(rct_epochs=4, text_epochs=8), data=N(batch_size=128))
-    >>> _training_steps(cfg, [N(train_y=range(1280)), N(train_y=range(640))])  # 3 x (40 + 80)
+    >>> _training_steps(cfg, N(train_y=range(1280)), N(train_y=range(640)))  # 3 x (40 + 80)
     360
     """
-    image, text = data
     steps = cfg.rct.rct_epochs * -(-len(image.train_y) // cfg.data.batch_size)
     if text is not None:
         steps += cfg.rct.text_epochs * -(-len(text.train_y) // TEXT_BATCH_SIZE)
@@ -168,13 +167,11 @@ def _compare_images(cfg: Config, architecture: str, settings: RctSettings, progr
 
 
 def _add_group(cfg: Config, run_dir: str, settings: RctSettings, progress: bool,
-               ds: InMemoryDataset | None = None) -> tuple[pd.DataFrame, dict]:
+               ds: InMemoryDataset) -> tuple[pd.DataFrame, dict]:
     """Group G of the run's group model retrained under RCT (``rct_group.csv``)."""
     setup_torch(cfg.run.seed)  # the same start whether the tasks trained here or not
-    return add_group_under_rct(run_dir, cfg.model.groups,
-                               ds if ds is not None else _load_images(cfg), cfg.train,
-                               settings, cfg.data.batch_size, cfg.run.seed, cfg.data.augment,
-                               progress)
+    return add_group_under_rct(run_dir, cfg.model.groups, ds, cfg.train, settings,
+                               cfg.data.batch_size, cfg.run.seed, cfg.data.augment, progress)
 
 
 def _compare_text(cfg: Config, settings: RctSettings, progress: bool,

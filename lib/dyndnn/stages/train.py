@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -100,8 +101,9 @@ def _train_side_by_side(cfg: Config, layout: RunLayout, estimated_s: dict[str, f
     numbers are the same as one process with the same thread count gives.
     """
     order = sorted(cfg.model.models, key=lambda name: -estimated_s[name])
-    parts = [(_train_family, (cfg, str(layout.root), name, progress, None, None, False))
-             for name in order]
+    # each process loads the data itself; train.csv is written here, once all are done
+    in_a_process = functools.partial(_train_family, write_history=False)
+    parts = [(in_a_process, (cfg, str(layout.root), name, progress)) for name in order]
     trained = dict(zip(order, run_side_by_side(parts, processes, cfg.run.threads), strict=True))
     history = pd.concat([trained[name] for name in cfg.model.models], ignore_index=True)
     merge_history(layout, history)

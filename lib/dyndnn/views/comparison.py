@@ -20,7 +20,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from dyndnn.views.axes import CLOCK
 from dyndnn.views.tradeoff import ACCURACY_LABEL
@@ -85,6 +84,8 @@ def plot_comparison(comparison: pd.DataFrame, evaluation: pd.DataFrame) -> plt.F
         save_figure(plot_comparison(compare_models(evaluation, points), evaluation), run_dir,
                     "comparison")
     """
+    import seaborn as sns  # seaborn imports scipy.stats: 0.7 s a process that never plots
+
     fig = plt.figure(figsize=(10, 11), layout="constrained")
     grid = fig.add_gridspec(3, 2, height_ratios=[1.1, 1, 1])
     # created in reading order of the old row: accuracy, time, energy, memory

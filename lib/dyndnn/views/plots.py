@@ -40,7 +40,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 # energy_note is re-exported: figures and tables share one wording
 from dyndnn.analysis import energy_note, tidy_profile
@@ -81,6 +80,8 @@ def plot_training(history: pd.DataFrame) -> plt.Figure:
 
     The curves are the validation split's: training never reads the test split.
     """
+    import seaborn as sns  # seaborn imports scipy.stats: 0.7 s a process that never plots
+
     if "model" not in history:
         history = history.assign(model="group")
     models = list(dict.fromkeys(history["model"]))
@@ -102,6 +103,8 @@ def plot_training(history: pd.DataFrame) -> plt.Figure:
 
 def plot_configurations(table: pd.DataFrame) -> plt.Figure:
     """Accuracy (Fig 2 kind) and normalised correct-class confidence (Fig 3 kind) per k."""
+    import seaborn as sns
+
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     sns.barplot(table, x="groups", y="accuracy", hue="model", ax=axes[0])
     low = table["accuracy"].min()
@@ -126,6 +129,8 @@ def plot_latency(profile: pd.DataFrame) -> plt.Figure:
     per model, one line style per mapping and backend), one column of panels per batch size;
     every axis per batch of that size, in engineering units, with its provenance.
     """
+    import seaborn as sns
+
     frame = tidy_profile(profile)
     several = frame["model"].nunique() > 1
     if several:

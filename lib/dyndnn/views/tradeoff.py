@@ -25,7 +25,6 @@ from typing import Any
 import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 from dyndnn.analysis import energy_note
 from dyndnn.views.axes import (
@@ -89,6 +88,8 @@ def plot_tradeoff(ax: plt.Axes, points: pd.DataFrame, metric: str = "latency_s",
     >>> ax.get_xlabel(), ax.get_legend_handles_labels()[1][-3:]
     ('energy per batch of 1 [mJ]; measured (meter: rapl)', ['Pareto front', 'budget', 'chosen'])
     """
+    import seaborn as sns  # seaborn imports scipy.stats: 0.7 s a process that never plots
+
     from dyndnn.analysis import pareto_mask  # plots stays importable without the analysis
 
     shown = points[points[metric].notna()]
@@ -149,6 +150,8 @@ def mapping_colours(points: pd.DataFrame) -> dict[str, Any]:
     ...                               "backend": "eager"}))  # doctest: +ELLIPSIS
     {'cpu[0]x1 eager': '#1f77b4', 'cpu[1]x1 eager': '#ff7f0e'}
     """
+    import seaborn as sns
+
     backend = points["backend"].astype(str) if "backend" in points else "eager"
     keys = sorted(set(points["mapping"].astype(str) + " " + backend))
     colours = sns.color_palette(n_colors=len(keys)) if len(keys) <= 10 else \
@@ -159,6 +162,8 @@ def mapping_colours(points: pd.DataFrame) -> dict[str, Any]:
 def _palette(points: pd.DataFrame, hue_order: list[str],
              colours: dict[str, Any] | None) -> dict[str, Any]:
     """The scatter's palette by hue label; from ``colours`` when given (stable across views)."""
+    import seaborn as sns
+
     if not colours:
         return dict(zip(hue_order, sns.color_palette(n_colors=len(hue_order)), strict=True))
     backend = points["backend"].astype(str) if "backend" in points else "eager"
@@ -254,6 +259,8 @@ def plot_dynamic_ranges(ranges: pd.DataFrame) -> plt.Figure:
 
         save_figure(plot_dynamic_ranges(dynamic_ranges(points)), run_dir, "dynamic_ranges")
     """
+    import seaborn as sns
+
     frame = ranges.assign(kind=range_provenance(ranges))
     unrecorded = frame["kind"].isin(["none", "nan"]) | frame["range"].isna()
     frame = frame[~unrecorded]

@@ -1,11 +1,12 @@
 """Task mapping: run a callable in a fresh process pinned to a set of cores with N threads.
 
 Affinity and the thread count must be set before torch builds its thread pool, and an
-``OMP``/``GOMP``/``KMP`` affinity variable can collapse the affinity at ``import torch``; a
-fresh "spawn" worker per mapping is the one way to get both right. The worker is even born
-with the mapping's affinity (the parent's calling thread holds it while the child is
-spawned) and without those variables, then sets them again itself and reports what it got:
-every result carries the affinity and thread count read back inside the worker.
+``OMP``/``GOMP``/``KMP`` affinity variable can collapse the affinity when torch's OpenMP
+runtime loads; a fresh worker process per mapping is the one way to get both right. Workers
+are forked from a server that imported torch once, without those variables
+(``dyndnn.board.forkserver``); each worker pins itself to its mapping and sets its threads
+before any parallel work, and reports what it got: every result carries the affinity and
+thread count read back inside the worker.
 
 Usage (``run_mapped`` below runs one call this way)::
 
@@ -16,24 +17,22 @@ Usage (``run_mapped`` below runs one call this way)::
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import pickle
 import re
 import threading
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from dyndnn.board.errors import BoardError
+from dyndnn.board.forkserver import AFFINITY_ENV_VARS, worker_context
 from dyndnn.board.sysfs import format_cpu_list, parse_cpu_list
 from dyndnn.errors import ConfigError
 
-AFFINITY_ENV_VARS = ("GOMP_CPU_AFFINITY", "OMP_PROC_BIND", "KMP_AFFINITY")
 _DEVICE = re.compile(r"^(cpu|cuda:\d+)$")
-_spawn_lock = threading.Lock()  # the parent's environment and affinity are borrowed briefly
+_affinity_lock = threading.Lock()  # the parent's affinity is borrowed briefly to check cores
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def _read_back() -> tuple[tuple[int, ...], int]:
 
 
 def _setup_worker(mapping: Mapping) -> None:
-    for name in AFFINITY_ENV_VARS:  # before torch (and its OpenMP runtime) is loaded
+    for name in AFFINITY_ENV_VARS:  # the server started without them; a call may read them
         os.environ.pop(name, None)
     os.sched_setaffinity(0, mapping.cores)
     torch = _torch()
@@ -169,25 +168,19 @@ def _worker_main(conn: Any, mapping: Mapping) -> None:
 # parent side
 
 
-@contextmanager
-def _child_birth_conditions(cores: tuple[int, ...]) -> Iterator[None]:
-    """Clear the affinity variables and hold the mapping's affinity while a child is spawned."""
-    with _spawn_lock:
-        saved_env = {k: os.environ.pop(k) for k in AFFINITY_ENV_VARS if k in os.environ}
+def _check_pinnable(cores: tuple[int, ...]) -> None:
+    """Refuse, here and by name, cores this process could not pin a worker to."""
+    with _affinity_lock:
         saved_affinity = os.sched_getaffinity(0)
         try:
             os.sched_setaffinity(0, cores)
         except OSError as e:
-            os.environ.update(saved_env)
             raise ConfigError(
                 f"cannot pin to cores {format_cpu_list(cores)}: {e}; this process may use "
                 f"{format_cpu_list(saved_affinity)}"
             ) from e
-        try:
-            yield
         finally:
             os.sched_setaffinity(0, saved_affinity)
-            os.environ.update(saved_env)
 
 
 class MappedWorker:
@@ -210,7 +203,8 @@ class MappedWorker:
         return self._spawn()._ready()
 
     def _spawn(self) -> MappedWorker:
-        ctx = mp.get_context("spawn")
+        _check_pinnable(self.mapping.cores)
+        ctx = worker_context()
         parent, child = ctx.Pipe()
         proc = ctx.Process(
             target=_worker_main,
@@ -218,8 +212,7 @@ class MappedWorker:
             daemon=True,
             name=f"dyndnn-{self.mapping.label}",
         )
-        with _child_birth_conditions(self.mapping.cores):
-            proc.start()
+        proc.start()
         child.close()
         self._proc, self._conn = proc, parent
         return self

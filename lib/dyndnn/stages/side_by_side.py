@@ -1,4 +1,4 @@
-"""Independent parts of a stage side by side: one spawned process each, its share of the cores.
+"""Independent parts of a stage side by side: one worker process each, its share of the cores.
 
 A stage whose parts share nothing (RCT's image and text tasks) runs them at once where the
 machine has a core for each, every process with ``cores // parts`` torch threads, and relays
@@ -21,16 +21,15 @@ import pickle
 import queue
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dyndnn.board.forkserver import worker_context
 from dyndnn.errors import StageError
 
 Part = tuple[Callable[..., Any], tuple[Any, ...]]  # a picklable top-level function, its args
 POLL_S = 0.2
-PARENT_POLL_S = 0.5
 
 
 def usable_cores() -> int:
@@ -76,7 +75,7 @@ def _child(parts: Any, threads: int, lines: Any) -> None:
     """Take parts off ``parts`` until its end marker; send back each one's lines and result."""
     import torch
 
-    _end_with(os.getppid())
+    _end_with_parent()
     torch.set_num_threads(threads)
     sys.stdout, sys.stderr = _Lines(lines, "stdout"), _Lines(lines, "stderr")
     while (job := parts.get()) is not None:
@@ -93,14 +92,17 @@ def _child(parts: Any, threads: int, lines: Any) -> None:
         lines.put(("done", index, value, ""))
 
 
-def _end_with(parent_pid: int) -> None:
+def _end_with_parent() -> None:
     """End this process when its parent is gone, killed too hard to stop it (SIGKILL).
 
-    An orphan would go on writing the run folder that a resumed run then writes too.
+    An orphan would go on writing the run folder that a resumed run then writes too. The
+    parent is the process that started this one (multiprocessing's sentinel of it), not the
+    fork server this one was forked from.
     """
+    parent = mp.parent_process()
+
     def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(PARENT_POLL_S)
+        parent.join()  # returns when the parent's end of the pipe closes: it has exited
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True, name="dyndnn-parent-watch").start()
@@ -117,7 +119,7 @@ def run_side_by_side(parts: Sequence[Part], processes: int | None = None,
     if processes <= 1:
         return [fn(*args) for fn, args in parts]
     each = threads or max(1, usable_cores() // processes)
-    ctx = mp.get_context("spawn")  # a fork of a process with OpenMP threads may hang
+    ctx = worker_context()  # forked from a clean server: never from a process with threads
     jobs, lines = ctx.Queue(), ctx.Queue()
     for job in [*enumerate(parts), *[None] * processes]:
         jobs.put(job)

@@ -31,7 +31,7 @@ run: setup
 # so a module's expensive fixture is built once. TEST_WORKERS=0: one process (still one thread).
 TEST_WORKERS ?= 2
 test: setup
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: setup
 	$(PY) -m dyndnn.bench

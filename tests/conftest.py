@@ -53,3 +53,21 @@ def analysed_run(tmp_path_factory, worker_id):
                 assert main([stage, "--out", str(run), "--no-progress"]) == 0, stage
             built.touch()
     return run
+
+
+# `make test`'s two workers take files in this order, the slowest first (each file's tests'
+# time added up, `--junitxml`, this host): a long file started last would leave one worker
+# running it alone while the other idles. xdist's own order (most tests first, with
+# `--loadscope-reorder`) put the bench and the GPU script, two tests each, last. A file not
+# listed keeps its place after these.
+SLOWEST_FIRST = ["tests/training/test_distributed.py", "tests/test_pipeline.py",
+                 "tests/bench/test_suite.py", "tests/test_serve.py",
+                 "tests/board/test_board_side.py", "tests/test_gpu_reference.py",
+                 "tests/test_cli.py", "tests/publish/test_reference_run.py",
+                 "tests/test_packaging.py", "tests/runtime/test_runtime_stage.py",
+                 "tests/stages/test_rct.py", "tests/board/test_profiler.py"]
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

@@ -6,7 +6,8 @@ import os
 import pytest
 
 from dyndnn.board.errors import BoardError
-from dyndnn.board.mapping import AFFINITY_ENV_VARS, MappedWorker, Mapping, run_mapped, start_all
+from dyndnn.board.mapping import (AFFINITY_ENV_VARS, MappedWorker, Mapping, call_all, close_all,
+                                  run_mapped, start_all)
 from dyndnn.errors import ConfigError
 
 HOST_CORES = sorted(os.sched_getaffinity(0))
@@ -97,3 +98,22 @@ def test_a_worker_that_cannot_start_closes_the_ones_started_with_it():
         start_all([good, MappedWorker(Mapping("cpu", (max(HOST_CORES) + 64,), 1))])
     with pytest.raises(BoardError, match="start"):  # closed: it refuses calls
         good.call(report, "after")
+
+
+def test_call_all_runs_each_job_in_its_worker_and_raises_after_every_answer():
+    core = (HOST_CORES[0],)
+    workers = start_all([MappedWorker(Mapping("cpu", core, 1)) for _ in range(2)])
+    try:
+        got = call_all([(w, report, (f"job {i}",)) for i, w in enumerate(workers)])
+        assert [r.value["tag"] for r in got] == ["job 0", "job 1"]  # in the jobs' order
+        assert [r.value["pid"] for r in got] == [r.worker_pid for r in got]
+        assert got[0].worker_pid != got[1].worker_pid
+        with pytest.raises(ValueError, match="bad input in worker"):
+            call_all([(workers[0], fail, ()), (workers[1], report, ("after",))])
+        # the second worker's answer was read: both are ready for the next call
+        assert [w.call(report, "next").value["tag"] for w in workers] == ["next", "next"]
+    finally:
+        close_all(workers)
+    for worker in workers:
+        with pytest.raises(BoardError, match="start"):  # closed: it refuses calls
+            worker.call(report, "closed")

@@ -227,9 +227,15 @@ class MappedWorker:
 
     def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> MappedResult:
         """Run ``fn(*args, **kwargs)`` in the worker; exceptions are raised here."""
+        return self._send(fn, args, kwargs)._result()
+
+    def _send(self, fn: Callable[..., Any], args: tuple, kwargs: dict) -> MappedWorker:
         if self._proc is None:
             raise BoardError("MappedWorker: start() it (or use `with`) before call()")
         self._conn.send((fn, args, kwargs))
+        return self
+
+    def _result(self) -> MappedResult:
         _, value, cores, threads = self._receive(None)
         return MappedResult(value, cores, threads, self.mapping.device, self._proc.pid)
 
@@ -261,12 +267,20 @@ class MappedWorker:
 
     def close(self) -> None:
         """Ask the worker to exit (terminate it if it does not)."""
+        self._ask_to_exit()
+        self._wait_for_exit()
+
+    def _ask_to_exit(self) -> None:
         if self._proc is None:
             return
         try:
             self._conn.send(None)
         except (OSError, BrokenPipeError):
             pass
+
+    def _wait_for_exit(self) -> None:
+        if self._proc is None:
+            return
         self._proc.join(timeout=10)
         if self._proc.is_alive():
             self._proc.terminate()
@@ -297,6 +311,34 @@ def start_all(workers: list[MappedWorker]) -> list[MappedWorker]:
             worker.close()
         raise
     return workers
+
+
+def call_all(jobs: list[tuple[MappedWorker, Callable[..., Any], tuple]]) -> list[MappedResult]:
+    """Each ``(worker, fn, args)`` at once (not one after another); results in order.
+
+    For work that is not measured (loading a model), so the workers' cores share it. Every
+    worker's answer is awaited before the first error is raised.
+    """
+    for worker, fn, args in jobs:
+        worker._send(fn, args, {})
+    results: list[MappedResult | BaseException] = []
+    for worker, _, _ in jobs:
+        try:
+            results.append(worker._result())
+        except Exception as e:  # noqa: BLE001 (raised below, once every worker answered)
+            results.append(e)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+def close_all(workers: list[MappedWorker]) -> None:
+    """Close several workers at once: each asked to exit, then each awaited."""
+    for worker in workers:
+        worker._ask_to_exit()
+    for worker in workers:
+        worker._wait_for_exit()
 
 
 def run_mapped(fn: Callable[..., Any], mapping: Mapping, *args: Any, **kwargs: Any) -> MappedResult:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dyndnn.board.mapping import MappedWorker, Mapping, start_all
+from dyndnn.board.mapping import MappedWorker, Mapping, call_all, close_all, start_all
 from dyndnn.errors import DyndnnError
 from dyndnn.record.layout import GROUP_MODEL, RunLayout
 from dyndnn.runtime.corunner import command as corunner_command
@@ -156,9 +156,9 @@ def run_experiment(layout: RunLayout, groups: int, accuracy: dict[int, float], *
         workers.update({m.label: MappedWorker(m) for m in mappings})
         start_all(list(workers.values()))
         for backend in backends:
-            for m in mappings:
-                workers[m.label].call(_load_engine, str(layout.root), GROUP_MODEL, groups,
-                                      backend, m.threads)
+            call_all([(workers[m.label], _load_engine,  # not measured: all at once
+                       (str(layout.root), GROUP_MODEL, groups, backend, m.threads))
+                      for m in mappings])
             table = calibrate(workers, groups, window_s)
             table["backend"] = backend
             calibrations.append(table)
@@ -180,8 +180,7 @@ def run_experiment(layout: RunLayout, groups: int, accuracy: dict[int, float], *
                             rows.append({"scenario": scen.name, "policy": policy_name,
                                          "backend": backend, "round": r + 1, **row})
     finally:
-        for worker in workers.values():
-            worker.close()
+        close_all(list(workers.values()))
     bounds = {key: scen.phase_bounds() for key, scen in played.items()}
     return pd.DataFrame(rows), pd.concat(calibrations, ignore_index=True), bounds
 

@@ -6,8 +6,15 @@ import os
 import pytest
 
 from dyndnn.board.errors import BoardError
-from dyndnn.board.mapping import (AFFINITY_ENV_VARS, MappedWorker, Mapping, call_all, close_all,
-                                  run_mapped, start_all)
+from dyndnn.board.mapping import (
+    AFFINITY_ENV_VARS,
+    MappedWorker,
+    Mapping,
+    call_all,
+    close_all,
+    run_mapped,
+    start_all,
+)
 from dyndnn.errors import ConfigError
 
 HOST_CORES = sorted(os.sched_getaffinity(0))

@@ -6,7 +6,8 @@ process (started by exec: no threads, nothing run) that imports the preloads onc
 each worker from there: 0.02 s a worker after the first (docs/processes.md).
 
 A forked worker gets the server's environment, path and affinity, not its parent's at that
-moment, so the server is started again whenever the parent's have changed since it started.
+moment, so the server is started again whenever the parent's have changed since it started
+(or, while a worker it forked still runs, that worker is spawned instead).
 It is started without the OpenMP affinity variables (``AFFINITY_ENV_VARS``): torch's OpenMP
 runtime reads them once, when the server imports torch, and would pin every worker's threads
 to the cores they name; each worker then pins itself to its own mapping. torch is preloaded
@@ -47,7 +48,9 @@ def _conditions() -> tuple:
 def worker_context() -> Any:
     """The multiprocessing context workers start from, its server started for this process.
 
-    Call it in the parent before each worker starts (cheap when nothing changed).
+    Call it in the parent before each worker starts (cheap when nothing changed). Where the
+    parent's conditions changed while a worker forked by the server still runs, the server
+    cannot restart (its workers' exit codes reach us through it): that worker is spawned.
     """
     global _started_for
     ctx = mp.get_context("forkserver")
@@ -55,6 +58,8 @@ def worker_context() -> Any:
         now = _conditions()
         if now == _started_for:
             return ctx
+        if _started_for is not None and _forked_worker_alive():
+            return mp.get_context("spawn")
         server = multiprocessing.forkserver._forkserver
         server._stop()  # a server started under other conditions (none: nothing to stop)
         ctx.set_forkserver_preload([*(["torch"] if now[3] else []), *PRELOAD])
@@ -65,3 +70,11 @@ def worker_context() -> Any:
             os.environ.update(saved)
         _started_for = now
     return ctx
+
+
+def _forked_worker_alive() -> bool:
+    """Whether a process this one started from the fork server is still running."""
+    from multiprocessing.popen_forkserver import Popen
+
+    return any(isinstance(getattr(child, "_popen", None), Popen)
+               for child in mp.active_children())

@@ -28,7 +28,9 @@ run: setup
 # Two workers, one torch thread each (a test's kernels and subprocesses inherit it): on two
 # cores the suite's imports, kernel starts and process launches then overlap with compute
 # (measured: 626 s serial, 360-381 s this way; tests/README.md). A file's tests share a worker,
-# so a module's expensive fixture is built once. TEST_WORKERS=0: one process (still one thread).
+# so a module's expensive fixture is built once; the slowest files go first (tests/conftest.py's
+# SLOWEST_FIRST, xdist's own reordering off) so both workers end together.
+# TEST_WORKERS=0: one process (still one thread).
 TEST_WORKERS ?= 2
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

@@ -25,24 +25,32 @@ import multiprocessing.forkserver
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 AFFINITY_ENV_VARS = ("GOMP_CPU_AFFINITY", "OMP_PROC_BIND", "KMP_AFFINITY")
+# set by pytest to the test running: it names the test, no worker reads it
+IGNORED_ENV_VARS = ("PYTEST_CURRENT_TEST",)
 # what workers import anyway: the mapped worker's entry point and the side-by-side child's
 PRELOAD = ("dyndnn.board.mapping", "dyndnn.stages.side_by_side")
 
-_lock = threading.Lock()
-_started_for: tuple | None = None  # the parent's conditions the running server was started in
+
+class _Conditions(NamedTuple):
+    """What a forked worker inherits from the server, as the parent has it now."""
+
+    env: tuple[tuple[str, str], ...]
+    path: tuple[str, ...]
+    affinity: tuple[int, ...]
+    torch_imported: bool
 
 
-# set by pytest to the test running: it names the test, no worker reads it
-IGNORED_ENV_VARS = ("PYTEST_CURRENT_TEST",)
-
-
-def _conditions() -> tuple:
+def _conditions() -> _Conditions:
     env = {k: v for k, v in os.environ.items() if k not in IGNORED_ENV_VARS}
-    return (tuple(sorted(env.items())), tuple(sys.path),
-            tuple(sorted(os.sched_getaffinity(0))), "torch" in sys.modules)
+    return _Conditions(tuple(sorted(env.items())), tuple(sys.path),
+                       tuple(sorted(os.sched_getaffinity(0))), "torch" in sys.modules)
+
+
+_lock = threading.Lock()
+_started_for: _Conditions | None = None  # the conditions the running server was started in
 
 
 def worker_context() -> Any:
@@ -62,7 +70,7 @@ def worker_context() -> Any:
             return mp.get_context("spawn")
         server = multiprocessing.forkserver._forkserver
         server._stop()  # a server started under other conditions (none: nothing to stop)
-        ctx.set_forkserver_preload([*(["torch"] if now[3] else []), *PRELOAD])
+        ctx.set_forkserver_preload([*(["torch"] if now.torch_imported else []), *PRELOAD])
         saved = {k: os.environ.pop(k) for k in AFFINITY_ENV_VARS if k in os.environ}
         try:
             server.ensure_running()

@@ -184,7 +184,7 @@ def _check_pinnable(cores: tuple[int, ...]) -> None:
 
 
 class MappedWorker:
-    """A fresh spawned process with one mapping; ``call`` runs picklable callables in it.
+    """A fresh process with one mapping; ``call`` runs picklable callables in it.
 
     Use it as a context manager; the worker keeps its state between calls (a model built by
     one call can serve the next), which is why a profiler keeps one worker per mapping.
@@ -199,10 +199,10 @@ class MappedWorker:
         self.threads_read = 0
 
     def start(self) -> MappedWorker:
-        """Spawn the worker and wait until it has applied the mapping."""
-        return self._spawn()._ready()
+        """Start the worker and wait until it has applied the mapping."""
+        return self._start_process()._ready()
 
-    def _spawn(self) -> MappedWorker:
+    def _start_process(self) -> MappedWorker:
         _check_pinnable(self.mapping.cores)
         ctx = worker_context()
         parent, child = ctx.Pipe()
@@ -296,14 +296,14 @@ class MappedWorker:
 
 
 def start_all(workers: list[MappedWorker]) -> list[MappedWorker]:
-    """Start several workers at once: spawned together, then each awaited.
+    """Start several workers at once: started together, then each awaited.
 
     Each worker's start is mostly its own imports (torch: seconds), which overlap; on error
     every worker is closed.
     """
     try:
         for worker in workers:
-            worker._spawn()
+            worker._start_process()
         for worker in workers:
             worker._ready()
     except BaseException:

@@ -30,7 +30,7 @@ KEYS = ("dataset", "data_root", "test_limit", "val_fraction", "batch_size", "aug
         "tile_rows", "tile_values", "packed", "momentum_bits", "text_dataset", "text_model",
         "text_epochs", "text_lr")
 # below this many training steps in all (every method of every task), the tasks train in
-# turn: a process's start (spawn, torch's import, the data set) costs seconds, about what
+# turn: a process's start (the worker server's, the data set's load) costs seconds, about what
 # side by side saves then (the quick run has 3,756)
 SIDE_BY_SIDE_MIN_STEPS = 500
 FIGURE_NAMES = {"image": "rct_comparison", "text": "rct_comparison_text"}

@@ -26,7 +26,7 @@ from dyndnn.training.trainer import (
 from dyndnn.views.plots import plot_training, save_figure
 
 # below this much estimated training in all, the families train in turn: a process's start
-# (spawn, torch's import, the data set) costs seconds, about what side by side saves then
+# (the worker server's, the data set's load) costs seconds, about what side by side saves then
 SIDE_BY_SIDE_MIN_S = 30.0
 KEYS = ("dataset", "data_root", "train_limit", "test_limit", "val_fraction", "batch_size",
         "augment", "groups", "architecture", "width", "dropout", "combine", "models",

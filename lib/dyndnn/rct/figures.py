@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 
 MEMORY_LABELS = {"param_bytes": "parameters (accounted)",
                  "optimizer_bytes": "optimiser state (accounted)",
@@ -35,6 +34,8 @@ def plot_comparison(table: pd.DataFrame, history: pd.DataFrame,
     (*accounted*: parameters, optimiser state, gradients' peak) beside the process's *measured*
     peak memory growth, *modelled* energy.
     """
+    import seaborn as sns  # here: it imports scipy.stats, 0.6 s a process (docs/processes.md)
+
     fig, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     axes = axes.flatten()
     sns.lineplot(history, x="epoch", y="val_accuracy", hue="method", marker="o", ax=axes[0])

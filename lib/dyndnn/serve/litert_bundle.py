@@ -37,7 +37,7 @@ from dyndnn.serve.engine_file import (
     read_engine_manifest,
     write_engine_file,
 )
-from dyndnn.serve.litert_graphs import signature_key
+from dyndnn.serve.tensor_names import signature_key
 
 FORMAT = "dyndnn-litert/1"
 BUNDLE_FOLDER = "litert"  # inside a run's export/

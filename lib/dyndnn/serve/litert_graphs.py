@@ -35,7 +35,7 @@ import numpy as np
 import onnx
 
 from dyndnn.serve.litert_ops import SubgraphWriter
-from dyndnn.serve.tensor_names import INPUT, OUTPUT
+from dyndnn.serve.tensor_names import INPUT, OUTPUT, signature_key
 
 if TYPE_CHECKING:  # the plan is made with torch; writing it needs none
     from dyndnn.serve.graphs import ServingPlan
@@ -44,15 +44,6 @@ ALIGNMENT_BYTES = 64  # each tensor's start in the weight region (XNNPACK reads 
 _PLACEHOLDER = 1 << 40  # an offset before the flatbuffer's size is known (same encoded size)
 NHWC = (0, 2, 3, 1)  # NCHW -> NHWC
 NCHW = (0, 3, 1, 2)  # NHWC -> NCHW
-
-
-def signature_key(k: int) -> str:
-    """The signature (and subgraph) of configuration k.
-
-    >>> signature_key(3)
-    'k3'
-    """
-    return f"k{k}"
 
 
 def _schema() -> Any:

@@ -30,9 +30,8 @@ import numpy as np
 
 from dyndnn.models.switching import Switchable
 from dyndnn.serve.bundle import BundleError
-from dyndnn.serve.litert_graphs import signature_key
 from dyndnn.serve.optional_engines import require_engine
-from dyndnn.serve.tensor_names import INPUT, OUTPUT
+from dyndnn.serve.tensor_names import INPUT, OUTPUT, signature_key
 
 
 def _interpreter() -> Any:

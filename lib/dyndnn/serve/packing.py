@@ -36,9 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
 import onnxruntime as ort
-from onnx import numpy_helper
 
 from dyndnn.serve.bundle import unloadable
 
@@ -140,6 +138,9 @@ def _uses(tensors: dict[str, np.ndarray], graph: Path, work: Path
 
 def _external_tensors(graph: Path, work: Path) -> dict[str, np.ndarray]:
     """The tensors an optimised graph keeps outside itself (all but the small ones)."""
+    import onnx  # here, not at the top: importing onnx costs 0.5 s (docs/processes.md)
+    from onnx import numpy_helper
+
     model = onnx.load(str(graph), load_external_data=False)
     return {init.name: np.ascontiguousarray(numpy_helper.to_array(init, base_dir=str(work)))
             for init in model.graph.initializer

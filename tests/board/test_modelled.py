@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import threading
 import time
 
 import pytest
@@ -72,3 +74,30 @@ def test_meter_reads_cpufreq_when_present(tmp_path):
         m = meter.stop()
         out.append(m.rail_energy_j["cores"] / m.duration_s)
     assert out[0] < 0.5 * out[1]  # 400 MHz at low voltage costs far less per busy second
+
+
+def test_a_thread_busy_on_another_core_is_read_from_its_own_clock(monkeypatch):
+    """Every thread's time counts, read exactly, a thread started inside the window whole;
+    not from the process clock, which adds other threads' time only at scheduler ticks."""
+    model = CpuPowerModel(idle_power_w=0.0, core_power_at_ref_w=1.0)  # 1 J per CPU second
+    meter = ModelledCpuMeter(model, root="/nonexistent", freq_khz=model.ref_freq_khz)
+    assert meter.update_period_s == 0.001  # exact clocks: the window is what a config asks
+    stop, spent = threading.Event(), {}
+
+    def spin():
+        data = b"x" * (1 << 20)
+        while not stop.is_set():
+            hashlib.sha256(data).digest()  # in C, without the GIL
+        spent["cpu_s"] = time.thread_time()
+
+    meter.start()
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    time.sleep(0.05)
+    monkeypatch.setattr(time, "process_time", lambda: pytest.fail("read the process clock"))
+    measured = meter.stop()
+    stop.set()
+    spinner.join()
+    # the spinner's time at the window's end, give or take its last hash and this thread's
+    assert measured.rail_energy_j["cores"] == pytest.approx(spent["cpu_s"], abs=0.005)
+    assert spent["cpu_s"] > 0.005  # it did run inside the window

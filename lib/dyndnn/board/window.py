@@ -5,7 +5,7 @@ at least 10 refresh periods inside one window can. ``measure`` does that and div
 
 >>> from dyndnn.board.modelled import ModelledCpuMeter
 >>> r = measure(lambda: sum(range(1000)), ModelledCpuMeter(), min_window_s=0.05)
->>> r.calls > 1 and r.duration_s >= 0.1
+>>> r.calls > 1 and r.duration_s >= 0.05
 True
 """
 

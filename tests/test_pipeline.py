@@ -15,7 +15,10 @@ TEST_NOTEBOOKS = Path(__file__).parent / "notebooks"
 TINY = ["train_limit=256", "test_limit=200", "epochs_per_stage=1", "groups=2", "batch_size=64",
         "threads=1", "repeats=1", "warmup=1", "profile_batches=[1]", "window_s=0.05",
         "rct_epochs=1", "rct_train_limit=256", "rct_width=0.125", "text_epochs=1",
-        "live_demo_s=2", "runtime_duration_s=0.5", "runtime_window_s=0.1"]
+        "live_demo_s=2", "runtime_duration_s=0.5", "runtime_window_s=0.1",
+        # the chain is what this tests: two engines (the quick config's other two, 11 s more
+        # here, go through every stage in tests/test_cli.py and through papermill in make run)
+        "backends=[eager,onnxruntime]"]
 
 
 def test_smoke_whole_chain_through_papermill(tmp_path):

@@ -156,9 +156,31 @@ def join_world(backend: str = "gloo", device: str = "cpu") -> World:
     if device == "cuda":
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
+        _end_with_launcher()
         dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT,
                                 device_id=torch.device(where) if device == "cuda" else None)
     return World(rank, size, local_rank, dist.get_backend(), where)
+
+
+def _end_with_launcher(poll_s: float = 0.2) -> None:
+    """End this process soon after torchrun, its parent, is gone (killed outright, kill -9).
+
+    torchrun starts each process in a session of its own, so killing torchrun's process group
+    leaves them running, and their collectives go to each other, not through it: rank 0 went
+    on writing the run folder (and holding its lock) while a resumed run started. Polled:
+    nothing tells a process that its parent died; it is handed to another parent.
+    """
+    import threading
+    import time
+
+    launcher = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="dyndnn-launcher-watch").start()
 
 
 def leave_world() -> None:

@@ -198,9 +198,11 @@ def test_killed_two_process_run_resumes_mid_stage_to_the_same_weights(tmp_path):
     writes = [line.split() for line in (tmp_path / "killed.writes").read_text().splitlines()]
     assert {"0"} <= {rank for rank, *_ in writes} <= {"0", "1"}
     # rank 1 only ends the killed run's record, when rank 0 ended first (the writer lost):
-    # the lock it takes for that and the manifest (written through a temporary file)
+    # the lock it takes for that and the manifest (written through a temporary file, whose
+    # writer makes sure of the folder: a mkdir of the folder that exists)
+    rank_1 = [(event, path) for rank, event, path in writes if rank == "1"]
     assert all(Path(path).name == ".lock" or Path(path).name.startswith(".manifest.json.")
-               for rank, _, path in writes if rank == "1"), writes
+               or (event == "os.mkdir" and Path(path) == run) for event, path in rank_1), rank_1
 
 
 def test_synchronised_batch_norm_equals_one_process_on_the_global_batch(tmp_path):

@@ -95,6 +95,9 @@ class CpuPowerModel:
         return dataclasses.replace(self, idle_power_w=float(idle), core_power_at_ref_w=float(core))
 
 
+PROCESS_CLOCK = -1  # the key of the process's clock in a reading where threads are not listed
+
+
 def thread_cpu_s(proc: str = "/proc/self/task") -> dict[int, float] | None:
     """Each thread of this process: its CPU time (s), read from the thread's own clock.
 
@@ -151,25 +154,25 @@ class ModelledCpuMeter(Meter):
         self.update_period_s = (update_period_s if update_period_s is not None
                                 else 0.001 if self._per_thread else 0.01)
         self._t0: float | None = None
-        self._cpu0: dict[int, float] | float = 0.0
+        self._cpu0: dict[int, float] = {}
 
-    def _cpu_now(self) -> dict[int, float] | float:
-        times = thread_cpu_s() if self._per_thread else None
-        return time.process_time() if times is None else times
+    def _cpu_now(self) -> dict[int, float]:
+        """CPU seconds by thread; the process clock as one entry where threads are not listed."""
+        if not self._per_thread:
+            return {PROCESS_CLOCK: time.process_time()}
+        times = thread_cpu_s()
+        if times is None:
+            raise BoardError(f"{self.name}: this process's threads could not be listed "
+                             "(/proc/self/task)")
+        return times
 
-    def _cpu_since(self, before: dict[int, float] | float) -> float:
+    def _cpu_since(self, before: dict[int, float]) -> float:
         """CPU seconds of every thread since ``before``.
 
         A thread started since counts whole; one that ended since is missed (the engines'
         thread pools live as long as their sessions, longer than a window).
         """
-        now = self._cpu_now()
-        if isinstance(before, dict) and isinstance(now, dict):
-            return sum(t - before.get(tid, 0.0) for tid, t in now.items())
-        if isinstance(before, float) and isinstance(now, float):
-            return now - before
-        raise BoardError(f"{self.name}: this process's threads could not be listed at the "
-                         "window's end (/proc/self/task)")
+        return sum(t - before.get(tid, 0.0) for tid, t in self._cpu_now().items())
 
     def start(self) -> None:
         """Note the wall and CPU time."""
